@@ -1,0 +1,225 @@
+"""The only module that touches the compiled C core (``libsiff._siff``).
+
+It converts numpy arrays to C buffers (numpy allocates, C fills), checks every return
+code with one helper and raises the SiffError family with the C library's detail. The
+GIL is released by cffi during every C call, so decoding runs in parallel with Qt."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import errors
+from ._siff import ffi, lib
+
+__all__ = ["NativeFile", "FileInfo", "FRAME_INFO_FIELDS", "Kind", "c_version"]
+
+_ERRORS = {
+    lib.SIFF_ERR_IO: errors.SiffIOError,
+    lib.SIFF_ERR_FORMAT: errors.SiffCorruptError,
+    lib.SIFF_ERR_TRUNCATED: errors.SiffCorruptError,
+    lib.SIFF_ERR_INDEX: errors.SiffIndexError,
+    lib.SIFF_ERR_ARG: errors.SiffFormatError,
+    lib.SIFF_ERR_NOMEM: errors.SiffMemoryError,
+    lib.SIFF_ERR_NO_TAU_BINS: errors.SiffFormatError,
+    lib.SIFF_ERR_NOT_FLIM: errors.SiffFormatError,
+    lib.SIFF_ERR_NO_FIELD: errors.SiffFormatError,
+    lib.SIFF_ERR_SHAPE: errors.SiffFormatError,
+}
+
+_THREADS = max(1, min(os.cpu_count() or 1, 8))
+
+
+class Kind:
+    """Output kinds of the C kernel (see siff.h)."""
+
+    IMAGE = lib.SIFF_OUT_IMAGE
+    MASK_SUMS = lib.SIFF_OUT_MASK_SUMS
+    MASK_FLIM = lib.SIFF_OUT_MASK_FLIM
+    HISTOGRAM = lib.SIFF_OUT_HISTOGRAM
+    FULL = lib.SIFF_OUT_FULL
+    PIXEL_FLIM = lib.SIFF_OUT_PIXEL_FLIM
+
+
+def c_version() -> int:
+    """Version number of the compiled C core (major*10000 + minor*100 + patch)."""
+    return int(lib.siff_version_number())
+
+
+def _raise(err, path: str) -> None:
+    status = int(err.status)
+    detail = ffi.string(err.message).decode("utf-8", "replace")
+    cls = _ERRORS.get(status, errors.SiffError)
+    raise cls(f"{path}: {detail}")
+
+
+def _check(rc: int, err, path: str) -> None:
+    if rc != lib.SIFF_OK:
+        _raise(err, path)
+
+
+def _c_array(ctype: str, array: np.ndarray | None, writable: bool = False):
+    if array is None:
+        return ffi.NULL
+    if not array.flags.c_contiguous:
+        raise ValueError("internal error: array is not C-contiguous")
+    return ffi.from_buffer(ctype, array, require_writable=writable)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """Container-level facts of an open file."""
+
+    bigtiff: bool
+    si_version: int
+    file_size: int
+    first_ifd: int
+    nvfd_length: int
+    roi_length: int
+    num_frames: int
+    damaged_frame: int | None
+    tau_bins: int | None
+    bin_resolution: int | None
+    uniform_shape: bool
+    height: int
+    width: int
+
+
+FRAME_INFO_FIELDS = (
+    "ifd_offset", "width", "height", "description_offset", "description_length",
+    "strip_offset", "strip_byte_count", "siff_tag", "bits_per_sample", "compression",
+    "photometric", "orientation", "samples_per_pixel", "rows_per_strip", "resolution_unit",
+    "sample_format", "x_resolution", "y_resolution", "software_offset", "artist_offset",
+    "present_mask", "flags",
+)
+
+FIELD_FRAME_TIMESTAMP = lib.SIFF_FIELD_FRAME_TIMESTAMP
+FIELD_EPOCH_LASER = lib.SIFF_FIELD_EPOCH_LASER
+FIELD_EPOCH_SYSTEM = lib.SIFF_FIELD_EPOCH_SYSTEM
+FIELD_SYNC_STAMPS = lib.SIFF_FIELD_SYNC_STAMPS
+FIELD_HAS_APPENDED_TEXT = lib.SIFF_FIELD_HAS_APPENDED_TEXT
+
+
+class NativeFile:
+    """An open ``siff_file*``. Owned by this object; ``close()`` frees it (idempotent)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        err = ffi.new("siff_error *")
+        handle = lib.siff_open(os.fsencode(path), err)
+        if handle == ffi.NULL:
+            _raise(err, path)
+        # ffi.gc is only a safety net; SiffIO.close() releases the handle explicitly.
+        self._handle = ffi.gc(handle, lib.siff_close)
+        raw = ffi.new("siff_file_info *")
+        lib.siff_get_info(self._handle, raw)
+        none_if = lambda v, bad: None if v == bad else int(v)  # noqa: E731
+        self.info = FileInfo(
+            bigtiff=bool(raw.bigtiff), si_version=int(raw.si_version),
+            file_size=int(raw.file_size), first_ifd=int(raw.first_ifd),
+            nvfd_length=int(raw.nvfd_length), roi_length=int(raw.roi_length),
+            num_frames=int(raw.num_frames),
+            damaged_frame=none_if(raw.damaged_frame, 2**64 - 1),
+            tau_bins=none_if(raw.tau_bins, -1), bin_resolution=none_if(raw.bin_resolution, -1),
+            uniform_shape=bool(raw.uniform_shape), height=int(raw.height), width=int(raw.width),
+        )
+
+    @property
+    def handle(self):
+        if self._handle is None:
+            raise errors.SiffIOError(f"{self.path}: the file is closed")
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            ffi.release(handle)  # runs siff_close now
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    # ---- text ----
+    def nvfd(self) -> str:
+        buf = ffi.new("char[]", max(self.info.nvfd_length, 1))
+        err = ffi.new("siff_error *")
+        _check(lib.siff_read_nvfd(self.handle, buf, self.info.nvfd_length, err), err, self.path)
+        return ffi.unpack(buf, self.info.nvfd_length).decode("latin-1")
+
+    def roi_text(self) -> str:
+        buf = ffi.new("char[]", max(self.info.roi_length, 1))
+        err = ffi.new("siff_error *")
+        _check(lib.siff_read_roi_text(self.handle, buf, self.info.roi_length, err), err, self.path)
+        return ffi.unpack(buf, self.info.roi_length).decode("latin-1")
+
+    def description(self, frame: int) -> str:
+        err = ffi.new("siff_error *")
+        length = ffi.new("uint64_t *")
+        _check(lib.siff_read_description(self.handle, frame, ffi.NULL, 0, length, err), err,
+               self.path)
+        buf = ffi.new("char[]", max(int(length[0]), 1))
+        _check(lib.siff_read_description(self.handle, frame, buf, length[0], length, err), err,
+               self.path)
+        return ffi.unpack(buf, int(length[0])).decode("utf-8", "replace")
+
+    def fields(self, frames: np.ndarray, field: int):
+        """(float64 values, uint64 values, bool found) of one description field per frame."""
+        n = len(frames)
+        f64 = np.empty(n, np.float64)
+        u64 = np.empty(n, np.uint64)
+        found = np.empty(n, np.uint8)
+        err = ffi.new("siff_error *")
+        rc = lib.siff_read_fields(self.handle, _c_array("uint64_t[]", frames), n, field,
+                                  _c_array("double[]", f64, True),
+                                  _c_array("uint64_t[]", u64, True),
+                                  _c_array("uint8_t[]", found, True), err)
+        _check(rc, err, self.path)
+        return f64, u64, found.astype(bool)
+
+    def frame_infos(self, start: int, count: int) -> list[dict]:
+        """The full IFD facts of frames [start, start+count), re-read from the file."""
+        out = ffi.new("siff_frame_info[]", max(count, 1))
+        err = ffi.new("siff_error *")
+        _check(lib.siff_get_frame_infos(self.handle, start, count, out, err), err, self.path)
+        return [{k: int(getattr(out[i], k)) for k in FRAME_INFO_FIELDS} for i in range(count)]
+
+    # ---- the kernel ----
+    def run(self, kind: int, frames: np.ndarray, shifts: np.ndarray | None = None,
+            masks: np.ndarray | None = None, mask_planes: int = 1, sum_frames: bool = False,
+            phasor: bool = False):
+        """Runs one kernel request; returns (u16, u64, tau_sums, re, im) arrays (or None)."""
+        req = ffi.new("siff_request *")
+        req.kind = kind
+        req.n_frames = len(frames)
+        keep = [frames, shifts, masks]  # the buffers must outlive the call
+        req.frames = _c_array("uint64_t[]", frames)
+        req.shifts = _c_array("int64_t[]", shifts)
+        if masks is not None:
+            req.masks = _c_array("uint8_t[]", masks)
+            req.n_masks = masks.shape[0]
+            req.mask_planes = mask_planes
+        req.sum_frames = int(sum_frames)
+        req.n_threads = _THREADS
+        err = ffi.new("siff_error *")
+        sizes = ffi.new("uint64_t[4]")
+        _check(lib.siff_request_sizes(self.handle, req, sizes, sizes + 1, sizes + 2, sizes + 3,
+                                      err), err, self.path)
+        n16, n64, ntau, nph = (int(sizes[i]) for i in range(4))
+        u16 = np.empty(n16, np.uint16) if n16 else None
+        u64 = np.empty(n64, np.uint64) if n64 else None
+        tau = np.empty(ntau, np.uint64) if ntau and kind in (Kind.MASK_FLIM, Kind.PIXEL_FLIM) else None
+        re = np.empty(nph, np.float64) if phasor and nph else None
+        im = np.empty(nph, np.float64) if phasor and nph else None
+        req.out_u16, req.out_u16_len = _c_array("uint16_t[]", u16, True), n16
+        req.out_u64, req.out_u64_len = _c_array("uint64_t[]", u64, True), n64
+        req.out_tau_u64, req.out_tau_len = _c_array("uint64_t[]", tau, True), ntau
+        req.out_re = _c_array("double[]", re, True)
+        req.out_im = _c_array("double[]", im, True)
+        req.out_phasor_len = nph
+        rc = lib.siff_run(self.handle, req, err)
+        del keep
+        _check(rc, err, self.path)
+        self.last_out_of_range = int(req.out_of_range_photons)
+        return u16, u64, tau, re, im

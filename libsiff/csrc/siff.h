@@ -1,0 +1,174 @@
+/* siff.h - libsiff: reader of ScanImage-FLIM .siff (and ScanImage .tiff) files.
+ *
+ * One public header; every symbol is prefixed siff_.
+ *
+ * Memory: the library owns the siff_file handle and its frame index (freed by
+ * siff_close). Every other output goes into buffers the CALLER allocates and
+ * passes in with their sizes; size queries tell how big they must be.
+ *
+ * Threads: a siff_file is immutable after siff_open. Every read call takes the
+ * handle as const, uses positional reads (pread) and its own scratch memory, so
+ * one handle may be used from several threads at once. Errors are reported in a
+ * caller-owned siff_error (may be NULL), never in global or per-handle state.
+ * The library never prints, aborts, or reads outside the file's size.
+ *
+ * Geometry: a frame is H rows (y) by W columns (x), row-major. A shift (dy, dx)
+ * moves data forward exactly as np.roll(frame, (dy, dx), axis=(0, 1)), for any
+ * sign and size (reduced modulo H and W).
+ */
+#ifndef SIFF_H
+#define SIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIFF_VERSION_MAJOR 0
+#define SIFF_VERSION_MINOR 1
+#define SIFF_VERSION_PATCH 0
+#define SIFF_VERSION_NUMBER 100 /* major*10000 + minor*100 + patch */
+
+typedef enum {
+    SIFF_OK = 0,
+    SIFF_ERR_IO = 1,          /* open/read failed (errno-level problem) */
+    SIFF_ERR_FORMAT = 2,      /* not a ScanImage TIFF, corrupt structure */
+    SIFF_ERR_TRUNCATED = 3,   /* a structure runs past the end of the file */
+    SIFF_ERR_INDEX = 4,       /* frame index out of range */
+    SIFF_ERR_ARG = 5,         /* bad argument (sizes, NULL buffers, kinds) */
+    SIFF_ERR_NOMEM = 6,
+    SIFF_ERR_NO_TAU_BINS = 7, /* arrival-time call but header lacks Tau_bins */
+    SIFF_ERR_NOT_FLIM = 8,    /* arrival-time call on a plain TIFF frame */
+    SIFF_ERR_NO_FIELD = 9,    /* description lacks a requested field */
+    SIFF_ERR_SHAPE = 10       /* requested frames differ in shape */
+} siff_status;
+
+/* Filled by every fallible call when non-NULL. frame is -1 when not about one
+ * frame; offset is the file offset involved, or -1. */
+typedef struct {
+    int status;
+    int64_t frame;
+    int64_t offset;
+    char message[320];
+} siff_error;
+
+typedef struct siff_file siff_file;
+
+/* Per-frame facts from the IFD. siff_tag: -1 absent (plain TIFF), 0 raw, 1 compressed. */
+typedef struct {
+    uint64_t ifd_offset;
+    uint64_t width, height;
+    uint64_t description_offset; /* ImageDescription value */
+    uint64_t description_length; /* from offsets, as the format defines it */
+    uint64_t strip_offset, strip_byte_count;
+    int64_t siff_tag;
+    uint64_t bits_per_sample, compression, photometric, orientation;
+    uint64_t samples_per_pixel, rows_per_strip, resolution_unit, sample_format;
+    uint64_t x_resolution, y_resolution; /* raw 8-byte value fields */
+    uint64_t software_offset, artist_offset;
+    uint32_t present_mask; /* SIFF_HAS_* bits: which optional tags the IFD has */
+    uint32_t flags;        /* SIFF_FRAME_* bits: problems found at open */
+} siff_frame_info;
+
+/* Bits of siff_frame_info.present_mask. */
+enum {
+    SIFF_HAS_BITS = 1u << 0, SIFF_HAS_COMPRESSION = 1u << 1, SIFF_HAS_PHOTOMETRIC = 1u << 2,
+    SIFF_HAS_DESCRIPTION = 1u << 3, SIFF_HAS_ORIENTATION = 1u << 4, SIFF_HAS_SPP = 1u << 5,
+    SIFF_HAS_ROWS_PER_STRIP = 1u << 6, SIFF_HAS_XRES = 1u << 7, SIFF_HAS_YRES = 1u << 8,
+    SIFF_HAS_RES_UNIT = 1u << 9, SIFF_HAS_SOFTWARE = 1u << 10, SIFF_HAS_ARTIST = 1u << 11,
+    SIFF_HAS_SAMPLE_FORMAT = 1u << 12
+};
+
+/* Bits of siff_frame_info.flags: the frame is indexed but cannot be decoded. */
+enum {
+    SIFF_FRAME_BAD_DATA = 1u << 0,       /* data block outside the file or inconsistent */
+    SIFF_FRAME_BAD_DESCRIPTION = 1u << 1,/* description offsets inconsistent */
+    SIFF_FRAME_MULTI_STRIP = 1u << 2     /* more than one strip: unsupported */
+};
+
+typedef struct {
+    int bigtiff;                /* 1 BigTIFF, 0 classic TIFF */
+    uint32_t si_version;        /* ScanImage header version (3 or 4) */
+    uint64_t file_size;
+    uint64_t first_ifd;
+    uint64_t nvfd_length, roi_length;
+    uint64_t num_frames;        /* complete frames (IFD and data inside the file) */
+    uint64_t damaged_frame;     /* index of a trailing frame dropped as incomplete, or UINT64_MAX */
+    int64_t tau_bins;           /* from the header, -1 when absent or unparsable */
+    int64_t bin_resolution;     /* -1 when absent */
+    uint32_t uniform_shape;     /* 1 when every frame has the same H, W */
+    uint64_t height, width;     /* of frame 0 (0 when there is no frame) */
+} siff_file_info;
+
+const char *siff_status_name(int status);
+unsigned siff_version_number(void);
+
+/* Opens path, walks the IFD chain once. On failure returns NULL and fills err. */
+siff_file *siff_open(const char *path, siff_error *err);
+void siff_close(siff_file *f); /* NULL is a no-op */
+
+void siff_get_info(const siff_file *f, siff_file_info *out);
+/* Copies frames [start, start+n) of the index into out. */
+int siff_get_frame_infos(const siff_file *f, uint64_t start, uint64_t n, siff_frame_info *out,
+                         siff_error *err);
+
+/* Header texts: copies min(cap, length) bytes (no NUL added). Length is in siff_file_info. */
+int siff_read_nvfd(const siff_file *f, char *buf, uint64_t cap, siff_error *err);
+int siff_read_roi_text(const siff_file *f, char *buf, uint64_t cap, siff_error *err);
+/* A frame's description text; *length receives its full length. */
+int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_t cap,
+                          uint64_t *length, siff_error *err);
+
+/* Numeric fields of frame descriptions, parsed locale-independently.
+ * Fills out_f64 (may be NULL) and out_u64 (may be NULL) and found[i] = 1/0. */
+typedef enum {
+    SIFF_FIELD_FRAME_TIMESTAMP = 0, /* frameTimestamps_sec, seconds (f64) */
+    SIFF_FIELD_EPOCH_LASER = 1,     /* \nepoch, ns (u64) */
+    SIFF_FIELD_EPOCH_SYSTEM = 2,    /* mostRecentSystemTimestamp_epoch, ns (u64) */
+    SIFF_FIELD_SYNC_STAMPS = 3,     /* sync Stamps (u64) */
+    SIFF_FIELD_HAS_APPENDED_TEXT = 4 /* found[i] = 1 when "\nAppended text = " occurs */
+} siff_field;
+int siff_read_fields(const siff_file *f, const uint64_t *frames, uint64_t n, int field,
+                     double *out_f64, uint64_t *out_u64, uint8_t *found, siff_error *err);
+
+/* ---- The kernel: (frames) x (optional shifts) x (optional masks) -> one output kind ---- */
+typedef enum {
+    SIFF_OUT_IMAGE = 1,     /* counts. out_u16: (n,H,W), or out_u64: (H,W) summed when sum_frames */
+    SIFF_OUT_MASK_SUMS = 2, /* counts per mask: out_u64 (R, n) */
+    SIFF_OUT_MASK_FLIM = 3, /* out_u64 counts (R,n), out_tau_u64 sums of arrival bins (R,n),
+                               optional out_re/out_im phasor sums (R,n) */
+    SIFF_OUT_HISTOGRAM = 4, /* arrival histogram, bin = tau mod L. No masks: out_u64 (n, L), or
+                               (L) when sum_frames. With masks: (R, n, L), or (R, L) summed */
+    SIFF_OUT_FULL = 5,      /* per-pixel histograms: out_u16 (n, H, W, L) */
+    SIFF_OUT_PIXEL_FLIM = 6 /* out_u16 counts (n,H,W), out_tau_u64 bin sums (n,H,W), optional
+                               out_re/out_im phasor sums (n,H,W); sum_frames: out_u64 counts (H,W)
+                               and the other outputs (H,W) */
+} siff_output_kind;
+
+typedef struct {
+    int kind;
+    const uint64_t *frames; /* n frame indices, any order, repeats allowed */
+    uint64_t n_frames;
+    const int64_t *shifts;  /* NULL, or 2*n (dy, dx) per requested frame */
+    const uint8_t *masks;   /* NULL, or n_masks*mask_planes*H*W bytes (0/1); the i-th requested
+                               frame uses plane i % mask_planes of each mask */
+    uint64_t n_masks, mask_planes;
+    int sum_frames;         /* accumulate over frames instead of one output per frame */
+    int n_threads;          /* 0 or 1: the calling thread only */
+    /* caller-owned outputs; the needed element counts are given by siff_request_sizes */
+    uint16_t *out_u16;
+    uint64_t *out_u64;
+    uint64_t *out_tau_u64;
+    double *out_re, *out_im;
+    uint64_t out_u16_len, out_u64_len, out_tau_len, out_phasor_len;
+    /* diagnostics filled by the call */
+    uint64_t out_of_range_photons; /* raw photons with y >= H or x >= W (wrapped, counted) */
+} siff_request;
+
+/* Executes req. Outputs are fully overwritten (zeroed first). */
+int siff_run(const siff_file *f, siff_request *req, siff_error *err);
+
+/* Element counts the outputs of req need (for its kind and sizes). */
+int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u16_len,
+                       uint64_t *u64_len, uint64_t *tau_len, uint64_t *phasor_len,
+                       siff_error *err);
+
+#endif /* SIFF_H */

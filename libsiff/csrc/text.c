@@ -1,0 +1,133 @@
+/* text.c - "key = value" fields in ScanImage header and frame description text. */
+#if !defined(_WIN32)
+#define _GNU_SOURCE 1 /* strtod_l, newlocale */
+#endif
+#include "siff_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#include <locale.h>
+#elif defined(__APPLE__)
+#include <xlocale.h>
+#else
+#include <locale.h>
+#endif
+
+int siff_fail(siff_error *err, int status, int64_t frame, int64_t offset, const char *fmt, ...) {
+    if (err) {
+        err->status = status;
+        err->frame = frame;
+        err->offset = offset;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void siff_clear_error(siff_error *err) {
+    if (err) {
+        err->status = SIFF_OK;
+        err->frame = -1;
+        err->offset = -1;
+        err->message[0] = '\0';
+    }
+}
+
+const char *siff_status_name(int status) {
+    switch (status) {
+    case SIFF_OK: return "ok";
+    case SIFF_ERR_IO: return "I/O error";
+    case SIFF_ERR_FORMAT: return "format error";
+    case SIFF_ERR_TRUNCATED: return "truncated file";
+    case SIFF_ERR_INDEX: return "index out of range";
+    case SIFF_ERR_ARG: return "invalid argument";
+    case SIFF_ERR_NOMEM: return "out of memory";
+    case SIFF_ERR_NO_TAU_BINS: return "no Tau_bins in header";
+    case SIFF_ERR_NOT_FLIM: return "frame has no arrival times";
+    case SIFF_ERR_NO_FIELD: return "missing description field";
+    case SIFF_ERR_SHAPE: return "frames differ in shape";
+    default: return "unknown status";
+    }
+}
+
+unsigned siff_version_number(void) { return SIFF_VERSION_NUMBER; }
+
+static const char *find_bytes(const char *hay, uint64_t hay_len, const char *needle,
+                              uint64_t needle_len) {
+    if (needle_len == 0 || needle_len > hay_len) return NULL;
+    const char *end = hay + (hay_len - needle_len) + 1;
+    const char *p = hay;
+    while (p < end) {
+        const char *q = memchr(p, needle[0], (size_t)(end - p));
+        if (!q) return NULL;
+        if (memcmp(q, needle, (size_t)needle_len) == 0) return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+int siff_text_find_value(const char *text, uint64_t len, const char *needle, const char **value,
+                         uint64_t *value_len) {
+    const char *hit = find_bytes(text, len, needle, strlen(needle));
+    if (!hit) return 0;
+    const char *start = hit + strlen(needle);
+    const char *stop = text + len;
+    const char *nl = memchr(start, '\n', (size_t)(stop - start));
+    const char *end = nl ? nl : stop;
+    while (start < end && (*start == ' ' || *start == '\t' || *start == '\r')) start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
+    *value = start;
+    *value_len = (uint64_t)(end - start);
+    return 1;
+}
+
+int siff_parse_u64(const char *s, uint64_t len, uint64_t *out) {
+    if (len == 0 || len > 20) return 0;
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Locale-independent, correctly rounded (the C library's strtod in the "C" locale). */
+int siff_parse_f64(const char *s, uint64_t len, double *out) {
+    char buf[64];
+    if (len == 0 || len >= sizeof buf) return 0;
+    memcpy(buf, s, (size_t)len);
+    buf[len] = '\0';
+    for (uint64_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' ||
+              c == 'E' || c == 'n' || c == 'a' || c == 'N' || c == 'i' || c == 'I' ||
+              c == 'f' || c == 'F'))
+            return 0;
+    }
+    char *end = NULL;
+    double v;
+#if defined(_WIN32)
+    _locale_t c_locale = _create_locale(LC_NUMERIC, "C");
+    if (!c_locale) return 0;
+    v = _strtod_l(buf, &end, c_locale);
+    _free_locale(c_locale);
+#else
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (!c_locale) return 0;
+    v = strtod_l(buf, &end, c_locale);
+    freelocale(c_locale);
+#endif
+    if (end != buf + len) return 0;
+    *out = v;
+    return 1;
+}
