@@ -1,6 +1,27 @@
-"""libsiff: a fast, strict reader and writer for ScanImage-FLIM .siff files."""
+"""libsiff: a fast, strict reader and writer for ScanImage-FLIM .siff files.
 
-from .errors import SiffCancelled, SiffError, SiffFormatError, SiffIndexError, SiffIOError
+``libsiff.open_file`` gives a corrosiffpy-compatible :class:`SiffIO`."""
 
 __version__ = "0.1.0"
-from .siffio import SiffIO, get_start_and_end_timestamps, get_start_timestamp, open_file
+
+from .errors import (  # noqa: E402
+    SiffCancelled,
+    SiffCorruptError,
+    SiffError,
+    SiffFormatError,
+    SiffIndexError,
+    SiffIOError,
+    SiffMemoryError,
+)
+from .siffio import (  # noqa: E402
+    SiffIO,
+    get_start_and_end_timestamps,
+    get_start_timestamp,
+    open_file,
+)
+
+__all__ = [
+    "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
+    "SiffIOError", "SiffMemoryError", "SiffIO", "open_file", "get_start_timestamp",
+    "get_start_and_end_timestamps", "__version__",
+]
