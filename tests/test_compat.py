@@ -1,0 +1,178 @@
+"""Files written by libsiff's writer/simulator, read by libsiff and by corrosiffpy 0.1.2:
+every §7 call agrees exactly (phasor to 1e-9), and libsiff also equals the ground truth."""
+
+import numpy as np
+import pytest
+from checks import check_against_corrosiff, check_against_truth
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference import Truth
+
+import libsiff
+from libsiff.simulate import SimulationSpec, simulate
+from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description
+
+
+def truth_of(gt) -> Truth:
+    return Truth(gt.intensity.shape[1], gt.intensity.shape[2], int(gt.tau_bins), gt.photon_y,
+                 gt.photon_x, gt.photon_tau, gt.photon_offsets, gt.encoding, gt.intensity)
+
+
+FIXTURES = {
+    "raw_volume_flyback_events": dict(
+        height=32, width=48, slices=3, flyback_planes=1, colors=2, timepoints=4,
+        encoding="raw", motion="jitter", shuffle_raw=True,
+        events=[(3, "LED on"), (17, "odor puff")]),
+    "compressed_plane": dict(height=40, width=40, slices=1, flyback_planes=0, colors=1,
+                             timepoints=8, encoding="compressed", taus_ns=(2.5,),
+                             photons_per_pixel=3.0, motion="drift"),
+    "auto_two_planes_repeats": dict(height=24, width=64, slices=2, frames_per_slice=2,
+                                    flyback_planes=0, colors=2, timepoints=3, encoding="auto",
+                                    photons_per_pixel=2.0),
+    "mixed_odd_size_three_colours": dict(height=37, width=53, slices=2, flyback_planes=1,
+                                         colors=3, timepoints=3, encoding="mixed",
+                                         taus_ns=((0.5, 3.0), (2.5,), (1.2,)),
+                                         bin_resolution=3, tau_bins=312, motion="jumps"),
+    "plain_tiff": dict(height=30, width=20, slices=2, flyback_planes=0, colors=1,
+                       timepoints=3, encoding="tiff"),
+    "sparse_with_empty_frames": dict(height=16, width=16, slices=1, flyback_planes=0,
+                                     colors=1, timepoints=12, encoding="auto",
+                                     photons_per_pixel=0.004, background=0.0),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FIXTURES))
+def fixture_file(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("compat") / f"{request.param}.siff"
+    gt = simulate(path, SimulationSpec(seed=3, **FIXTURES[request.param]))
+    return request.param, path, gt
+
+
+def test_fixture_against_corrosiffpy(fixture_file, rng):
+    name, path, gt = fixture_file
+    truth = truth_of(gt)
+    empty_compressed = any(truth.encoding[i] == 1 and gt.photon_offsets[i] == gt.photon_offsets[i + 1]
+                           for i in range(truth.n_frames))
+    assert not empty_compressed  # the writer never compresses an empty frame
+    # corrosiffpy panics on masked sums of plain TIFF frames (it unwraps the missing tag
+    # 907); libsiff's are checked against the ground truth in test_fixture_against_truth
+    plain = name == "plain_tiff"
+    check_against_corrosiff(path, truth, rng, flim=not plain, masks=not plain,
+                            system_timestamps=bool(gt.has_system_timestamps))
+
+
+def test_fixture_against_truth(fixture_file, rng):
+    name, path, gt = fixture_file
+    check_against_truth(path, truth_of(gt), rng, flim=name != "plain_tiff")
+    with libsiff.open_file(path) as io:
+        np.testing.assert_array_equal(io.get_experiment_timestamps(), gt.experiment_timestamps)
+        np.testing.assert_array_equal(io.get_epoch_timestamps_laser(), gt.epoch_laser)
+        events = io.get_appended_text()
+        assert [e[:2] for e in events] == [(int(f), str(t)) for f, t in
+                                           zip(gt.appended_frames, gt.appended_text)]
+        if name == "plain_tiff":
+            with pytest.raises(libsiff.SiffFormatError, match="plain TIFF"):
+                io.get_histogram()
+        if name == "sparse_with_empty_frames":
+            counts = np.diff(gt.photon_offsets)
+            assert (counts == 0).any()
+            life, inten, _ = io.flim_map(frames=np.flatnonzero(counts == 0))
+            assert np.isnan(life).all() and (inten == 0).all()
+
+
+def test_classic_tiff_container(tmp_path, rng):
+    """Classic 32-bit TIFF: corrosiffpy misreads its frames; libsiff reads them correctly."""
+    path = tmp_path / "classic.siff"
+    gt = simulate(path, SimulationSpec(height=20, width=28, slices=2, colors=2, timepoints=3,
+                                       encoding="mixed", bigtiff=False, seed=5))
+    with libsiff.open_file(path) as io:
+        assert io.get_file_header()["BigTiff"] is False
+    check_against_truth(path, truth_of(gt), rng)
+
+
+def test_out_of_range_photons_are_wrapped_and_counted(tmp_path):
+    H, W = 6, 10
+    nvfd = build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": 20})
+    y = np.array([0, 7, 3, 6], np.uint64)  # rows 7 and 6 are outside the 6-row frame
+    x = np.array([1, 2, 12, 0], np.uint64)  # column 12 is outside
+    tau = np.array([5, 30, 2**31, 21], np.uint64)  # bins past L = 22 wrap in histograms
+    words = (y << 48) | (x << 32) | tau
+    path = tmp_path / "oor.siff"
+    with SiffWriter(path, nvfd, build_roi_json(H, W)) as w:
+        w.add_raw_words(words, (H, W), make_description(1, 0.0, 1))
+    with libsiff.open_file(path) as io:
+        img = io.get_frames()[0]
+        expected = np.zeros((H, W), np.uint16)
+        np.add.at(expected, (y.astype(int) % H, x.astype(int) % W), 1)
+        np.testing.assert_array_equal(img, expected)
+        assert io._native.last_out_of_range == 3
+        hist = io.get_histogram()
+        assert hist.sum() == 4 and hist[5] == 1 and hist[30 % 22] == 1 and hist[21] == 1
+        assert hist[2**31 % 22] == 1
+        import corrosiffpy
+        np.testing.assert_array_equal(corrosiffpy.open_file(str(path)).get_frames(), io.get_frames())
+
+
+@st.composite
+def frame_sets(draw):
+    H = draw(st.integers(1, 33))
+    W = draw(st.integers(1, 33))
+    n = draw(st.integers(1, 5))
+    frames = []
+    for _ in range(n):
+        k = draw(st.integers(0, 60))
+        enc = draw(st.sampled_from(["raw", "compressed", "auto", "tiff"]))
+        if enc == "compressed" and k == 0:
+            enc = "raw"
+        seed = draw(st.integers(0, 2**31))
+        frames.append((k, enc, seed))
+    return H, W, draw(st.booleans()), frames
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame_sets())
+def test_property_write_then_read(tmp_path, spec):
+    """Random geometry and encodings: photons written are the photons read back."""
+    H, W, bigtiff, frames = spec
+    tau_bins = 50
+    path = tmp_path / "prop.siff"
+    ys, xs, ts, offsets, enc_codes, images = [], [], [], [0], [], []
+    with SiffWriter(path, build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": tau_bins}),
+                    build_roi_json(H, W), bigtiff=bigtiff) as w:
+        for i, (k, enc, seed) in enumerate(frames):
+            r = np.random.default_rng(seed)
+            y, x, t = r.integers(0, H, k), r.integers(0, W, k), r.integers(0, tau_bins, k)
+            desc = make_description(i + 1, 0.01 * i, 10**18 + i)
+            if enc == "tiff":
+                image = r.integers(0, 500, (H, W)).astype(np.uint16)
+                w.add_tiff_frame(image, desc)
+                y = x = t = np.zeros(0, int)
+                enc_codes.append(2)
+            else:
+                w.add_frame(y, x, t, (H, W), encoding=enc, description=desc)
+                image = np.zeros((H, W), np.uint16)
+                np.add.at(image, (y, x), 1)
+                enc_codes.append(0 if enc == "raw" else 1 if enc == "compressed" else -1)
+            images.append(image)
+            ys.append(y); xs.append(x); ts.append(t); offsets.append(offsets[-1] + len(y))
+    with libsiff.open_file(path) as io:
+        assert io.num_frames() == len(frames)
+        np.testing.assert_array_equal(io.get_frames(), np.stack(images))
+        meta = io.get_frame_metadata()
+        for m, code in zip(meta, enc_codes):
+            assert m["siff_tag"] == (None if code == 2 else code if code >= 0 else m["siff_tag"])
+        truth = Truth(H, W, tau_bins, np.concatenate(ys), np.concatenate(xs), np.concatenate(ts),
+                      np.array(offsets), np.array([2 if c == 2 else 0 for c in enc_codes]),
+                      np.stack(images))
+        rng = np.random.default_rng(0)
+        masks = rng.random((2, 1, H, W)) < 0.5
+        flim = [i for i, c in enumerate(enc_codes) if c != 2]
+        np.testing.assert_array_equal(io.sum_rois(masks[:, 0]), truth.mask_sums(masks, range(len(frames))))
+        if flim:
+            np.testing.assert_array_equal(io.get_histogram_by_frames(flim), truth.histograms(flim))
+            life, counts, _ = io.sum_rois_flim(masks, frames=flim)
+            t_life, t_counts = truth.roi_flim(masks, flim)
+            np.testing.assert_array_equal(counts, t_counts)
+            np.testing.assert_allclose(life, t_life, rtol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(io.get_experiment_timestamps(),
+                                      [0.01 * i for i in range(len(frames))])
