@@ -18,7 +18,7 @@ from _common import best_time, cached_acquisition, machine, read_bytes_once  # n
 
 import libsiff  # noqa: E402
 
-SPEC = dict(height=128, width=256, slices=6, flyback_planes=1, colors=2, timepoints=480,
+SPEC = dict(height=128, width=256, slices=6, flyback_planes=1, colors=2, timepoints=720,
             photons_per_pixel=0.9, background=0.05, motion="jitter", max_shift_px=5,
             encoding="auto", taus_ns=((0.6, 2.8), (2.5,)), seed=7)
 

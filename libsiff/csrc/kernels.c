@@ -67,160 +67,259 @@ static void shift_of(const siff_request *req, const kctx *k, uint64_t i, uint64_
     *dx = (uint64_t)sx;
 }
 
+/* Per-mask accumulators of one worker. */
+typedef struct {
+    uint64_t *count, *tau; /* R */
+    double *re, *im;       /* R */
+    uint64_t *hist;        /* R * L */
+} mask_acc;
+
+/* Adds a value to every mask whose bit is set for a pixel. */
+#define FOR_MASKS(k, bits_row, R_VAR, ...)                                         \
+    for (uint64_t wd_ = 0; wd_ < (k)->words; wd_++)                                \
+        for (uint64_t v_ = (bits_row)[wd_]; v_; v_ &= v_ - 1) {                    \
+            const uint64_t R_VAR = wd_ * 64 + ctz64(v_);                           \
+            __VA_ARGS__                                                            \
+        }
+
+/* np.roll of a u16 image into dst (u16), or added into a u64 accumulator. */
+static void roll_image(const siff_frame_data *fd, uint16_t *dst16, uint64_t *dst64) {
+    const uint32_t H = fd->H, W = fd->W, split = W - fd->dx;
+    for (uint32_t y = 0; y < H; y++) {
+        uint32_t ry = y + fd->dy;
+        if (ry >= H) ry -= H;
+        const uint16_t *s = fd->counts + (uint64_t)y * W;
+        if (dst16) {
+            uint16_t *d = dst16 + (uint64_t)ry * W;
+            memcpy(d + fd->dx, s, (size_t)split * 2);
+            memcpy(d, s + split, (size_t)fd->dx * 2);
+        } else {
+            uint64_t *d = dst64 + (uint64_t)ry * W;
+            for (uint32_t x = 0; x < split; x++) d[x + fd->dx] += s[x];
+            for (uint32_t x = split; x < W; x++) d[x - split] += s[x];
+        }
+    }
+}
+
+static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16, uint64_t *o64,
+                        uint64_t *oor) {
+    (void)k;
+    if (fd->tag == 0) {
+        if (o16) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o16[pix]++;);
+        else SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o64[pix]++;);
+    } else {
+        roll_image(fd, o16, o64);
+    }
+}
+
+static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
+                            uint64_t *acc, uint64_t *oor) {
+    const uint64_t words = k->words;
+    if (fd->tag == 0) {
+        if (words == 1 && k->R == 1)
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, acc[0] += bits[pix];);
+        else
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
+                                 const uint64_t *b = bits + (uint64_t)pix * words;
+                                 FOR_MASKS(k, b, r, acc[r]++;));
+    } else {
+        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
+                        FOR_MASKS(k, b, r, acc[r] += c;));
+    }
+}
+
+static void frame_mask_flim(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
+                            mask_acc *a, uint64_t *oor) {
+    const uint64_t words = k->words;
+    const uint32_t L = k->L;
+    if (fd->tag == 0 && k->R == 1 && !k->phasor) { /* one mask: its bit is 0 or 1 */
+        uint64_t cnt = 0, ts = 0;
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t in = bits[pix];
+                             cnt += in; ts += in * tau;);
+        a->count[0] += cnt;
+        a->tau[0] += ts;
+    } else if (fd->tag == 0) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t *b = bits + (uint64_t)pix * words;
+                             FOR_MASKS(k, b, r, a->count[r]++; a->tau[r] += tau;
+                                       if (k->phasor) {
+                                           uint32_t t = mod_l(tau, L);
+                                           a->re[r] += k->cos_t[t];
+                                           a->im[r] += k->sin_t[t];
+                                       }));
+    } else {
+        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
+                        int any = 0;
+                        for (uint64_t wd = 0; wd < words; wd++) any |= b[wd] != 0;
+                        if (!any) continue;
+                        uint64_t ts = 0;
+                        double re = 0, im = 0;
+                        for (uint32_t q = 0; q < c; q++) ts += bins[q];
+                        if (k->phasor)
+                            for (uint32_t q = 0; q < c; q++) {
+                                uint32_t t = mod_l(bins[q], L);
+                                re += k->cos_t[t];
+                                im += k->sin_t[t];
+                            }
+                        FOR_MASKS(k, b, r, a->count[r] += c; a->tau[r] += ts;
+                                  a->re[r] += re; a->im[r] += im;));
+    }
+}
+
+static void frame_histogram(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
+                            uint64_t *h, uint64_t *oor) {
+    const uint32_t L = k->L;
+    const uint64_t words = k->words;
+    if (!bits) {
+        if (fd->tag == 0) {
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, h[mod_l(tau, L)]++;);
+        } else {
+            for (uint64_t j = 0; j < fd->n; j++) h[mod_l(fd->bins[j], L)]++;
+        }
+        return;
+    }
+    if (fd->tag == 0) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t *b = bits + (uint64_t)pix * words;
+                             FOR_MASKS(k, b, r, h[r * L + mod_l(tau, L)]++;));
+    } else {
+        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
+                        FOR_MASKS(k, b, r, for (uint32_t q = 0; q < c; q++)
+                                               h[r * L + mod_l(bins[q], L)]++;));
+    }
+}
+
+static void frame_full(const kctx *k, const siff_frame_data *fd, uint16_t *o, uint64_t *oor) {
+    const uint32_t L = k->L;
+    if (fd->tag == 0) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o[(uint64_t)pix * L + mod_l(tau, L)]++;);
+    } else {
+        SIFF_FOR_PIXELS(fd, pix, c, bins, uint16_t *px = o + (uint64_t)pix * L;
+                        for (uint32_t q = 0; q < c; q++) px[mod_l(bins[q], L)]++;);
+    }
+}
+
+/* Per-pixel photon counts (u16 or u64), bin sums and phasor sums. */
+static void frame_pixel_flim(const kctx *k, const siff_frame_data *fd, uint16_t *c16,
+                             uint64_t *c64, uint64_t *ts, double *re, double *im, uint64_t *oor) {
+    const uint32_t L = k->L;
+    if (fd->tag == 0) {
+        if (!k->phasor && c16) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c16[pix]++; ts[pix] += tau;);
+        else if (!k->phasor) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c64[pix]++; ts[pix] += tau;);
+        else
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, uint32_t t = mod_l(tau, L);
+                                 if (c16) c16[pix]++; else c64[pix]++;
+                                 ts[pix] += tau; re[pix] += k->cos_t[t]; im[pix] += k->sin_t[t];);
+        return;
+    }
+    SIFF_FOR_PIXELS(fd, pix, c, bins, uint64_t s = 0;
+                    for (uint32_t q = 0; q < c; q++) s += bins[q];
+                    ts[pix] += s;
+                    if (c16) c16[pix] = (uint16_t)(c16[pix] + c); else c64[pix] += c;
+                    if (k->phasor) {
+                        double gr = 0, gi = 0;
+                        for (uint32_t q = 0; q < c; q++) {
+                            uint32_t t = mod_l(bins[q], L);
+                            gr += k->cos_t[t];
+                            gi += k->sin_t[t];
+                        }
+                        re[pix] += gr;
+                        im[pix] += gi;
+                    });
+}
+
 static int process_range(worker *w) {
     const siff_file *f = w->f;
     siff_request *req = w->req;
     const kctx *k = w->k;
-    const uint64_t n = k->n, P = k->pixels, L = k->L, R = k->R, words = k->words;
+    const uint64_t n = k->n, P = k->pixels, L = k->L, R = k->R;
+    const int kind = req->kind, sum = req->sum_frames;
     siff_scratch s = {0};
-    uint32_t *img = NULL;
-    uint64_t *acc = NULL, *acc_tau = NULL;
-    double *acc_re = NULL, *acc_im = NULL;
+    mask_acc a = {0};
     int rc = SIFF_OK;
-    const int kind = req->kind;
-    if (kind == SIFF_OUT_IMAGE || kind == SIFF_OUT_MASK_SUMS) {
-        img = malloc((size_t)P * 4);
-        if (!img) return siff_fail(&w->err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
-    }
     if (R) {
-        acc = calloc((size_t)(R * (kind == SIFF_OUT_HISTOGRAM ? L : 1)), 8);
-        acc_tau = calloc((size_t)R, 8);
-        acc_re = calloc((size_t)R, 8);
-        acc_im = calloc((size_t)R, 8);
-        if (!acc || !acc_tau || !acc_re || !acc_im)
+        a.count = calloc((size_t)R, 8);
+        a.tau = calloc((size_t)R, 8);
+        a.re = calloc((size_t)R, 8);
+        a.im = calloc((size_t)R, 8);
+        a.hist = kind == SIFF_OUT_HISTOGRAM ? calloc((size_t)(R * L), 8) : NULL;
+        if (!a.count || !a.tau || !a.re || !a.im || (kind == SIFF_OUT_HISTOGRAM && !a.hist))
             rc = siff_fail(&w->err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
     }
+    uint64_t oor = 0;
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
-        const uint64_t fr = req->frames[i];
-        const int8_t tag = f->frames[fr].siff_tag;
         uint64_t dy, dx;
         shift_of(req, k, i, &dy, &dx);
-        const uint64_t *bits = R ? k->maskbits + (i % k->planes) * P * words : NULL;
-        uint64_t np = 0;
-        int use_photons = needs_photons(kind) || (kind == SIFF_OUT_MASK_SUMS && tag == 0);
-        if (use_photons) {
-            rc = siff_decode_photons(f, fr, dy, dx, &s, &np, &w->oor, &w->err);
-        } else {
-            rc = siff_decode_counts(f, fr, dy, dx, &s, img, &w->oor, &w->err);
-        }
+        siff_frame_data fd;
+        rc = siff_load_frame(f, req->frames[i], dy, dx, needs_photons(kind), &s, &fd, &w->err);
         if (rc) break;
-        const uint32_t *pix = s.pix, *tau = s.tau;
+        const uint64_t *bits = R ? k->maskbits + (i % k->planes) * P * k->words : NULL;
         switch (kind) {
         case SIFF_OUT_IMAGE:
-            if (req->sum_frames) {
-                for (uint64_t p = 0; p < P; p++) w->sum_u64[p] += img[p];
-            } else {
-                uint16_t *o = req->out_u16 + i * P;
-                for (uint64_t p = 0; p < P; p++) o[p] = (uint16_t)img[p];
-            }
+            if (!sum && fd.tag == 0) memset(req->out_u16 + i * P, 0, (size_t)P * 2);
+            frame_image(k, &fd, sum ? NULL : req->out_u16 + i * P, sum ? w->sum_u64 : NULL, &oor);
             break;
         case SIFF_OUT_MASK_SUMS:
-            memset(acc, 0, (size_t)R * 8);
-            if (use_photons) {
-                for (uint64_t j = 0; j < np; j++) {
-                    const uint64_t *b = bits + (uint64_t)pix[j] * words;
-                    for (uint64_t wd = 0; wd < words; wd++)
-                        for (uint64_t v = b[wd]; v; v &= v - 1) acc[wd * 64 + ctz64(v)]++;
-                }
-            } else {
-                for (uint64_t p = 0; p < P; p++) {
-                    uint32_t c = img[p];
-                    if (!c) continue;
-                    const uint64_t *b = bits + p * words;
-                    for (uint64_t wd = 0; wd < words; wd++)
-                        for (uint64_t v = b[wd]; v; v &= v - 1) acc[wd * 64 + ctz64(v)] += c;
-                }
-            }
-            for (uint64_t r = 0; r < R; r++) req->out_u64[r * n + i] = acc[r];
+            memset(a.count, 0, (size_t)R * 8);
+            frame_mask_sums(k, &fd, bits, a.count, &oor);
+            for (uint64_t r = 0; r < R; r++) req->out_u64[r * n + i] = a.count[r];
             break;
         case SIFF_OUT_MASK_FLIM:
-            memset(acc, 0, (size_t)R * 8);
-            memset(acc_tau, 0, (size_t)R * 8);
-            memset(acc_re, 0, (size_t)R * 8);
-            memset(acc_im, 0, (size_t)R * 8);
-            for (uint64_t j = 0; j < np; j++) {
-                const uint64_t *b = bits + (uint64_t)pix[j] * words;
-                for (uint64_t wd = 0; wd < words; wd++)
-                    for (uint64_t v = b[wd]; v; v &= v - 1) {
-                        uint64_t r = wd * 64 + ctz64(v);
-                        acc[r]++;
-                        acc_tau[r] += tau[j];
-                        if (k->phasor) {
-                            uint32_t t = mod_l(tau[j], (uint32_t)L);
-                            acc_re[r] += k->cos_t[t];
-                            acc_im[r] += k->sin_t[t];
-                        }
-                    }
-            }
+            memset(a.count, 0, (size_t)R * 8);
+            memset(a.tau, 0, (size_t)R * 8);
+            memset(a.re, 0, (size_t)R * 8);
+            memset(a.im, 0, (size_t)R * 8);
+            frame_mask_flim(k, &fd, bits, &a, &oor);
             for (uint64_t r = 0; r < R; r++) {
-                req->out_u64[r * n + i] = acc[r];
-                req->out_tau_u64[r * n + i] = acc_tau[r];
+                req->out_u64[r * n + i] = a.count[r];
+                req->out_tau_u64[r * n + i] = a.tau[r];
                 if (k->phasor) {
-                    req->out_re[r * n + i] = acc_re[r];
-                    req->out_im[r * n + i] = acc_im[r];
+                    req->out_re[r * n + i] = a.re[r];
+                    req->out_im[r * n + i] = a.im[r];
                 }
             }
             break;
         case SIFF_OUT_HISTOGRAM:
             if (!R) {
-                uint64_t *h = req->sum_frames ? w->sum_u64 : req->out_u64 + i * L;
-                for (uint64_t j = 0; j < np; j++) h[mod_l(tau[j], (uint32_t)L)]++;
+                if (!sum) memset(req->out_u64 + i * L, 0, (size_t)L * 8);
+                frame_histogram(k, &fd, NULL, sum ? w->sum_u64 : req->out_u64 + i * L, &oor);
             } else {
-                memset(acc, 0, (size_t)(R * L) * 8);
-                for (uint64_t j = 0; j < np; j++) {
-                    const uint64_t *b = bits + (uint64_t)pix[j] * words;
-                    uint32_t t = mod_l(tau[j], (uint32_t)L);
-                    for (uint64_t wd = 0; wd < words; wd++)
-                        for (uint64_t v = b[wd]; v; v &= v - 1) acc[(wd * 64 + ctz64(v)) * L + t]++;
-                }
+                memset(a.hist, 0, (size_t)(R * L) * 8);
+                frame_histogram(k, &fd, bits, a.hist, &oor);
                 for (uint64_t r = 0; r < R; r++) {
-                    uint64_t *h = req->sum_frames ? w->sum_u64 + r * L : req->out_u64 + (r * n + i) * L;
-                    for (uint64_t t = 0; t < L; t++) h[t] += acc[r * L + t];
+                    if (sum)
+                        for (uint64_t t = 0; t < L; t++) w->sum_u64[r * L + t] += a.hist[r * L + t];
+                    else
+                        memcpy(req->out_u64 + (r * n + i) * L, a.hist + r * L, (size_t)L * 8);
                 }
             }
             break;
-        case SIFF_OUT_FULL: {
-            uint16_t *o = req->out_u16 + i * P * L;
-            for (uint64_t j = 0; j < np; j++) o[(uint64_t)pix[j] * L + mod_l(tau[j], (uint32_t)L)]++;
+        case SIFF_OUT_FULL:
+            memset(req->out_u16 + i * P * L, 0, (size_t)(P * L) * 2);
+            frame_full(k, &fd, req->out_u16 + i * P * L, &oor);
             break;
-        }
         case SIFF_OUT_PIXEL_FLIM:
-            if (req->sum_frames) {
-                for (uint64_t j = 0; j < np; j++) {
-                    w->sum_u64[pix[j]]++;
-                    w->sum_tau[pix[j]] += tau[j];
-                }
-                if (k->phasor)
-                    for (uint64_t j = 0; j < np; j++) {
-                        uint32_t t = mod_l(tau[j], (uint32_t)L);
-                        w->sum_re[pix[j]] += k->cos_t[t];
-                        w->sum_im[pix[j]] += k->sin_t[t];
-                    }
-            } else {
-                uint16_t *o = req->out_u16 + i * P;
-                uint64_t *ts = req->out_tau_u64 + i * P;
-                for (uint64_t j = 0; j < np; j++) {
-                    o[pix[j]]++;
-                    ts[pix[j]] += tau[j];
-                }
+            if (sum)
+                frame_pixel_flim(k, &fd, NULL, w->sum_u64, w->sum_tau, w->sum_re, w->sum_im, &oor);
+            else {
+                memset(req->out_u16 + i * P, 0, (size_t)P * 2);
+                memset(req->out_tau_u64 + i * P, 0, (size_t)P * 8);
                 if (k->phasor) {
-                    double *re = req->out_re + i * P, *im = req->out_im + i * P;
-                    for (uint64_t j = 0; j < np; j++) {
-                        uint32_t t = mod_l(tau[j], (uint32_t)L);
-                        re[pix[j]] += k->cos_t[t];
-                        im[pix[j]] += k->sin_t[t];
-                    }
+                    memset(req->out_re + i * P, 0, (size_t)P * 8);
+                    memset(req->out_im + i * P, 0, (size_t)P * 8);
                 }
+                frame_pixel_flim(k, &fd, req->out_u16 + i * P, NULL, req->out_tau_u64 + i * P,
+                                 k->phasor ? req->out_re + i * P : NULL,
+                                 k->phasor ? req->out_im + i * P : NULL, &oor);
             }
             break;
         default: break;
         }
     }
-    free(img);
-    free(acc);
-    free(acc_tau);
-    free(acc_re);
-    free(acc_im);
+    w->oor = oor;
+    free(a.count);
+    free(a.tau);
+    free(a.re);
+    free(a.im);
+    free(a.hist);
     siff_scratch_free(&s);
     return rc;
 }
@@ -348,12 +447,18 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
          (!req->out_tau_u64 || req->out_tau_len < needtau)) ||
         (k.phasor && (!req->out_im || req->out_phasor_len < needph)))
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "an output buffer is missing or too small");
-    if (need16) memset(req->out_u16, 0, (size_t)need16 * 2);
-    if (need64) memset(req->out_u64, 0, (size_t)need64 * 8);
-    if (req->out_tau_u64 && needtau) memset(req->out_tau_u64, 0, (size_t)needtau * 8);
+    /* Per-frame outputs are zeroed by the workers frame by frame (in cache, in parallel,
+     * and the first touch of a fresh numpy buffer is spread over the threads); summed
+     * outputs are small and zeroed here. */
+    if (req->sum_frames) {
+        if (need64) memset(req->out_u64, 0, (size_t)need64 * 8);
+        if (req->out_tau_u64 && needtau) memset(req->out_tau_u64, 0, (size_t)needtau * 8);
+        if (k.phasor) {
+            memset(req->out_re, 0, (size_t)needph * 8);
+            memset(req->out_im, 0, (size_t)needph * 8);
+        }
+    }
     if (k.phasor) {
-        memset(req->out_re, 0, (size_t)needph * 8);
-        memset(req->out_im, 0, (size_t)needph * 8);
         k.cos_t = malloc((size_t)k.L * 8);
         k.sin_t = malloc((size_t)k.L * 8);
         if (!k.cos_t || !k.sin_t) {

@@ -163,7 +163,8 @@ typedef struct {
     uint64_t out_of_range_photons; /* raw photons with y >= H or x >= W (wrapped, counted) */
 } siff_request;
 
-/* Executes req. Outputs are fully overwritten (zeroed first). */
+/* Executes req. Outputs are fully overwritten (every element is written or zeroed). Frames
+ * are split over up to n_threads threads (POSIX; one thread elsewhere). */
 int siff_run(const siff_file *f, siff_request *req, siff_error *err);
 
 /* Element counts the outputs of req need (for its kind and sizes). */

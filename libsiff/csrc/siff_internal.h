@@ -4,6 +4,8 @@
 
 #include "siff.h"
 
+#include <string.h>
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "libsiff assumes a little-endian host (as .siff files are little-endian)"
 #endif
@@ -65,25 +67,84 @@ int siff_parse_f64(const char *s, uint64_t len, double *out);
 typedef struct {
     uint8_t *buf;
     uint64_t buf_cap;
-    uint32_t *pix; /* registered pixel index y*W + x */
-    uint32_t *tau; /* arrival bin */
-    uint64_t photon_cap;
 } siff_scratch;
 
 void siff_scratch_free(siff_scratch *s);
 
-/* Decodes the photons of a raw or compressed frame into s->pix / s->tau (registered by the
- * normalised shift dy in [0,H), dx in [0,W)). *n receives the photon count; *oor is
- * incremented by the photons whose coordinates were out of range. */
-int siff_decode_photons(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx,
-                        siff_scratch *s, uint64_t *n, uint64_t *oor, siff_error *err);
-
-/* Intensity of one frame, registered, as uint32 counts into img (H*W). Works for every
- * frame kind; reads only the count image of compressed frames. */
-int siff_decode_counts(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx,
-                       siff_scratch *s, uint32_t *img, uint64_t *oor, siff_error *err);
+/* One frame's data, loaded into scratch memory, with its registration shift. */
+typedef struct {
+    int tag;            /* -1 plain TIFF, 0 raw, 1 compressed */
+    uint32_t H, W;
+    uint32_t dy, dx;    /* normalised: 0 <= dy < H, 0 <= dx < W */
+    const uint8_t *words; /* raw: n little-endian u64 photon words */
+    const uint16_t *counts; /* compressed: H*W photon counts; TIFF: the H*W image */
+    const uint16_t *bins;   /* compressed: arrival bins grouped by pixel (n of them) */
+    uint64_t n;         /* raw: photons; compressed: arrival bins used (= sum of counts) */
+} siff_frame_data;
 
 /* Returns SIFF_OK when frame can be decoded at all (index, flags). */
 int siff_check_frame(const siff_file *f, uint64_t frame, siff_error *err);
+
+/* Reads frame's bytes into s. want_bins = 0 reads only the count image of a compressed
+ * frame. Checks that the count image does not claim more photons than bins stored. */
+int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int want_bins,
+                    siff_scratch *s, siff_frame_data *fd, siff_error *err);
+
+/* Loops over a raw frame's photons: PIX (registered pixel) and TAU (u32 bin). Geometry is
+ * copied to locals first: extensions build with -fno-strict-aliasing, so output stores
+ * would otherwise force reloads of the frame fields on every photon. Out-of-range
+ * coordinates wrap modulo H and W and are counted in *oor. */
+#define SIFF_FOR_RAW_PHOTONS(fd, oor, PIX, TAU, ...)                                   \
+    do {                                                                               \
+        const uint8_t *p_ = (fd)->words;                                               \
+        const uint64_t n_ = (fd)->n;                                                   \
+        const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
+        uint64_t oor_ = 0;                                                             \
+        for (uint64_t i_ = 0; i_ < n_; i_++) {                                         \
+            uint64_t w_;                                                               \
+            memcpy(&w_, p_ + 8 * i_, 8);                                               \
+            uint32_t y_ = (uint32_t)(w_ >> 48), x_ = (uint32_t)((w_ >> 32) & 0xffffu); \
+            if (y_ >= H_ || x_ >= W_) {                                                \
+                oor_++;                                                                \
+                y_ %= H_;                                                              \
+                x_ %= W_;                                                              \
+            }                                                                          \
+            y_ += dy_;                                                                 \
+            if (y_ >= H_) y_ -= H_;                                                    \
+            x_ += dx_;                                                                 \
+            if (x_ >= W_) x_ -= W_;                                                    \
+            const uint32_t PIX = y_ * W_ + x_;                                         \
+            const uint32_t TAU = (uint32_t)w_;                                         \
+            (void)PIX;                                                                 \
+            (void)TAU;                                                                 \
+            __VA_ARGS__                                                                \
+        }                                                                              \
+        *(oor) += oor_;                                                                \
+    } while (0)
+
+/* Loops over the non-empty pixels of a compressed (or TIFF) count image: PIX (registered
+ * pixel), C (count) and BINS (compressed only: its C arrival bins). */
+#define SIFF_FOR_PIXELS(fd, PIX, C, BINS, ...)                                          \
+    do {                                                                               \
+        const uint16_t *b_ = (fd)->bins;                                               \
+        const uint16_t *cnt_ = (fd)->counts;                                           \
+        const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
+        for (uint32_t y_ = 0; y_ < H_; y_++) {                                         \
+            uint32_t ry_ = y_ + dy_;                                                   \
+            if (ry_ >= H_) ry_ -= H_;                                                  \
+            const uint16_t *row_ = cnt_ + (uint64_t)y_ * W_;                           \
+            for (uint32_t x_ = 0; x_ < W_; x_++) {                                     \
+                const uint32_t C = row_[x_];                                           \
+                if (!C) continue;                                                      \
+                uint32_t rx_ = x_ + dx_;                                               \
+                if (rx_ >= W_) rx_ -= W_;                                              \
+                const uint32_t PIX = ry_ * W_ + rx_;                                   \
+                const uint16_t *BINS = b_;                                             \
+                (void)BINS;                                                            \
+                if (b_) b_ += C;                                                       \
+                __VA_ARGS__                                                            \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
 
 #endif
