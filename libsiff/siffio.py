@@ -139,7 +139,17 @@ class SiffIO:
         return np.ascontiguousarray(arr, dtype=np.uint64)
 
     def _shifts(self, registration, frames: np.ndarray, strict: bool = True):
-        """(n, 2) int64 shifts from a {frame: (dy, dx)} dict, or None."""
+        """(n, 2) int64 shifts for the requested frames, or None.
+
+        ``registration`` is a ``{frame: (dy, dx)}`` dict (every requested frame must be in
+        it, as corrosiffpy requires) or, as a libsiff extension, an int array
+        ``(num_frames, 2)`` holding the shift of every file frame."""
+        if isinstance(registration, np.ndarray):
+            if registration.shape != (self._info.num_frames, 2):
+                raise SiffFormatError(
+                    f"{self._path}: a shift table must have shape ({self._info.num_frames}, 2), "
+                    f"not {registration.shape}")
+            return np.ascontiguousarray(registration[frames.astype(np.intp)], dtype=np.int64)
         if not registration:
             return None
         out = np.zeros((len(frames), 2), np.int64)
