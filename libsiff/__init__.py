@@ -13,6 +13,7 @@ from .errors import (  # noqa: E402
     SiffIOError,
     SiffMemoryError,
 )
+from .reader import SiffReader  # noqa: E402
 from .siffio import (  # noqa: E402
     SiffIO,
     get_start_and_end_timestamps,
@@ -22,6 +23,6 @@ from .siffio import (  # noqa: E402
 
 __all__ = [
     "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
-    "SiffIOError", "SiffMemoryError", "SiffIO", "open_file", "get_start_timestamp",
+    "SiffIOError", "SiffMemoryError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
     "get_start_and_end_timestamps", "__version__",
 ]

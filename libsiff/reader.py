@@ -134,13 +134,14 @@ class SiffReader:
 
     @registration_dict.setter
     def registration_dict(self, shifts: dict | None) -> None:
-        from .registration import RegistrationInfo
+        from .registration import RegistrationInfo, RegistrationType
 
         if shifts is None:
             self.registration_info = None
             return
-        self.registration_info = RegistrationInfo.from_shifts(
-            shifts, filename=str(self.filename), frame_shape=self.im_params.shape)
+        self.registration_info = RegistrationInfo(
+            registration_type=RegistrationType.Other, filename=str(self.filename),
+            yx_shifts=shifts, n_frames=self.num_frames, frame_shape=self._io().frame_shape())
 
     @property
     def reference_frames(self) -> np.ndarray:
@@ -159,16 +160,15 @@ class SiffReader:
         from .registration import register_frames
 
         io = self._io()
-        if not kwargs.pop("nowarn", False):
-            pass  # SiffPy warns about z-plane alignment; libsiff aligns planes jointly
         grid = self.frame_grid()
         info = register_frames(io, grid, alignment_color=alignment_color_channel,
                                method=registration_method, progress=progress, cancel=cancel,
                                **kwargs)
         info.filename = str(self.filename)
         self.registration_info = info
+        info.im_params = self.im_params
         try:
-            info.save(save_path) if save_path else info.save_for(self.filename, io)
+            info.save(save_path)
         except OSError as e:
             warnings.warn(f"could not save the registration next to {self.filename}: {e}",
                           stacklevel=2)
@@ -184,15 +184,24 @@ class SiffReader:
         from .registration import load_saved_registration
 
         io = self._io()
-        info = load_saved_registration(self.filename, io)
+        info = load_saved_registration(self.filename, io.num_frames(), io.frame_shape(), io=io)
         if info is not None:
+            info.im_params = self.im_params
             self.registration_info = info
 
     def frame_grid(self) -> np.ndarray:
-        """File frame of every (timepoint, plane, colour), int64 ``(T, Z, C)``; -1 if absent.
+        """File frame of every (timepoint, plane, colour), int64 ``(T, Z, C)``.
 
-        With several frames per slice, the first repeat of each slice is used."""
-        return self.im_params.frame_grid()
+        Only complete timepoints count; flyback frames are left out; with several frames
+        per slice the first repeat of each slice is used."""
+        ip = self.im_params
+        table = ip.frame_table()
+        T, Z, C = ip.num_timepoints, ip.num_slices, ip.num_colors
+        grid = np.full((T, Z, C), -1, np.int64)
+        keep = (~table.is_flyback) & (table.repeat == 0) & (table.timepoint < T)
+        frames = np.flatnonzero(keep)
+        grid[table.timepoint[keep], table.slice[keep], table.color[keep]] = frames
+        return grid
 
     def _registration(self, registration_dict):
         """The shifts a read uses: the stored ones for None, none for {}, else the argument.

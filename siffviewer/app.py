@@ -1,0 +1,67 @@
+"""Command line and QApplication of siffviewer.
+
+``siffviewer [FILE]`` opens FILE (the bundled sample when none is given);
+``siffviewer FILE --screenshot OUT.png [--timepoint T --plane Z --channel C]`` renders the
+window with that frame and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="siffviewer", description="Viewer for ScanImage-FLIM .siff files")
+    ap.add_argument("file", nargs="?", help=".siff or ScanImage .tiff file (default: the sample)")
+    ap.add_argument("--screenshot", metavar="PNG", help="save the window as PNG and exit")
+    ap.add_argument("--timepoint", type=int, default=0, help="timepoint to show (0-based)")
+    ap.add_argument("--plane", type=int, default=0, help="plane to show (0-based)")
+    ap.add_argument("--channel", type=int, default=0, help="colour channel to show (0-based)")
+    ap.add_argument("--average", type=int, default=1, help="timepoints to average")
+    ap.add_argument("--raw", action="store_true", help="show unregistered frames")
+    ap.add_argument("--dock", choices=["Metadata", "Registration", "Planes"],
+                    help="dock tab to bring to the front")
+    ap.add_argument("--size", default="1400x880", help="window size WxH for screenshots")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6 import QtWidgets
+
+    from .qt.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("siffviewer")
+    app.setOrganizationName("siffviewer")
+    window = MainWindow(sync=bool(args.screenshot))
+    if args.screenshot:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        window.resize(w, h)
+    window.show()
+    ok = window.open_path(args.file) if args.file else window.open_sample()
+    if ok:
+        window.state.update(timepoint=args.timepoint, plane=args.plane, color=args.channel,
+                            average=args.average)
+        if args.raw:
+            window.state.update(registered=False)
+        if args.dock:
+            window.docks[args.dock].raise_()
+    if args.screenshot:
+        for _ in range(5):
+            app.processEvents()
+        window.save_screenshot(Path(args.screenshot))
+        for message in window.errors:
+            print(message, file=sys.stderr)
+        window.close()
+        return 0 if ok else 1
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

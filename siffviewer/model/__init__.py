@@ -1,0 +1,1 @@
+"""Qt-free state of the viewer: the open session, what is displayed, background requests."""

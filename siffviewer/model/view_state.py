@@ -1,0 +1,68 @@
+"""What the user is looking at: timepoint, plane, colour, averaging, registration, contrast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .observable import Observable
+
+
+@dataclass(frozen=True)
+class FrameKey:
+    """Everything that determines the displayed image (a request for the frame loader)."""
+
+    timepoint: int
+    plane: int
+    color: int
+    average: int
+    registered: bool
+
+
+class ViewState(Observable):
+    """Current navigation of a session, clamped to its geometry.
+
+    ``timepoint``, ``plane`` and ``color`` are 0-based positions; ``average`` is the number
+    of timepoints averaged, starting at ``timepoint``; ``levels`` the display range in
+    photons (None until first set)."""
+
+    def __init__(self, n_timepoints: int, n_planes: int, n_colors: int) -> None:
+        super().__init__()
+        self.n_timepoints = max(1, n_timepoints)
+        self.n_planes = max(1, n_planes)
+        self.n_colors = max(1, n_colors)
+        self.timepoint = 0
+        self.plane = 0
+        self.color = 0
+        self.average = 1
+        self.registered = False
+        self.levels: tuple[float, float] | None = None
+        self.playing = False
+        self.play_fps = 10.0
+
+    def key(self) -> FrameKey:
+        return FrameKey(self.timepoint, self.plane, self.color, self.average, self.registered)
+
+    def update(self, **values) -> None:
+        """Set any of the fields (clamped to the geometry) and notify once."""
+        changed = set()
+        limits = {"timepoint": self.n_timepoints - 1, "plane": self.n_planes - 1,
+                  "color": self.n_colors - 1, "average": self.n_timepoints}
+        for name, value in values.items():
+            if not hasattr(self, name) or name.startswith("n_"):
+                raise AttributeError(f"ViewState has no settable field {name!r}")
+            if name in limits:
+                value = int(min(max(int(value), 1 if name == "average" else 0), limits[name]))
+            if name == "play_fps":
+                value = float(min(max(float(value), 0.5), 120.0))
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                changed.add(name)
+        self._notify(changed)
+
+    def step(self, axis: str, delta: int) -> None:
+        """Move ``axis`` ('timepoint', 'plane' or 'color') by ``delta``, clamped."""
+        self.update(**{axis: getattr(self, axis) + delta})
+
+
+def frame_key_fields() -> list[str]:
+    return [f.name for f in fields(FrameKey)]

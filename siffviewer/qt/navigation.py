@@ -1,0 +1,114 @@
+"""Sliders and spin boxes for timepoint, plane and colour; averaging, playback, registration."""
+
+from __future__ import annotations
+
+from PyQt6 import QtCore, QtWidgets
+
+from ..model.view_state import ViewState
+
+
+class AxisControl(QtWidgets.QWidget):
+    """A labelled slider with a spin box for one axis of the ViewState."""
+
+    def __init__(self, label: str, state: ViewState, axis: str, count: int, parent=None):
+        super().__init__(parent)
+        self.state, self.axis = state, axis
+        self.label = QtWidgets.QLabel(label)
+        self.label.setMinimumWidth(72)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, max(0, count - 1))
+        self.slider.setPageStep(max(1, count // 20))
+        self.slider.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # keys go to the window
+        self.spin = QtWidgets.QSpinBox()
+        self.spin.setRange(0, max(0, count - 1))
+        self.spin.setMinimumWidth(80)
+        self.total = QtWidgets.QLabel(f"/ {count - 1}")
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.label, self.slider, self.spin, self.total):
+            layout.addWidget(w)
+        layout.setStretch(1, 1)
+        self.slider.valueChanged.connect(lambda v: state.update(**{axis: v}))
+        self.spin.valueChanged.connect(lambda v: state.update(**{axis: v}))
+        self.setEnabled(count > 1)
+
+    def sync(self) -> None:
+        value = getattr(self.state, self.axis)
+        for w in (self.slider, self.spin):
+            if w.value() != value:
+                w.blockSignals(True)
+                w.setValue(value)
+                w.blockSignals(False)
+
+
+class NavigationPanel(QtWidgets.QWidget):
+    """The view of a ViewState: every control writes to the state, and redraws from it."""
+
+    auto_levels_requested = QtCore.pyqtSignal()
+
+    def __init__(self, state: ViewState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.time = AxisControl("Timepoint", state, "timepoint", state.n_timepoints)
+        self.plane = AxisControl("Plane", state, "plane", state.n_planes)
+        self.color = AxisControl("Channel", state, "color", state.n_colors)
+        self.average = QtWidgets.QSpinBox()
+        self.average.setRange(1, state.n_timepoints)
+        self.average.setPrefix("average ")
+        self.average.setSuffix(" timepoints")
+        self.average.setToolTip("Show the mean of this many timepoints, from the current one")
+        self.play = QtWidgets.QPushButton("Play")
+        self.play.setCheckable(True)
+        self.fps = QtWidgets.QDoubleSpinBox()
+        self.fps.setRange(0.5, 120)
+        self.fps.setValue(state.play_fps)
+        self.fps.setSuffix(" timepoints/s")
+        self.registered = QtWidgets.QCheckBox("Registered")
+        self.registered.setToolTip("Show frames shifted by the registration")
+        self.registered.setEnabled(False)
+        self.auto = QtWidgets.QPushButton("Auto levels")
+        row = QtWidgets.QHBoxLayout()
+        for w in (self.average, self.play, self.fps, self.registered, self.auto):
+            row.addWidget(w)
+        row.addStretch(1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(2)
+        for w in (self.time, self.plane, self.color):
+            layout.addWidget(w)
+        layout.addLayout(row)
+        self.average.valueChanged.connect(lambda v: state.update(average=v))
+        self.fps.valueChanged.connect(lambda v: state.update(play_fps=v))
+        self.play.toggled.connect(lambda on: state.update(playing=on))
+        self.registered.toggled.connect(lambda on: state.update(registered=on))
+        self.auto.clicked.connect(self.auto_levels_requested)
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        state.subscribe(self._on_state)
+        self._on_state({"timepoint", "plane", "color", "playing"})
+
+    def set_registration_available(self, available: bool) -> None:
+        self.registered.setEnabled(available)
+        if not available and self.registered.isChecked():
+            self.registered.setChecked(False)
+
+    def _tick(self) -> None:
+        s = self.state
+        s.update(timepoint=(s.timepoint + 1) % s.n_timepoints)
+
+    def _on_state(self, changed: set[str]) -> None:
+        for control in (self.time, self.plane, self.color):
+            control.sync()
+        s = self.state
+        if "average" in changed and self.average.value() != s.average:
+            self.average.setValue(s.average)
+        if "registered" in changed and self.registered.isChecked() != s.registered:
+            self.registered.setChecked(s.registered)
+        if changed & {"playing", "play_fps"}:
+            self.play.setText("Pause" if s.playing else "Play")
+            if self.play.isChecked() != s.playing:
+                self.play.setChecked(s.playing)
+            if s.playing:
+                self.timer.start(int(1000 / s.play_fps))
+            else:
+                self.timer.stop()

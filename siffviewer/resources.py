@@ -1,0 +1,25 @@
+"""Where the app's bundled files are: the repository's resources/ folder, or the
+PyInstaller bundle's copy of it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+SAMPLE_NAME = "sample.siff"
+
+
+def resources_dir() -> Path:
+    bundled = getattr(sys, "_MEIPASS", None)
+    if bundled:
+        return Path(bundled) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource_path(name: str) -> Path:
+    return resources_dir() / name
+
+
+def sample_path() -> Path:
+    """The bundled sample acquisition (several planes, two colours, motion, FLIM)."""
+    return resource_path(SAMPLE_NAME)

@@ -1,0 +1,145 @@
+"""The one pattern for background work in the viewer.
+
+* :class:`LatestLoader`: frame requests where only the newest matters. While one request
+  is computed, newer ones replace the pending one, so dragging a slider never queues
+  stale work; a result whose key is no longer the newest is dropped.
+* :class:`Job`: long work (registration, projections, exports) with progress, cancel and
+  a visible error. The work function receives ``progress(done, total)`` and
+  ``cancelled() -> bool`` and runs on a Python thread (the C decoder releases the GIL).
+
+Both deliver results on the GUI thread through queued Qt signals. ``sync=True`` runs
+everything on the caller's thread, for tests and for ``--screenshot``.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PyQt6 import QtCore
+
+from libsiff import SiffCancelled
+
+
+class LatestLoader(QtCore.QObject):
+    """Computes ``fn(key)`` in a worker thread, newest request first, stale results dropped."""
+
+    loaded = QtCore.pyqtSignal(object, object)  # key, value
+    failed = QtCore.pyqtSignal(object, str)     # key, message
+
+    def __init__(self, fn: Callable[[Any], Any], sync: bool = False, parent=None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self.sync = sync
+        self._lock = threading.Condition()
+        self._pending: Any = None
+        self._has_pending = False
+        self._latest: Any = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, key: Any) -> None:
+        """Ask for ``fn(key)``; replaces any request not yet started."""
+        self._latest = key
+        if self.sync:
+            self._run(key)
+            return
+        with self._lock:
+            self._pending, self._has_pending = key, True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="frame-loader",
+                                                daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._has_pending and not self._stop:
+                    self._lock.wait()
+                if self._stop:
+                    return
+                key, self._has_pending = self._pending, False
+            self._run(key)
+
+    def _run(self, key: Any) -> None:
+        try:
+            value = self._fn(key)
+        except Exception as e:  # noqa: BLE001 - reported to the GUI, never lost
+            self.failed.emit(key, f"{type(e).__name__}: {e}")
+            return
+        if key == self._latest:
+            self.loaded.emit(key, value)
+
+    def is_latest(self, key: Any) -> bool:
+        return key == self._latest
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class Job(QtCore.QObject):
+    """One cancellable background task with progress.
+
+    Signals: ``progressed(done, total)``, ``finished_ok(result)``, ``failed(message)``,
+    ``cancelled()``; exactly one of the last three fires."""
+
+    progressed = QtCore.pyqtSignal(int, int)
+    finished_ok = QtCore.pyqtSignal(object)
+    failed = QtCore.pyqtSignal(str)
+    cancelled = QtCore.pyqtSignal()
+
+    def __init__(self, name: str, fn: Callable[..., Any], sync: bool = False, parent=None):
+        super().__init__(parent)
+        self.name = name
+        self._fn = fn
+        self.sync = sync
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        if self.sync:
+            self._run()
+        else:
+            self._thread = threading.Thread(target=self._run, name=f"job-{self.name}", daemon=True)
+            self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check; ``cancelled`` fires when it has."""
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(progress=lambda d, t: self.progressed.emit(int(d), int(t)),
+                              cancelled=self._cancel.is_set)
+        except SiffCancelled:
+            self.running = False
+            self.cancelled.emit()
+            return
+        except Exception as e:  # noqa: BLE001 - shown to the user
+            self.running = False
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            self.failed.emit(f"{self.name} failed: {detail}")
+            return
+        self.running = False
+        if self._cancel.is_set():
+            self.cancelled.emit()
+        else:
+            self.finished_ok.emit(result)
