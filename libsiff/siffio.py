@@ -223,6 +223,25 @@ class SiffIO:
         _, u64, *_ = self._native.run(nb.Kind.IMAGE, fr, shifts, sum_frames=True)
         return u64.reshape(h, w)
 
+    def flim_sums(self, frames=None, registration=None, phasor: bool = False):
+        """Per-pixel photon counts and arrival-bin sums over many frames (libsiff extension).
+
+        Returns ``(counts uint64 (H, W), bin_sums uint64 (H, W), phasor_sum complex128 (H, W)
+        or None)``: the mean arrival bin of a pixel is ``bin_sums / counts``; the phasor sum
+        is the sum of ``exp(2*pi*i*(tau mod L)/L)`` (divide by counts for g + i s)."""
+        fr = self._frames(frames)
+        shifts = self._shifts(registration, fr)
+        h, w = self._request_shape(fr)
+        if phasor:
+            self.histogram_length  # noqa: B018 - raises without Tau_bins
+        if len(fr) == 0:
+            z = np.zeros((h, w), np.uint64)
+            return z, z.copy(), (np.zeros((h, w), np.complex128) if phasor else None)
+        _, counts, tau, re, im = self._native.run(nb.Kind.PIXEL_FLIM, fr, shifts,
+                                                  sum_frames=True, phasor=phasor)
+        ph = (re + 1j * im).reshape(h, w) if phasor else None
+        return counts.reshape(h, w), tau.reshape(h, w), ph
+
     def sum_roi(self, mask, frames=None, registration=None) -> np.ndarray:
         """Photons inside a bool mask per frame, ``uint64 (n,)``.
 

@@ -22,9 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--channel", type=int, default=0, help="colour channel to show (0-based)")
     ap.add_argument("--average", type=int, default=1, help="timepoints to average")
     ap.add_argument("--raw", action="store_true", help="show unregistered frames")
-    ap.add_argument("--dock", choices=["Metadata", "Registration", "Planes"],
-                    help="dock tab to bring to the front")
-    ap.add_argument("--size", default="1400x880", help="window size WxH for screenshots")
+    ap.add_argument("--dock", choices=["Metadata", "Registration", "Planes", "Masks"],
+                    help="side panel to bring to the front")
+    ap.add_argument("--size", default="1500x1000", help="window size WxH for screenshots")
     return ap.parse_args(argv)
 
 

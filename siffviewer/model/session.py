@@ -187,3 +187,28 @@ class Session:
             return info.save()
         except OSError:
             return None
+
+    # ------------------------------------------------------------------ FLIM
+    def flim_params_for(self, color: int):
+        """The FLIMParams used for ``color`` (from a fit or a loaded file), or None."""
+        params = self.reader.flim_params or ()
+        return params[color] if color < len(params) else None
+
+    def set_flim_params(self, color: int, params) -> None:
+        slots = list(self.reader.flim_params or ())
+        slots += [None] * (color + 1 - len(slots))
+        slots[color] = params
+        self.reader.flim_params = tuple(slots)
+
+    def registration_text(self) -> str:
+        info = self.registration
+        if info is None:
+            return "none"
+        return (f"{info.registration_type.value} rigid shifts, aligned on channel "
+                f"{info.registration_color_channel}, file "
+                f"{self.path.stem}.siffreg.npz")
+
+    def flim_text(self, params) -> str:
+        if params is None:
+            return "none (lifetime = mean arrival time)"
+        return json.dumps(params.to_dict(), default=float)

@@ -21,10 +21,20 @@ class FrameView(QtWidgets.QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
-        self.view = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True)
+        from .mask_tools import ToolViewBox
+
+        self.view = ToolViewBox(lockAspect=True, invertY=True)
+        self.graphics.addItem(self.view, row=0, col=0)
         self.view.setMenuEnabled(False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
+        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item.setZValue(10)
+        self.view.addItem(self.overlay_item)
+        self.preview_item = QtWidgets.QGraphicsPathItem()
+        self.preview_item.setPen(pg.mkPen("y", width=0, style=QtCore.Qt.PenStyle.DashLine))
+        self.preview_item.setZValue(20)
+        self.view.addItem(self.preview_item)
         self.histogram = pg.HistogramLUTItem(image=self.image_item)
         self.histogram.gradient.loadPreset("grey")
         self.graphics.addItem(self.histogram, row=0, col=1)
@@ -48,6 +58,18 @@ class FrameView(QtWidgets.QWidget):
             self._shape = image.shape
             self.view.autoRange(padding=0.01)
         self.paint_count += 1
+
+    def set_overlay(self, rgba: np.ndarray | None) -> None:
+        """Translucent ROI colours over the image (None hides them)."""
+        if rgba is None or not rgba[..., 3].any():
+            self.overlay_item.clear()
+        else:
+            self.overlay_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+
+    def set_preview(self, path) -> None:
+        from PyQt6 import QtGui
+
+        self.preview_item.setPath(path if path is not None else QtGui.QPainterPath())
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         self.image_item.setLevels(levels)

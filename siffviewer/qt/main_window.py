@@ -10,18 +10,25 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from libsiff import SiffError
 
+from ..model import export as exporter
+from ..model.masks import MaskFileError, MaskSet, autosave_path_for, masks_path_for
 from ..model.session import Session
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
 from .frame_view import FrameView, auto_levels
+from .lifetime_panel import LifetimePanel
+from .mask_tools import MaskEditor, overlay_rgba
+from .masks_panel import MasksPanel
 from .metadata import MetadataPanel
 from .navigation import NavigationPanel
 from .planes_panel import PlanesPanel
 from .registration_panel import RegistrationPanel
+from .traces_panel import TracesPanel
 
 APP_NAME = "siffviewer"
 MAX_RECENT = 10
+AUTOSAVE_MS = 3000
 FILE_FILTER = "ScanImage files (*.siff *.tif *.tiff);;All files (*)"
 
 
@@ -47,7 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if icon.exists():
             self.setWindowIcon(QtGui.QIcon(str(icon)))
         self.setAcceptDrops(True)
-        self.resize(1400, 880)
+        self.resize(1500, 1000)
 
         self.frame_view = FrameView()
         self.welcome = QtWidgets.QLabel(
@@ -64,17 +71,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.navigation: NavigationPanel | None = None
 
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
-        for name in ("Metadata", "Registration", "Planes"):
+        self.masks: MaskSet | None = None
+        self.editor: MaskEditor | None = None
+        self._autosaved_version = 0
+        self.autosave_timer = QtCore.QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        for name in ("Metadata", "Registration", "Planes", "Masks", "Analysis"):
             dock = QtWidgets.QDockWidget(name, self)
             dock.setObjectName(name)
             dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self.docks[name] = dock
+        # Traces and Lifetime are tabs of one bottom dock: a second tabified dock group
+        # leaves a stale duplicate tab bar in Qt 6.11
+        self.analysis_tabs = QtWidgets.QTabWidget()
+        self.analysis_tabs.setDocumentMode(True)
+        self.docks["Analysis"].setWindowTitle("Traces and lifetime")
+        self.docks["Analysis"].setWidget(self.analysis_tabs)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.docks["Metadata"])
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["Analysis"])
         self.tabifyDockWidget(self.docks["Metadata"], self.docks["Registration"])
         self.tabifyDockWidget(self.docks["Registration"], self.docks["Planes"])
+        self.tabifyDockWidget(self.docks["Planes"], self.docks["Masks"])
         self.docks["Metadata"].raise_()
+        self.resizeDocks([self.docks["Analysis"]], [380], QtCore.Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["Metadata"]], [480], QtCore.Qt.Orientation.Horizontal)
 
         self.pixel_label = QtWidgets.QLabel()
@@ -98,8 +120,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = m.addMenu("Open &recent")
         m.addAction("Open &sample acquisition", self.open_sample)
         m.addSeparator()
+        act = m.addAction("&Save masks", self.save_masks)
+        act.setShortcut(QtGui.QKeySequence.StandardKey.Save)
+        m.addAction("Save masks &as…", self.save_masks_as)
+        m.addAction("&Load masks…", self.load_masks_dialog)
+        m.addSeparator()
+        m.addAction("&Export traces…", self.export_traces_dialog).setShortcut("Ctrl+E")
+        m.addAction("Export masks as &images…", self.export_mask_images_dialog)
+        m.addAction("Export lifetime &fit (JSON)…", self.export_fit_dialog)
+        m.addSeparator()
         act = m.addAction("&Quit", self.close)
         act.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        e = self.menuBar().addMenu("&Edit")
+        act = e.addAction("&Undo", lambda: self.masks and self.masks.undo())
+        act.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
+        act = e.addAction("&Redo", lambda: self.masks and self.masks.redo())
+        act.setShortcut(QtGui.QKeySequence.StandardKey.Redo)
         v = self.menuBar().addMenu("&View")
         v.addAction("&Auto levels", self.auto_levels).setShortcut("A")
         for dock in self.docks.values():
@@ -168,6 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report_error("Cannot open file", f"{Path(path).name} cannot be opened:\n\n{e}")
             return False
         if self.session is not None:
+            self.autosave()
             self.session.close()
         self.session = session
         self._session_id = next(self._generation)
@@ -200,6 +237,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks[name].setWidget(widget)
             if old is not None:
                 old.deleteLater()
+        self._install_masks(session)
         self.navigation.set_registration_available(session.registration is not None)
         if session.registration is not None:
             self.state.update(registered=True)
@@ -258,12 +296,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.state.levels is None:
             self.state.levels = auto_levels(image)
         self.frame_view.set_image(image, self.state.levels)
+        if self.editor is not None:
+            self.editor.threshold_image = image
         self._update_frame_label()
         self.frame_shown.emit(key[1])
 
     def _on_state(self, changed: set[str]) -> None:
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             self.request_frame()
+        if "plane" in changed and self.editor is not None:
+            self.editor.plane = self.state.plane
+            self._update_overlay()
         if "levels" in changed and self.state.levels is not None:
             self.frame_view.set_levels(self.state.levels)
 
@@ -322,6 +365,201 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.loader.stop()
+        self.autosave()
         if self.session is not None:
             self.session.close()
         super().closeEvent(event)
+
+    # ------------------------------------------------------------------ masks
+    def _install_masks(self, session: Session) -> None:
+        g = session.geometry
+        self.masks = MaskSet((g.n_planes, g.height, g.width))
+        self.editor = MaskEditor(self.masks, parent=self)
+        self.editor.plane = self.state.plane
+        self.frame_view.view.editor = self.editor
+        self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
+        self.masks_panel = MasksPanel(self.masks, self.editor)
+        self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync)
+        self.traces_panel.error.connect(lambda m: self.report_error("Traces", m))
+        self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync)
+        self.lifetime_panel.error.connect(lambda m: self.report_error("Lifetime", m))
+        self.lifetime_panel.params_fitted.connect(lambda _: self.traces_panel.request())
+        self.masks_panel.selection_changed.connect(self._on_roi_selection)
+        old = self.docks["Masks"].widget()
+        self.docks["Masks"].setWidget(self.masks_panel)
+        if old is not None:
+            old.deleteLater()
+        while self.analysis_tabs.count():
+            page = self.analysis_tabs.widget(0)
+            self.analysis_tabs.removeTab(0)
+            page.deleteLater()
+        self.analysis_tabs.addTab(self.traces_panel, "Traces")
+        self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
+        self.masks.subscribe(lambda changed: self._update_overlay())
+        self._load_saved_masks(session)
+        self._autosaved_version = self.masks.version
+        self.autosave_timer.start()
+        self._update_overlay()
+
+    def _load_saved_masks(self, session: Session) -> None:
+        saved, auto = masks_path_for(session.path), autosave_path_for(session.path)
+        source = None
+        if auto.exists() and (not saved.exists() or auto.stat().st_mtime > saved.stat().st_mtime):
+            source = auto
+        elif saved.exists():
+            source = saved
+        if source is None:
+            return
+        try:
+            self.masks.load(source)
+        except MaskFileError as e:
+            self.report_error("Cannot load masks", str(e))
+            return
+        self.masks.dirty = source == auto
+        if source == auto:
+            self.statusBar().showMessage(f"Recovered unsaved ROI edits from {auto.name}", 10000)
+
+    def show_analysis(self, name: str) -> None:
+        """Bring the Traces or Lifetime tab to the front."""
+        for i in range(self.analysis_tabs.count()):
+            if self.analysis_tabs.tabText(i) == name:
+                self.analysis_tabs.setCurrentIndex(i)
+
+    def _on_roi_selection(self) -> None:
+        ids = self.masks_panel.selected_ids()
+        self.traces_panel.set_selected(ids)
+        self.lifetime_panel.set_roi(ids[0] if ids else None)
+        self._update_overlay()
+
+    def _update_overlay(self) -> None:
+        if self.masks is None or self.state is None:
+            return
+        self.frame_view.set_overlay(overlay_rgba(self.masks, self.state.plane, self.editor.roi_id))
+
+    def autosave(self) -> None:
+        """Save ROI edits made since the last save to ``<stem>.siffmasks.autosave.npz``."""
+        if self.masks is None or self.session is None or not self.masks.dirty \
+                or self.masks.version == self._autosaved_version:
+            return
+        try:
+            self.masks.save(autosave_path_for(self.session.path), str(self.session.path))
+            self._autosaved_version = self.masks.version
+        except OSError as e:
+            self.statusBar().showMessage(f"Autosave failed: {e}", 10000)
+
+    def save_masks(self, path: str | Path | None = None) -> Path | None:
+        if self.masks is None:
+            return None
+        target = Path(path) if path else masks_path_for(self.session.path)
+        try:
+            self.masks.save(target, str(self.session.path))
+        except OSError as e:
+            self.report_error("Cannot save masks", f"{target}: {e}")
+            return None
+        self.masks.dirty = False
+        autosave_path_for(self.session.path).unlink(missing_ok=True)
+        self.statusBar().showMessage(f"Masks saved to {target}", 5000)
+        return target
+
+    def save_masks_as(self) -> None:
+        if self.masks is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save masks", str(masks_path_for(self.session.path)), "Masks (*.npz)")
+        if path:
+            self.save_masks(path)
+
+    def load_masks(self, path: str | Path) -> bool:
+        try:
+            self.masks.load(path)
+        except MaskFileError as e:
+            self.report_error("Cannot load masks", str(e))
+            return False
+        return True
+
+    def load_masks_dialog(self) -> None:
+        if self.masks is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Load masks", str(self.session.path.parent), "Masks (*.npz);;All files (*)")
+        if path:
+            self.load_masks(path)
+
+    # ------------------------------------------------------------------ exports
+    def export_traces(self, path: str | Path, wide: bool = False):
+        """Export the traces of every ROI as CSV in the background; returns the Job."""
+        from ..model.traces import compute_traces
+        from ..workers import Job
+
+        session, masks, state = self.session, self.masks, self.state
+        stack = masks.stack()
+        ids = [r.roi_id for r in masks.rois]
+        names = [r.name for r in masks.rois]
+        color, registered = state.color, state.registered
+        params = session.flim_params_for(color)
+        baseline = self.traces_panel.baseline()
+        registration = session.registration_text()
+        flim = session.flim_text(params)
+
+        def work(progress, cancelled):
+            traces = compute_traces(session, stack, ids, names, color, registered, params,
+                                    progress=progress, cancel=cancelled)
+            return exporter.export_traces(path, str(session.path), traces, registration, flim,
+                                          baseline, wide)
+
+        job = Job("export traces", work, sync=self.sync, parent=self)
+        self._watch_job(job, f"Traces exported to {Path(path).name}")
+        job.start()
+        return job
+
+    def _watch_job(self, job, done_message: str) -> None:
+        bar = QtWidgets.QProgressBar()
+        bar.setMaximumWidth(220)
+        cancel = QtWidgets.QPushButton("Cancel")
+        self.statusBar().addPermanentWidget(bar)
+        self.statusBar().addPermanentWidget(cancel)
+        cancel.clicked.connect(job.cancel)
+
+        def cleanup(*_):
+            self.statusBar().removeWidget(bar)
+            self.statusBar().removeWidget(cancel)
+            bar.deleteLater()
+            cancel.deleteLater()
+
+        job.progressed.connect(lambda d, t: (bar.setMaximum(max(1, t)), bar.setValue(d)))
+        job.finished_ok.connect(lambda _: self.statusBar().showMessage(done_message, 8000))
+        job.failed.connect(lambda m: self.report_error(job.name, m))
+        job.cancelled.connect(lambda: self.statusBar().showMessage(f"{job.name} cancelled", 5000))
+        for signal in (job.finished_ok, job.failed, job.cancelled):
+            signal.connect(cleanup)
+
+    def export_traces_dialog(self) -> None:
+        if self.masks is None or not self.masks.rois:
+            self.report_error("Export traces", "Draw at least one ROI first.")
+            return
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export traces", str(self.session.path.with_suffix(".traces.csv")),
+            "Tidy CSV, one row per ROI and timepoint (*.csv);;Wide CSV, one column per ROI (*.csv)")
+        if path:
+            self.export_traces(path, wide=chosen.startswith("Wide"))
+
+    def export_mask_images_dialog(self) -> None:
+        if self.masks is None or not self.masks.rois:
+            return
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
+                                                            str(self.session.path.parent))
+        if folder:
+            exporter.export_mask_images(folder, self.masks.stack(),
+                                        [r.name for r in self.masks.rois])
+
+    def export_fit_dialog(self) -> None:
+        fit = getattr(self.lifetime_panel, "fit", None)
+        if fit is None:
+            self.report_error("Export fit", "Fit a lifetime model first (Lifetime panel).")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export lifetime fit", str(self.session.path.with_suffix(".flimfit.json")),
+            "JSON (*.json)")
+        if path:
+            exporter.export_fit_json(path, fit, self.lifetime_panel.histogram,
+                                     str(self.session.path))

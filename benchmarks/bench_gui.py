@@ -1,0 +1,85 @@
+"""siffviewer responsiveness on >= 500 MB files: time to first frame, and slider change to
+new frame painted (median and 95th percentile over 200 random jumps), for 256x128 and
+512x512 frames. Runs the real window (offscreen) with its background frame loader."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import cached_acquisition  # noqa: E402
+
+FILES = {
+    "256x128": dict(height=128, width=256, slices=6, flyback_planes=1, colors=2, timepoints=720,
+                    photons_per_pixel=0.9, background=0.05, encoding="auto", seed=7),
+    "512x512": dict(height=512, width=512, slices=3, flyback_planes=1, colors=2, timepoints=110,
+                    photons_per_pixel=0.6, background=0.05, encoding="auto", seed=8),
+}
+
+
+def wait_for(app, predicate, timeout=10.0) -> None:
+    end = time.perf_counter() + timeout
+    while not predicate():
+        app.processEvents()
+        if time.perf_counter() > end:
+            raise TimeoutError("the frame never arrived")
+        time.sleep(0.0002)
+
+
+def measure(path: Path, jumps: int = 200) -> dict:
+    from PyQt6 import QtCore, QtWidgets
+
+    from siffviewer.qt.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    settings = QtCore.QSettings(str(path.with_suffix(".ini")), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.show()
+    app.processEvents()
+    shown = []
+    window.frame_shown.connect(shown.append)
+    t0 = time.perf_counter()
+    window.open_path(path)
+    wait_for(app, lambda: bool(shown))
+    window.frame_view.graphics.viewport().repaint()
+    first = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    state = window.state
+    latencies = []
+    for _ in range(jumps):
+        t = int(rng.integers(0, state.n_timepoints))
+        z = int(rng.integers(0, state.n_planes))
+        if t == state.timepoint and z == state.plane:
+            t = (t + 1) % state.n_timepoints
+        shown.clear()
+        start = time.perf_counter()
+        window.navigation.time.slider.setValue(t)  # as a drag would
+        window.navigation.plane.slider.setValue(z)
+        key = state.key()
+        wait_for(app, lambda: bool(shown) and shown[-1] == key)
+        window.frame_view.graphics.viewport().repaint()
+        latencies.append(time.perf_counter() - start)
+    window.close()
+    lat = np.array(latencies) * 1000
+    return {"first_s": first, "median_ms": float(np.median(lat)),
+            "p95_ms": float(np.percentile(lat, 95))}
+
+
+def main() -> None:
+    for name, spec in FILES.items():
+        path = cached_acquisition(f"bench_gui_{name}", **spec)
+        r = measure(path)
+        size = path.stat().st_size / 1e6
+        print(f"{name}: {size:.0f} MB file; first frame {r['first_s'] * 1000:.0f} ms "
+              f"(target < 1000); slider to paint median {r['median_ms']:.1f} ms, "
+              f"p95 {r['p95_ms']:.1f} ms (target p95 < 30 for 512x512)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""Named ROIs (masks) per plane or across all planes, with undo/redo and atomic files.
+
+Qt-free. Every edit goes through :class:`MaskSet`, which records what it changed so that
+:meth:`MaskSet.undo` and :meth:`MaskSet.redo` work across plane, timepoint and tool
+changes (at least :data:`UNDO_DEPTH` steps). Masks live in the same pixel space as
+``SiffReader.get_frames``: bool arrays ``(planes, rows, columns)``.
+
+File format (``<acquisition stem>.siffmasks.npz``, written atomically, no pickles):
+``masks`` bool ``(R, Z, H, W)``; ``names`` unicode ``(R,)``; ``colors`` uint8 ``(R, 3)``;
+``all_planes`` bool ``(R,)``; ``visible`` bool ``(R,)``; ``meta`` a JSON string with
+``format`` ("siffviewer-masks"), ``version`` (1) and ``source`` (the acquisition path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from .observable import Observable
+
+UNDO_DEPTH = 200
+FORMAT = "siffviewer-masks"
+MASKS_SUFFIX = ".siffmasks.npz"
+AUTOSAVE_SUFFIX = ".siffmasks.autosave.npz"
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207), (127, 127, 127)]
+
+
+class MaskFileError(ValueError):
+    """A masks file cannot be read (names the file and the problem)."""
+
+
+@dataclass
+class Roi:
+    """One named mask. ``mask`` is bool ``(planes, rows, columns)``."""
+
+    roi_id: int
+    name: str
+    color: tuple[int, int, int]
+    mask: np.ndarray
+    all_planes: bool = False
+    visible: bool = True
+
+    @property
+    def planes(self) -> list[int]:
+        """Planes where the ROI has pixels."""
+        return [int(z) for z in np.flatnonzero(self.mask.reshape(self.mask.shape[0], -1).any(1))]
+
+
+@dataclass
+class _Edit:
+    """One undoable step: mask changes and structural changes, applied as a unit."""
+
+    label: str
+    masks: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # (roi_id, plane, before, after) for changed planes
+    added: list[Roi] = field(default_factory=list)
+    removed: list[tuple[int, Roi]] = field(default_factory=list)  # (index, roi)
+    props: list[tuple[int, str, object, object]] = field(default_factory=list)
+    # (roi_id, attribute, before, after)
+
+
+def disk(radius: float) -> np.ndarray:
+    """A round brush footprint of ``radius`` pixels (bool, odd size)."""
+    r = max(0.5, float(radius))
+    n = int(np.ceil(r - 0.5))
+    yy, xx = np.mgrid[-n:n + 1, -n:n + 1]
+    return (yy * yy + xx * xx) <= r * r
+
+
+def polygon_mask(shape: tuple[int, int], points) -> np.ndarray:
+    """Pixels whose centres lie inside the polygon ``points`` [(x, y), ...] (columns, rows)."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    H, W = shape
+    if len(pts) < 3:
+        return np.zeros(shape, bool)
+    yy, xx = np.mgrid[0:H, 0:W]
+    px, py = xx.ravel() + 0.5, yy.ravel() + 0.5
+    inside = np.zeros(px.shape, bool)
+    x0, y0 = pts[-1]
+    for x1, y1 in pts:  # even-odd rule, vectorised over pixels (loop over vertices only)
+        crosses = ((y1 > py) != (y0 > py))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = (x0 - x1) * (py - y1) / (y0 - y1) + x1
+        inside ^= crosses & (px < xint)
+        x0, y0 = x1, y1
+    return inside.reshape(H, W)
+
+
+def ellipse_mask(shape: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """Pixels inside the ellipse inscribed in the box from (x0, y0) to (x1, y1)."""
+    H, W = shape
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    rx, ry = max(abs(x1 - x0) / 2, 0.5), max(abs(y1 - y0) / 2, 0.5)
+    yy, xx = np.mgrid[0:H, 0:W]
+    return ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1.0
+
+
+def rectangle_mask(shape: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """Pixels whose centres lie in the box from (x0, y0) to (x1, y1)."""
+    H, W = shape
+    yy, xx = np.mgrid[0:H, 0:W]
+    lo_x, hi_x = sorted((x0, x1))
+    lo_y, hi_y = sorted((y0, y1))
+    return (xx + 0.5 >= lo_x) & (xx + 0.5 <= hi_x) & (yy + 0.5 >= lo_y) & (yy + 0.5 <= hi_y)
+
+
+class MaskSet(Observable):
+    """The ROIs of one acquisition. Notifies subscribers with {"masks"} or {"rois"}."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = tuple(int(v) for v in shape)  # (planes, rows, columns)
+        self.rois: list[Roi] = []
+        self._next_id = 1
+        self._undo: list[_Edit] = []
+        self._redo: list[_Edit] = []
+        self._stroke: _Edit | None = None
+        self.version = 0  # increases with every change (a cache key for traces)
+        self.dirty = False
+
+    # ------------------------------------------------------------------ queries
+    def get(self, roi_id: int) -> Roi:
+        for roi in self.rois:
+            if roi.roi_id == roi_id:
+                return roi
+        raise KeyError(f"no ROI with id {roi_id}")
+
+    def stack(self, ids: list[int] | None = None) -> np.ndarray:
+        """Masks as bool ``(R, planes, rows, columns)`` (all ROIs, or those of ``ids``)."""
+        rois = self.rois if ids is None else [self.get(i) for i in ids]
+        if not rois:
+            return np.zeros((0, *self.shape), bool)
+        return np.stack([r.mask for r in rois])
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    # ------------------------------------------------------------------ recording
+    def _commit(self, edit: _Edit, changed: str) -> None:
+        if not (edit.masks or edit.added or edit.removed or edit.props):
+            return
+        self._undo.append(edit)
+        del self._undo[:-UNDO_DEPTH]
+        self._redo.clear()
+        self._changed(changed)
+
+    def _changed(self, what: str) -> None:
+        self.version += 1
+        self.dirty = True
+        self._notify({what})
+
+    def _set_plane(self, edit: _Edit, roi: Roi, plane: int, new: np.ndarray) -> None:
+        old = roi.mask[plane]
+        if np.array_equal(old, new):
+            return
+        # within one stroke keep the first "before" and the last "after" of each plane
+        for i, (rid, z, before, _) in enumerate(edit.masks):
+            if rid == roi.roi_id and z == plane:
+                edit.masks[i] = (rid, z, before, new.copy())
+                break
+        else:
+            edit.masks.append((roi.roi_id, plane, old.copy(), new.copy()))
+        roi.mask[plane] = new
+
+    def _planes_of(self, roi: Roi, plane: int) -> range | list[int]:
+        return range(self.shape[0]) if roi.all_planes else [plane]
+
+    # ------------------------------------------------------------------ structure
+    def add_roi(self, name: str | None = None, color=None, all_planes: bool = False,
+                mask: np.ndarray | None = None) -> Roi:
+        """Add an ROI (empty unless ``mask`` is given) and return it."""
+        rid = self._next_id
+        self._next_id += 1
+        if mask is None:
+            mask = np.zeros(self.shape, bool)
+        mask = np.asarray(mask, bool)
+        if mask.ndim == 2:
+            mask = np.repeat(mask[None], self.shape[0], axis=0) if all_planes else \
+                np.concatenate([mask[None], np.zeros((self.shape[0] - 1, *mask.shape), bool)])
+        if mask.shape != self.shape:
+            raise ValueError(f"mask shape {mask.shape} != {self.shape}")
+        roi = Roi(rid, name or f"ROI {rid}", tuple(color or PALETTE[(rid - 1) % len(PALETTE)]),
+                  mask.copy(), all_planes)
+        self.rois.append(roi)
+        self._commit(_Edit(f"add {roi.name}", added=[roi]), "rois")
+        return roi
+
+    def remove_roi(self, roi_id: int) -> None:
+        roi = self.get(roi_id)
+        index = self.rois.index(roi)
+        self.rois.remove(roi)
+        self._commit(_Edit(f"delete {roi.name}", removed=[(index, roi)]), "rois")
+
+    def set_property(self, roi_id: int, name: str, value) -> None:
+        """Rename (``name``), recolour (``color``), show/hide (``visible``) or switch
+        ``all_planes``; undoable."""
+        if name not in ("name", "color", "visible", "all_planes"):
+            raise AttributeError(name)
+        roi = self.get(roi_id)
+        before = getattr(roi, name)
+        if before == value:
+            return
+        setattr(roi, name, value)
+        self._commit(_Edit(f"set {name}", props=[(roi_id, name, before, value)]), "rois")
+
+    # ------------------------------------------------------------------ painting
+    def begin_stroke(self, label: str = "paint") -> None:
+        """Group the following dabs into one undo step (until :meth:`end_stroke`)."""
+        self.end_stroke()
+        self._stroke = _Edit(label)
+
+    def end_stroke(self) -> None:
+        if self._stroke is not None:
+            edit, self._stroke = self._stroke, None
+            if edit.masks:
+                self._undo.append(edit)
+                del self._undo[:-UNDO_DEPTH]
+                self._redo.clear()
+                self.dirty = True
+
+    def dab(self, roi_id: int, plane: int, row: float, col: float, radius: float,
+            erase: bool = False) -> None:
+        """Paint (or erase) a round brush of ``radius`` pixels centred at (row, col)."""
+        roi = self.get(roi_id)
+        fp = disk(radius)
+        n = fp.shape[0] // 2
+        r, c = int(round(row - 0.5)), int(round(col - 0.5))
+        H, W = self.shape[1:]
+        y0, y1, x0, x1 = max(0, r - n), min(H, r + n + 1), max(0, c - n), min(W, c + n + 1)
+        if y0 >= y1 or x0 >= x1:
+            return
+        foot = fp[y0 - (r - n): y1 - (r - n), x0 - (c - n): x1 - (c - n)]
+        edit = self._stroke or _Edit("erase" if erase else "paint")
+        for z in self._planes_of(roi, plane):
+            new = roi.mask[z].copy()
+            new[y0:y1, x0:x1] = (new[y0:y1, x0:x1] & ~foot) if erase else (new[y0:y1, x0:x1] | foot)
+            self._set_plane(edit, roi, z, new)
+        if self._stroke is None:
+            self._commit(edit, "masks")
+        else:
+            self._changed("masks")
+
+    def apply_region(self, roi_id: int, plane: int, region: np.ndarray, mode: str = "add",
+                     label: str = "shape") -> None:
+        """Add (``mode='add'``), remove (``'subtract'``) or set (``'replace'``) a 2-D region."""
+        roi = self.get(roi_id)
+        region = np.asarray(region, bool)
+        edit = _Edit(label)
+        for z in self._planes_of(roi, plane):
+            old = roi.mask[z]
+            new = {"add": old | region, "subtract": old & ~region, "replace": region.copy()}[mode]
+            self._set_plane(edit, roi, z, new)
+        self._commit(edit, "masks")
+
+    def fill_holes(self, roi_id: int, plane: int) -> None:
+        """Fill the enclosed holes of the ROI in ``plane``."""
+        roi = self.get(roi_id)
+        self.apply_region(roi_id, plane, ndimage.binary_fill_holes(roi.mask[plane]), "replace",
+                          "fill")
+
+    def threshold_region(self, roi_id: int, plane: int, image: np.ndarray, level: float,
+                         seed: tuple[int, int] | None = None) -> None:
+        """Add the pixels of ``image`` at or above ``level`` (only the connected blob
+        holding ``seed`` (row, column) when given)."""
+        region = np.asarray(image) >= level
+        if seed is not None:
+            labels, _ = ndimage.label(region)
+            lab = labels[seed]
+            region = labels == lab if lab else np.zeros_like(region)
+        self.apply_region(roi_id, plane, region, "add", "threshold")
+
+    def move(self, roi_id: int, dy: int, dx: int) -> None:
+        """Shift the ROI by (dy, dx) pixels in every plane (pixels pushed out are dropped)."""
+        roi = self.get(roi_id)
+        edit = _Edit("move")
+        H, W = self.shape[1:]
+        for z in range(self.shape[0]):
+            new = np.zeros((H, W), bool)
+            src = roi.mask[z][max(0, -dy): H - max(0, dy), max(0, -dx): W - max(0, dx)]
+            new[max(0, dy): max(0, dy) + src.shape[0], max(0, dx): max(0, dx) + src.shape[1]] = src
+            self._set_plane(edit, roi, z, new)
+        self._commit(edit, "masks")
+
+    # ------------------------------------------------------------------ undo / redo
+    def _apply(self, edit: _Edit, forward: bool) -> None:
+        if forward:
+            for roi in edit.added:
+                self.rois.append(roi)
+            for index, roi in sorted(edit.removed, key=lambda t: -t[0]):
+                self.rois.remove(self.get(roi.roi_id))
+        else:
+            for index, roi in sorted(edit.removed, key=lambda t: t[0]):
+                self.rois.insert(index, roi)
+            for roi in edit.added:
+                self.rois.remove(self.get(roi.roi_id))
+        for rid, z, before, after in edit.masks:
+            self.get(rid).mask[z] = (after if forward else before).copy()
+        for rid, name, before, after in edit.props:
+            setattr(self.get(rid), name, after if forward else before)
+
+    def undo(self) -> bool:
+        """Undo the last step; False when there is none."""
+        self.end_stroke()
+        if not self._undo:
+            return False
+        edit = self._undo.pop()
+        self._apply(edit, forward=False)
+        self._redo.append(edit)
+        self._changed("rois" if (edit.added or edit.removed or edit.props) else "masks")
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone step; False when there is none."""
+        if not self._redo:
+            return False
+        edit = self._redo.pop()
+        self._apply(edit, forward=True)
+        self._undo.append(edit)
+        self._changed("rois" if (edit.added or edit.removed or edit.props) else "masks")
+        return True
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path, source: str = "") -> Path:
+        """Write every ROI atomically (temp file + rename) to ``path``."""
+        path = Path(path)
+        R = len(self.rois)
+        arrays = {
+            "masks": self.stack(),
+            "names": np.array([r.name for r in self.rois], dtype=np.str_).reshape(R),
+            "colors": np.array([r.color for r in self.rois], np.uint8).reshape(R, 3),
+            "all_planes": np.array([r.all_planes for r in self.rois], bool).reshape(R),
+            "visible": np.array([r.visible for r in self.rois], bool).reshape(R),
+            "meta": np.array(json.dumps({"format": FORMAT, "version": 1, "source": source,
+                                         "shape": list(self.shape)})),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load(self, path: str | Path, replace: bool = True) -> None:
+        """Read ROIs from ``path`` (undoable as one step). Raises MaskFileError naming the
+        file and the problem; the current ROIs are untouched on error."""
+        rois = read_masks(path, self.shape)
+        edit = _Edit("load")
+        if replace:
+            edit.removed = list(enumerate(self.rois))
+            self.rois = []
+        for name, color, mask, all_planes, visible in rois:
+            roi = Roi(self._next_id, name, color, mask, all_planes, visible)
+            self._next_id += 1
+            self.rois.append(roi)
+            edit.added.append(roi)
+        self._commit(edit, "rois")
+        self.dirty = False
+
+
+def read_masks(path: str | Path, shape: tuple[int, int, int]):
+    """Parse a masks file into [(name, color, mask, all_planes, visible)], checking it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            masks = np.asarray(data["masks"], bool)
+            names = [str(n) for n in data["names"]]
+            colors = np.asarray(data["colors"], np.uint8)
+            all_planes = np.asarray(data["all_planes"], bool)
+            visible = np.asarray(data["visible"], bool)
+    except FileNotFoundError:
+        raise MaskFileError(f"{path}: no such masks file") from None
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise MaskFileError(f"{path}: not a readable siffviewer masks file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise MaskFileError(f"{path}: not a siffviewer masks file (format {meta.get('format')!r})")
+    R = len(names)
+    if masks.shape[1:] != tuple(shape) or masks.shape[0] != R or len(colors) != R:
+        raise MaskFileError(f"{path}: masks of shape {masks.shape[1:]} do not fit this "
+                            f"acquisition's {tuple(shape)} (planes, rows, columns)")
+    return [(names[i], tuple(int(v) for v in colors[i]), masks[i].copy(), bool(all_planes[i]),
+             bool(visible[i])) for i in range(R)]
+
+
+def masks_path_for(acquisition: str | Path) -> Path:
+    p = Path(acquisition)
+    return p.with_name(p.stem + MASKS_SUFFIX)
+
+
+def autosave_path_for(acquisition: str | Path) -> Path:
+    p = Path(acquisition)
+    return p.with_name(p.stem + AUTOSAVE_SUFFIX)

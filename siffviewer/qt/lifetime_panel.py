@@ -1,0 +1,312 @@
+"""Lifetime view: the arrival-time histogram of the selected ROI (or the current frame)
+with a FLIMParams fit on demand and its residuals, a lifetime-coloured image, and a phasor
+plot of the ROIs."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtWidgets
+
+from ..model.masks import MaskSet
+from ..model.session import Session
+from ..model.view_state import ViewState
+from ..workers import Job, LatestLoader
+
+
+def lifetime_rgb(counts: np.ndarray, lifetime_ns: np.ndarray, lo_ns: float, hi_ns: float,
+                 max_counts: float) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)``: hue from lifetime (``lo_ns`` red ... ``hi_ns`` blue),
+    brightness from photons (saturating at ``max_counts``)."""
+    span = max(hi_ns - lo_ns, 1e-9)
+    frac = np.clip((np.nan_to_num(lifetime_ns, nan=lo_ns) - lo_ns) / span, 0, 1)
+    hue = frac * (2 / 3)  # red -> green -> blue
+    value = np.clip(np.asarray(counts, np.float64) / max(max_counts, 1e-9), 0, 1)
+    # vectorised HSV -> RGB with full saturation
+    h6 = hue * 6
+    i = np.floor(h6).astype(int) % 6
+    f = h6 - np.floor(h6)
+    q, t = 1 - f, f
+    r = np.choose(i, [1, q, 0, 0, t, 1])
+    g = np.choose(i, [t, 1, 1, q, 0, 0])
+    b = np.choose(i, [0, 0, t, 1, 1, q])
+    rgb = np.stack([r, g, b], axis=-1) * value[..., None]
+    return (rgb * 255).astype(np.uint8)
+
+
+def colorbar_rgb(width: int = 256) -> np.ndarray:
+    return np.array([[tuple(int(255 * v) for v in colorsys.hsv_to_rgb(k / width * 2 / 3, 1, 1))
+                      for k in range(width)]] * 12, np.uint8)
+
+
+class LifetimePanel(QtWidgets.QWidget):
+    """Histogram + fit, lifetime image and phasor plot."""
+
+    params_fitted = QtCore.pyqtSignal(object)
+    error = QtCore.pyqtSignal(str)
+
+    def __init__(self, session: Session, state: ViewState, masks: MaskSet, sync: bool = False,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.state, self.masks, self.sync = session, state, masks, sync
+        self.roi_id: int | None = None
+        self.histogram: np.ndarray | None = None
+        self.fit = None
+        self.source = QtWidgets.QComboBox()
+        self.source.addItems(["Selected ROI (whole session)", "Current frame"])
+        self.n_exps = QtWidgets.QSpinBox()
+        self.n_exps.setRange(1, 3)
+        self.n_exps.setValue(2)
+        self.n_exps.setPrefix("exponentials: ")
+        self.fit_button = QtWidgets.QPushButton("Fit")
+        self.params_text = QtWidgets.QLabel("No fit yet.")
+        self.params_text.setWordWrap(True)
+        self.params_text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.lo = QtWidgets.QDoubleSpinBox()
+        self.hi = QtWidgets.QDoubleSpinBox()
+        for w, v, name in ((self.lo, 0.5, "from "), (self.hi, 3.5, "to ")):
+            w.setRange(0, 50)
+            w.setDecimals(2)
+            w.setValue(v)
+            w.setPrefix(name)
+            w.setSuffix(" ns")
+        self.image_mode = QtWidgets.QComboBox()
+        self.image_mode.addItems(["Current frame(s)", "Plane projection"])
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.hist_plot = self.graphics.addPlot(row=0, col=0)
+        self.hist_plot.setLogMode(y=True)
+        self.hist_plot.setLabel("left", "photons")
+        self.hist_plot.setLabel("bottom", "arrival time", units="s")
+        self.resid_plot = self.graphics.addPlot(row=1, col=0)
+        self.resid_plot.setXLink(self.hist_plot)
+        self.resid_plot.setLabel("left", "residual (σ)")
+        self.resid_plot.setLabel("bottom", "arrival time", units="s")
+        self.resid_plot.setMaximumHeight(120)
+        self.image_widget = pg.GraphicsLayoutWidget()
+        self.image_view = self.image_widget.addViewBox(row=0, col=0, lockAspect=True,
+                                                       invertY=True)
+        self.image_view.setMenuEnabled(False)
+        self.life_image = pg.ImageItem(axisOrder="row-major")
+        self.image_view.addItem(self.life_image)
+        cb_view = self.image_widget.addViewBox(row=1, col=0)
+        cb_view.addItem(pg.ImageItem(colorbar_rgb(), axisOrder="row-major"))
+        cb_view.setMouseEnabled(False, False)
+        cb_view.setMaximumHeight(18)
+        self.colorbar_label = pg.LabelItem("", size="8pt")
+        self.image_widget.addItem(self.colorbar_label, row=2, col=0)
+        self.phasor_plot = pg.PlotWidget()
+        self.phasor_plot.setAspectLocked(True)
+        self.phasor_plot.setLabel("bottom", "g")
+        self.phasor_plot.setLabel("left", "s")
+        for axis in ("left", "bottom"):
+            self.phasor_plot.getAxis(axis).enableAutoSIPrefix(False)
+        self.phasor_plot.setXRange(0, 1, padding=0.05)
+        self.phasor_plot.setYRange(0, 0.55, padding=0.05)
+        theta = np.linspace(0, np.pi, 181)
+        self.phasor_plot.plot(0.5 + 0.5 * np.cos(theta), 0.5 * np.sin(theta),
+                              pen=pg.mkPen((160, 160, 160), width=1))
+        self.phasor_points = pg.ScatterPlotItem(size=10)
+        self.phasor_plot.addItem(self.phasor_points)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        for w in (self.graphics, self.image_widget, self.phasor_plot):
+            splitter.addWidget(w)
+        splitter.setSizes([600, 320, 320])
+        row1 = QtWidgets.QHBoxLayout()
+        for w in (self.source, self.n_exps, self.fit_button):
+            row1.addWidget(w)
+        row1.addWidget(QtWidgets.QLabel("  Lifetime colours"))
+        for w in (self.lo, self.hi, self.image_mode):
+            row1.addWidget(w)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(row1)
+        layout.addWidget(self.params_text)
+        layout.addWidget(splitter, 1)
+        self.hist_loader = LatestLoader(self._load_histogram, sync=sync, parent=self)
+        self.hist_loader.loaded.connect(self._show_histogram)
+        self.hist_loader.failed.connect(lambda k, m: self.error.emit(m))
+        self.image_loader = LatestLoader(self._load_image, sync=sync, parent=self)
+        self.image_loader.loaded.connect(self._show_image)
+        self.image_loader.failed.connect(lambda k, m: self.error.emit(m))
+        self.fit_button.clicked.connect(self.start_fit)
+        self.source.currentIndexChanged.connect(lambda _: self.refresh())
+        for w in (self.lo, self.hi):
+            w.valueChanged.connect(lambda _: self.refresh_image())
+            w.valueChanged.connect(lambda _: self._label_colorbar())
+        self._label_colorbar()
+        self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
+        state.subscribe(self._on_state)
+        masks.subscribe(lambda changed: self.refresh())
+        self.refresh()
+
+    def _label_colorbar(self) -> None:
+        self.colorbar_label.setText(f"{self.lo.value():.2f} ns (red) → {self.hi.value():.2f} ns "
+                                    "(blue); brightness = photons")
+
+    # ---- histogram ----
+    def _frames_all_planes(self) -> list[int]:
+        g = self.session.grid[:, :, self.state.color]
+        return [int(f) for f in g.ravel() if f >= 0]
+
+    def _hist_key(self):
+        s = self.state
+        roi = self.roi_id if self.source.currentIndex() == 0 else None
+        return (self.source.currentIndex(), roi, self.masks.version, s.timepoint, s.plane,
+                s.color, s.average, s.registered)
+
+    def _load_histogram(self, key):
+        mode, roi, _, t, z, c, avg, reg = key
+        io = self.session.io
+        registration = self.session.reader._registration(None if reg else {})
+        if mode == 0:
+            if roi is None or not any(r.roi_id == roi for r in self.masks.rois):
+                return None
+            grid = self.session.grid[:, :, c]
+            frames = grid.ravel()
+            keep = frames >= 0
+            mask = self.masks.get(roi).mask  # (Z, H, W): frame i of the t-major list uses plane i % Z
+            if not keep.all():  # keep plane cycling aligned: drop whole timepoints
+                rows = (grid >= 0).all(axis=1)
+                frames = grid[rows].ravel()
+            return io.get_histograms_masked(mask[None], frames, registration, sum_frames=True)[0]
+        frames = self.session.frames_for(t, z, c, avg)
+        return io.get_histogram(frames)
+
+    def _show_histogram(self, key, hist) -> None:
+        self.histogram = hist
+        self.hist_plot.clear()
+        self.resid_plot.clear()
+        if hist is None:
+            return
+        bin_s = self.session.reader.picoseconds_per_bin * 1e-12
+        x = np.arange(len(hist)) * bin_s
+        y = np.maximum(hist.astype(float), 0.5)
+        self.hist_plot.plot(x, y, pen=None, symbol="o", symbolSize=3,
+                            symbolBrush=(120, 170, 255), symbolPen=None)
+        params = self.session.flim_params_for(self.state.color)
+        if params is not None and hist.sum() > 0:
+            model = params.model_histogram(len(hist), n_photons=1)
+            fit_bins = np.arange(1, len(hist) - 2)
+            scale = hist[fit_bins].sum() / max(model[fit_bins].sum(), 1e-300)
+            expected = model * scale
+            self.hist_plot.plot(x, np.maximum(expected, 0.5), pen=pg.mkPen((255, 120, 60), width=2))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                resid = (hist - expected) / np.sqrt(np.maximum(expected, 1))
+            self.resid_plot.plot(x[fit_bins], resid[fit_bins], pen=None, symbol="o",
+                                 symbolSize=2, symbolBrush=(255, 120, 60), symbolPen=None)
+
+    def refresh(self) -> None:
+        self.hist_loader.request(self._hist_key())
+        self.refresh_image()
+        self.refresh_phasor()
+
+    def set_roi(self, roi_id: int | None) -> None:
+        self.roi_id = roi_id
+        self.refresh()
+
+    def _on_state(self, changed: set[str]) -> None:
+        if changed & {"timepoint", "plane", "color", "average", "registered"}:
+            if self.source.currentIndex() == 1 or changed & {"color", "registered"}:
+                self.hist_loader.request(self._hist_key())
+            self.refresh_image()
+        if changed & {"color", "registered"}:
+            self.refresh_phasor()
+
+    # ---- fit ----
+    def start_fit(self) -> None:
+        hist = self.histogram
+        if hist is None or hist.sum() == 0:
+            self.error.emit("No photons to fit: select an ROI with photons or a frame")
+            return
+        from libsiff.flim import fit_params_to_data
+
+        n_exps, bin_ps = self.n_exps.value(), self.session.reader.picoseconds_per_bin
+        tau_bins = self.session.im_params.num_bins
+
+        def work(progress, cancelled):
+            return fit_params_to_data(hist, n_exps=n_exps, bin_width_ps=bin_ps,
+                                      period_bins=tau_bins)
+
+        self.fit_job = Job("lifetime fit", work, sync=self.sync, parent=self)
+        self.fit_job.finished_ok.connect(self._on_fit)
+        self.fit_job.failed.connect(self.error.emit)
+        self.fit_button.setEnabled(False)
+        self.params_text.setText("Fitting…")
+        self.fit_job.finished_ok.connect(lambda _: self.fit_button.setEnabled(True))
+        self.fit_job.failed.connect(lambda _: self.fit_button.setEnabled(True))
+        self.fit_job.start()
+
+    def _on_fit(self, params) -> None:
+        self.fit = params
+        self.session.set_flim_params(self.state.color, params)
+        ns = params.copy()
+        ns.convert_units("nanoseconds")
+        parts = [f"τ{i + 1} = {e.tau:.3f} ns ({e.frac:.2f})" for i, e in enumerate(ns.exps)]
+        parts.append(f"IRF {ns.irf.tau_offset:.3f} ns ± σ {ns.irf.tau_g:.3f} ns")
+        parts.append(f"noise {ns.noise:.3f}")
+        chi = getattr(params, "chi_sq", None)
+        if chi is not None:
+            parts.append(f"reduced χ² {chi:.2f}")
+        self.params_text.setText(" · ".join(parts))
+        self._show_histogram(None, self.histogram)
+        self.params_fitted.emit(params)
+        self.refresh_phasor()
+
+    # ---- image & phasor ----
+    def _image_key(self):
+        s = self.state
+        return (self.image_mode.currentIndex(), s.timepoint, s.plane, s.color, s.average,
+                s.registered, self.lo.value(), self.hi.value(),
+                id(self.session.flim_params_for(s.color)))
+
+    def refresh_image(self) -> None:
+        self.image_loader.request(self._image_key())
+
+    def _load_image(self, key):
+        mode, t, z, c, avg, reg, lo, hi, _ = key
+        s = self.session
+        frames = s.frames_for(t, z, c, avg) if mode == 0 else \
+            [int(f) for f in s.grid[:, z, c] if f >= 0]
+        registration = s.reader._registration(None if reg else {})
+        counts, sums, _ = s.io.flim_sums(frames, registration)
+        params = s.flim_params_for(c)
+        from libsiff.flim import tau_offset_bins
+
+        offset = tau_offset_bins(params) if params is not None else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            life_ns = (sums / counts - offset) * s.reader.picoseconds_per_bin / 1000.0
+        bright = np.percentile(counts, 99.5) if counts.any() else 1.0
+        return lifetime_rgb(counts, life_ns, lo, hi, max(bright, 1.0))
+
+    def _show_image(self, key, rgb) -> None:
+        first = self.life_image.image is None
+        self.life_image.setImage(rgb, autoLevels=False)
+        if first:
+            self.image_view.autoRange(padding=0.01)
+
+    def refresh_phasor(self) -> None:
+        if not self.masks.rois:
+            self.phasor_points.setData([])
+            return
+        try:
+            points = self.roi_phasors()
+        except Exception as e:  # noqa: BLE001 - e.g. no Tau_bins in the header
+            self.error.emit(str(e))
+            return
+        self.phasor_points.setData([
+            {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
+            for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])
+
+    def roi_phasors(self) -> np.ndarray:
+        """Pooled phasor g + i s of every ROI over the session (current colour)."""
+        s = self.session
+        grid = s.grid[:, :, self.state.color]
+        frames = grid[(grid >= 0).all(axis=1)].ravel()
+        registration = s.reader._registration(None if self.state.registered else {})
+        params = s.flim_params_for(self.state.color)
+        z, counts, _ = s.io.sum_rois_flim(self.masks.stack(), params, frames, "phasor",
+                                          registration)
+        with np.errstate(invalid="ignore"):
+            weights = counts.astype(float)
+            return np.nansum(z * weights, axis=1) / weights.sum(axis=1)

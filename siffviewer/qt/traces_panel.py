@@ -1,0 +1,193 @@
+"""ROI traces over time: photons (or dF/F with its baseline) and empirical lifetime (ns),
+recomputed in the background as masks change, with a draggable time cursor and event
+markers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtWidgets
+
+from ..model.masks import MaskSet
+from ..model.session import Session
+from ..model.traces import Baseline, Traces, compute_traces, dff
+from ..model.view_state import ViewState
+from ..workers import LatestLoader
+
+
+class TracesPanel(QtWidgets.QWidget):
+    """Plots the traces of the selected ROIs (all ROIs when none is selected)."""
+
+    traces_ready = QtCore.pyqtSignal(object)
+    error = QtCore.pyqtSignal(str)
+
+    def __init__(self, session: Session, state: ViewState, masks: MaskSet, sync: bool = False,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.state, self.masks, self.sync = session, state, masks, sync
+        self.traces: Traces | None = None
+        self.selected: list[int] = []
+        self.use_dff = QtWidgets.QCheckBox("dF/F")
+        self.percentile = QtWidgets.QDoubleSpinBox()
+        self.percentile.setRange(0, 100)
+        self.percentile.setValue(10)
+        self.percentile.setPrefix("baseline: ")
+        self.percentile.setSuffix(" th percentile")
+        self.window = QtWidgets.QDoubleSpinBox()
+        self.window.setRange(0.1, 1e5)
+        self.window.setValue(30)
+        self.window.setPrefix("in a ")
+        self.window.setSuffix(" s window")
+        self.status = QtWidgets.QLabel("Draw an ROI to see its traces.")
+        top = QtWidgets.QHBoxLayout()
+        for w in (self.use_dff, self.percentile, self.window):
+            top.addWidget(w)
+        top.addStretch(1)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumHeight(260)
+        self.intensity_plot = self.graphics.addPlot(row=0, col=0)
+        self.dff_plot = self.graphics.addPlot(row=1, col=0)
+        self.lifetime_plot = self.graphics.addPlot(row=2, col=0)
+        self.lifetime_plot.setXLink(self.intensity_plot)
+        self.dff_plot.setXLink(self.intensity_plot)
+        self.dff_plot.setLabel("left", "dF/F")
+        self.dff_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.dff_plot.hide()
+        self.intensity_plot.setLabel("left", "photons")
+        self.lifetime_plot.setLabel("left", "lifetime", units="ns")
+        self.lifetime_plot.setLabel("bottom", "time", units="s")
+        self.intensity_plot.addLegend(offset=(-5, 5))
+        self.cursors = []
+        for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+            line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#f0c000", width=2))
+            line.sigDragged.connect(self._on_cursor_dragged)
+            plot.addItem(line)
+            self.cursors.append(line)
+        self._event_items: list = []
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.status)
+        self.loader = LatestLoader(self._compute, sync=sync, parent=self)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(lambda key, msg: self.error.emit(msg))
+        self.debounce = QtCore.QTimer(self)
+        self.debounce.setSingleShot(True)
+        self.debounce.setInterval(150)
+        self.debounce.timeout.connect(self.request)
+        for w in (self.use_dff,):
+            w.toggled.connect(lambda _: self.redraw())
+        for w in (self.percentile, self.window):
+            w.valueChanged.connect(lambda _: self.redraw())
+        masks.subscribe(self._on_masks)
+        state.subscribe(self._on_state)
+        self._draw_events()
+        self._on_state({"timepoint"})
+
+    # ---- computing ----
+    def baseline(self) -> Baseline | None:
+        if not self.use_dff.isChecked():
+            return None
+        return Baseline(self.percentile.value(), self.window.value())
+
+    def _key(self):
+        params = self.session.flim_params_for(self.state.color)
+        return (self.masks.version, self.state.color, self.state.registered, id(params))
+
+    def request(self) -> None:
+        if not self.masks.rois:
+            self.traces = None
+            self.redraw()
+            return
+        self.status.setText("Computing traces…")
+        self.loader.request(self._key())
+
+    def _compute(self, key):
+        version, color, registered, _ = key
+        masks = self.masks.stack()
+        ids = [r.roi_id for r in self.masks.rois]
+        names = [r.name for r in self.masks.rois]
+        params = self.session.flim_params_for(color)
+        return compute_traces(self.session, masks, ids, names, color, registered, params,
+                              mask_version=version)
+
+    def _on_loaded(self, key, traces: Traces) -> None:
+        self.traces = traces
+        self.status.setText(f"{len(traces.roi_ids)} ROI(s), channel {traces.color}, "
+                            f"{'registered' if traces.registered else 'raw'} frames")
+        self.redraw()
+        self.traces_ready.emit(traces)
+
+    def _on_masks(self, changed: set[str]) -> None:
+        if self.sync:
+            self.request()
+        else:
+            self.debounce.start()
+
+    def _on_state(self, changed: set[str]) -> None:
+        if changed & {"color", "registered"}:
+            self.request()
+        if "timepoint" in changed:
+            t = self.session.timepoint_times(0, self.state.color)
+            x = float(t[self.state.timepoint]) if len(t) else 0.0
+            for line in self.cursors:
+                line.blockSignals(True)
+                line.setValue(x)
+                line.blockSignals(False)
+
+    def _on_cursor_dragged(self, line) -> None:
+        t = self.session.timepoint_times(0, self.state.color)
+        if len(t):
+            self.state.update(timepoint=int(np.nanargmin(np.abs(t - line.value()))))
+
+    def set_selected(self, roi_ids: list[int]) -> None:
+        self.selected = list(roi_ids)
+        self.redraw()
+
+    # ---- drawing ----
+    def _draw_events(self) -> None:
+        try:
+            events = self.session.io.get_appended_text()
+        except Exception:  # noqa: BLE001 - events are optional decoration
+            events = []
+        times = self.session.times()
+        for event in events:
+            x = float(times[event[0]])
+            for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+                line = pg.InfiniteLine(x, angle=90, movable=False,
+                                       pen=pg.mkPen("#9467bd", width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                       label=event[1] if plot is self.intensity_plot else None,
+                                       labelOpts={"position": 0.92, "color": "#9467bd"})
+                plot.addItem(line)
+                self._event_items.append(line)
+
+    def redraw(self) -> None:
+        for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+            for item in list(plot.listDataItems()):
+                plot.removeItem(item)
+        self.intensity_plot.legend.clear()
+        tr = self.traces
+        baseline = self.baseline()
+        self.dff_plot.setVisible(baseline is not None)
+        if tr is None:
+            return
+        f0 = baseline.compute(tr.photons, tr.time_s) if baseline else None
+        wanted = [i for i, rid in enumerate(tr.roi_ids) if not self.selected or rid in self.selected]
+        colors = {r.roi_id: r.color for r in self.masks.rois}
+        for i in wanted:
+            color = colors.get(tr.roi_ids[i], (200, 200, 200))
+            pen = pg.mkPen(color, width=1.5)
+            self.intensity_plot.plot(tr.time_s, tr.photons[i].astype(float), pen=pen,
+                                     name=tr.names[i])
+            if f0 is not None:  # the baseline, dashed, over the photons it comes from
+                self.intensity_plot.plot(tr.time_s, f0[i], pen=pg.mkPen(
+                    color, width=1, style=QtCore.Qt.PenStyle.DashLine))
+                self.dff_plot.plot(tr.time_s, dff(tr.photons[i:i + 1], f0[i:i + 1])[0], pen=pen,
+                                   connect="finite")
+            self.lifetime_plot.plot(tr.time_s, tr.lifetime_ns[i], pen=pen, connect="finite")
+
+    def baseline_curves(self) -> np.ndarray | None:
+        """F0 of every ROI (photons), as drawn in the photons view."""
+        if self.traces is None or self.baseline() is None:
+            return None
+        return self.baseline().compute(self.traces.photons, self.traces.time_s)
