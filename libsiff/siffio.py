@@ -74,6 +74,7 @@ class SiffIO:
 
     @property
     def closed(self) -> bool:
+        """True after :meth:`close`."""
         return self._native.closed
 
     def __enter__(self) -> SiffIO:

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dock:
             window.docks[args.dock].raise_()
     if args.screenshot:
+        if ok:
+            window.auto_levels()  # for the frame asked for, not the first one
         for _ in range(5):
             app.processEvents()
         window.save_screenshot(Path(args.screenshot))
