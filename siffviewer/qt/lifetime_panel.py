@@ -14,6 +14,7 @@ from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job, LatestLoader
+from . import on_screen
 
 
 def lifetime_rgb(counts: np.ndarray, lifetime_ns: np.ndarray, lo_ns: float, hi_ns: float,
@@ -129,6 +130,10 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_loader = LatestLoader(self._load_image, sync=sync, parent=self)
         self.image_loader.loaded.connect(self._show_image)
         self.image_loader.failed.connect(lambda k, m: self.error.emit(m))
+        self.phasor_loader = LatestLoader(lambda key: self.roi_phasors(), sync=sync, parent=self)
+        self.phasor_loader.loaded.connect(self._show_phasors)
+        self.phasor_loader.failed.connect(lambda k, m: self.error.emit(m))
+        self._stale = True
         self.fit_button.clicked.connect(self.start_fit)
         self.source.currentIndexChanged.connect(lambda _: self.refresh())
         for w in (self.lo, self.hi):
@@ -138,7 +143,6 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
         state.subscribe(self._on_state)
         masks.subscribe(lambda changed: self.refresh())
-        self.refresh()
 
     def _label_colorbar(self) -> None:
         self.colorbar_label.setText(f"{self.lo.value():.2f} ns (red) → {self.hi.value():.2f} ns "
@@ -196,7 +200,22 @@ class LifetimePanel(QtWidgets.QWidget):
             self.resid_plot.plot(x[fit_bins], resid[fit_bins], pen=None, symbol="o",
                                  symbolSize=2, symbolBrush=(255, 120, 60), symbolPen=None)
 
+    def _active(self) -> bool:
+        """Work only for what is on screen (the panel is a tab): the rest waits for showEvent."""
+        if self.sync or on_screen(self):
+            return True
+        self._stale = True
+        return False
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def refresh(self) -> None:
+        if not self._active():
+            return
+        self._stale = False
         self.hist_loader.request(self._hist_key())
         self.refresh_image()
         self.refresh_phasor()
@@ -206,6 +225,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self.refresh()
 
     def _on_state(self, changed: set[str]) -> None:
+        if not self._active():
+            return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             if self.source.currentIndex() == 1 or changed & {"color", "registered"}:
                 self.hist_loader.request(self._hist_key())
@@ -261,7 +282,8 @@ class LifetimePanel(QtWidgets.QWidget):
                 id(self.session.flim_params_for(s.color)))
 
     def refresh_image(self) -> None:
-        self.image_loader.request(self._image_key())
+        if self._active():
+            self.image_loader.request(self._image_key())
 
     def _load_image(self, key):
         mode, t, z, c, avg, reg, lo, hi, _ = key
@@ -289,11 +311,12 @@ class LifetimePanel(QtWidgets.QWidget):
         if not self.masks.rois:
             self.phasor_points.setData([])
             return
-        try:
-            points = self.roi_phasors()
-        except Exception as e:  # noqa: BLE001 - e.g. no Tau_bins in the header
-            self.error.emit(str(e))
-            return
+        if self._active():
+            s = self.state
+            self.phasor_loader.request((self.masks.version, s.color, s.registered,
+                                        id(self.session.flim_params_for(s.color))))
+
+    def _show_phasors(self, key, points) -> None:
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
             for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])

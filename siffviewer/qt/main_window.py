@@ -84,6 +84,7 @@ class MainWindow(QtWidgets.QMainWindow):
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
             self.docks[name] = dock
+            dock.visibilityChanged.connect(lambda visible, d=dock: visible and self._dock_shown(d))
         # Traces and Lifetime are tabs of one bottom dock: a second tabified dock group
         # leaves a stale duplicate tab bar in Qt 6.11
         self.analysis_tabs = QtWidgets.QTabWidget()
@@ -418,6 +419,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.masks.dirty = source == auto
         if source == auto:
             self.statusBar().showMessage(f"Recovered unsaved ROI edits from {auto.name}", 10000)
+
+    def _dock_shown(self, dock) -> None:
+        """A dock tab came to the front: let its panel catch up on what it skipped."""
+        panel = dock.widget()
+        if hasattr(panel, "refresh"):
+            QtCore.QTimer.singleShot(0, panel.refresh)
 
     def show_analysis(self, name: str) -> None:
         """Bring the Traces or Lifetime tab to the front."""

@@ -12,6 +12,7 @@ from PyQt6 import QtCore, QtWidgets
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job, LatestLoader
+from . import on_screen
 from .frame_view import auto_levels
 
 
@@ -86,7 +87,7 @@ class PlanesPanel(QtWidgets.QWidget):
                 view.autoRange(padding=0.01)
 
     def refresh(self) -> None:
-        if self.isVisible() or self.sync:
+        if on_screen(self) or self.sync:
             self.loader.request(self._key())
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -75,6 +75,12 @@ class TracesPanel(QtWidgets.QWidget):
         self.debounce.setSingleShot(True)
         self.debounce.setInterval(150)
         self.debounce.timeout.connect(self.request)
+        # the time cursor follows the browser at most ~20 times a second: moving it repaints
+        # every plot, which would slow fast scrolling down
+        self.cursor_timer = QtCore.QTimer(self)
+        self.cursor_timer.setSingleShot(True)
+        self.cursor_timer.setInterval(50)
+        self.cursor_timer.timeout.connect(self._move_cursor)
         for w in (self.use_dff,):
             w.toggled.connect(lambda _: self.redraw())
         for w in (self.percentile, self.window):
@@ -128,12 +134,18 @@ class TracesPanel(QtWidgets.QWidget):
         if changed & {"color", "registered"}:
             self.request()
         if "timepoint" in changed:
-            t = self.session.timepoint_times(0, self.state.color)
-            x = float(t[self.state.timepoint]) if len(t) else 0.0
-            for line in self.cursors:
-                line.blockSignals(True)
-                line.setValue(x)
-                line.blockSignals(False)
+            if self.sync:
+                self._move_cursor()
+            elif not self.cursor_timer.isActive():
+                self.cursor_timer.start()
+
+    def _move_cursor(self) -> None:
+        t = self.session.timepoint_times(0, self.state.color)
+        x = float(t[self.state.timepoint]) if len(t) else 0.0
+        for line in self.cursors:
+            line.blockSignals(True)
+            line.setValue(x)
+            line.blockSignals(False)
 
     def _on_cursor_dragged(self, line) -> None:
         t = self.session.timepoint_times(0, self.state.color)
