@@ -68,15 +68,16 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
                      uint32_t *strip_count, uint64_t *next, siff_error *err) {
     const int big = f->info.bigtiff;
     const uint64_t count_size = big ? 8 : 2, entry_size = big ? 20 : 12, next_size = big ? 8 : 4;
-    const uint64_t value_size = big ? 8 : 4;
-    uint8_t head[8];
+    /* One read for the common case: the count, up to 64 entries and the next pointer. */
+    uint8_t stackbuf[8 + 64 * 20 + 8];
     if (!siff_fits(off, count_size, f->io.size))
         return siff_fail(err, SIFF_ERR_TRUNCATED, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu lies past the end of the file",
                          (long long)index, (unsigned long long)off);
-    int rc = siff_io_read(&f->io, off, head, count_size, err);
+    uint64_t guess = f->io.size - off < sizeof stackbuf ? f->io.size - off : sizeof stackbuf;
+    int rc = siff_io_read(&f->io, off, stackbuf, guess, err);
     if (rc) return rc;
-    uint64_t n = big ? rd64(head) : rd16(head);
+    uint64_t n = big ? rd64(stackbuf) : rd16(stackbuf);
     if (n == 0 || n > MAX_TAGS)
         return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu declares %llu tags (corrupt IFD)",
@@ -86,13 +87,17 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
         return siff_fail(err, SIFF_ERR_TRUNCATED, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu is cut off by the end of the file",
                          (long long)index, (unsigned long long)off);
-    uint8_t stackbuf[64 * 20 + 8];
-    uint8_t *buf = body <= sizeof stackbuf ? stackbuf : malloc((size_t)body);
-    if (!buf) return siff_fail(err, SIFF_ERR_NOMEM, index, (int64_t)off, "out of memory");
-    rc = siff_io_read(&f->io, off + count_size, buf, body, err);
-    if (rc) {
-        if (buf != stackbuf) free(buf);
-        return rc;
+    uint8_t *buf = stackbuf + count_size;
+    uint8_t *heap = NULL;
+    if (count_size + body > guess) {
+        heap = malloc((size_t)body);
+        if (!heap) return siff_fail(err, SIFF_ERR_NOMEM, index, (int64_t)off, "out of memory");
+        rc = siff_io_read(&f->io, off + count_size, heap, body, err);
+        if (rc) {
+            free(heap);
+            return rc;
+        }
+        buf = heap;
     }
     memset(fi, 0, sizeof *fi);
     fi->ifd_offset = off;
@@ -138,8 +143,7 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
         }
     }
     *next = big ? rd64(buf + n * entry_size) : rd32(buf + n * entry_size);
-    if (buf != stackbuf) free(buf);
-    (void)value_size;
+    free(heap);
 
     static const char *const names[] = {"ImageWidth (256)", "ImageLength (257)",
                                         "StripOffsets (273)", "StripByteCounts (279)"};

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t R, words; /* masks and 64-bit words per pixel in the mask table */
     uint64_t planes;
     uint64_t *maskbits; /* planes * pixels * words */
+    uint8_t *mask8;     /* one mask: planes * pixels bytes of 0/1 (fits the L1 cache better) */
     double *cos_t, *sin_t;
     int phasor;
     uint64_t n;         /* requested frames */
@@ -113,11 +114,11 @@ static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
 }
 
 static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            uint64_t *acc, uint64_t *oor) {
+                            const uint8_t *m8, uint64_t *acc, uint64_t *oor) {
     const uint64_t words = k->words;
     if (fd->tag == 0) {
-        if (words == 1 && k->R == 1)
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, acc[0] += bits[pix];);
+        if (m8)
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, acc[0] += m8[pix];);
         else
             SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
                                  const uint64_t *b = bits + (uint64_t)pix * words;
@@ -129,12 +130,12 @@ static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint
 }
 
 static void frame_mask_flim(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            mask_acc *a, uint64_t *oor) {
+                            const uint8_t *m8, mask_acc *a, uint64_t *oor) {
     const uint64_t words = k->words;
     const uint32_t L = k->L;
-    if (fd->tag == 0 && k->R == 1 && !k->phasor) { /* one mask: its bit is 0 or 1 */
+    if (fd->tag == 0 && m8 && !k->phasor) { /* one mask: a byte of 0 or 1 per pixel */
         uint64_t cnt = 0, ts = 0;
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t in = bits[pix];
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t in = m8[pix];
                              cnt += in; ts += in * tau;);
         a->count[0] += cnt;
         a->tau[0] += ts;
@@ -252,6 +253,7 @@ static int process_range(worker *w) {
         rc = siff_load_frame(f, req->frames[i], dy, dx, needs_photons(kind), &s, &fd, &w->err);
         if (rc) break;
         const uint64_t *bits = R ? k->maskbits + (i % k->planes) * P * k->words : NULL;
+        const uint8_t *m8 = k->mask8 ? k->mask8 + (i % k->planes) * P : NULL;
         switch (kind) {
         case SIFF_OUT_IMAGE:
             if (!sum && fd.tag == 0) memset(req->out_u16 + i * P, 0, (size_t)P * 2);
@@ -259,7 +261,7 @@ static int process_range(worker *w) {
             break;
         case SIFF_OUT_MASK_SUMS:
             memset(a.count, 0, (size_t)R * 8);
-            frame_mask_sums(k, &fd, bits, a.count, &oor);
+            frame_mask_sums(k, &fd, bits, m8, a.count, &oor);
             for (uint64_t r = 0; r < R; r++) req->out_u64[r * n + i] = a.count[r];
             break;
         case SIFF_OUT_MASK_FLIM:
@@ -267,7 +269,7 @@ static int process_range(worker *w) {
             memset(a.tau, 0, (size_t)R * 8);
             memset(a.re, 0, (size_t)R * 8);
             memset(a.im, 0, (size_t)R * 8);
-            frame_mask_flim(k, &fd, bits, &a, &oor);
+            frame_mask_flim(k, &fd, bits, m8, &a, &oor);
             for (uint64_t r = 0; r < R; r++) {
                 req->out_u64[r * n + i] = a.count[r];
                 req->out_tau_u64[r * n + i] = a.tau[r];
@@ -376,6 +378,11 @@ static int build_masks(const siff_file *f, const siff_request *req, kctx *k, sif
     k->maskbits = calloc((size_t)cells, 8);
     if (!k->maskbits) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     const uint64_t plane_size = k->pixels;
+    if (k->R == 1) {
+        k->mask8 = malloc((size_t)(k->planes * plane_size));
+        if (!k->mask8) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
+        for (uint64_t q = 0; q < k->planes * plane_size; q++) k->mask8[q] = req->masks[q] != 0;
+    }
     for (uint64_t r = 0; r < k->R; r++)
         for (uint64_t pl = 0; pl < k->planes; pl++) {
             const uint8_t *m = req->masks + (r * k->planes + pl) * plane_size;
@@ -473,6 +480,8 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
     }
     rc = build_masks(f, req, &k, err);
     if (rc) {
+        free(k.maskbits);
+        free(k.mask8);
         free(k.cos_t);
         free(k.sin_t);
         return rc;
@@ -553,6 +562,7 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
             free(ws[t].sum_im);
         }
     free(k.maskbits);
+    free(k.mask8);
     free(k.cos_t);
     free(k.sin_t);
     return rc;
