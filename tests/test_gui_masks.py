@@ -227,3 +227,24 @@ def test_cursor_drag_moves_timepoint(window):
     assert window.state.timepoint == 17
     window.state.update(timepoint=5)
     assert line.value() == pytest.approx(float(t[5]))
+
+
+def test_plain_tiff_session_has_intensity_traces_and_no_errors(qtbot, tmp_path):
+    from libsiff.simulate import SimulationSpec, simulate
+
+    path = tmp_path / "plain.tif"
+    gt = simulate(path, SimulationSpec(height=40, width=50, slices=2, colors=1, timepoints=5,
+                                       encoding="tiff", seed=3))
+    w = make_window(qtbot, tmp_path, path)
+    assert not w.session.has_flim
+    roi = w.masks.add_roi("a")
+    w.masks.dab(roi.roi_id, 0, 10, 10, 4)
+    w.show_analysis("Lifetime")
+    w.lifetime_panel.refresh()
+    assert w.errors == []
+    tr = w.traces_panel.traces
+    frames = w.session.grid[:, 0, 0]
+    expected = [gt.intensity[f][roi.mask[0]].sum() for f in frames]
+    np.testing.assert_array_equal(tr.photons[0], expected)
+    assert np.isnan(tr.lifetime_ns).all()
+    assert not w.lifetime_panel.fit_button.isEnabled()

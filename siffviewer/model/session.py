@@ -40,6 +40,10 @@ class Session:
         H, W = self.io.frame_shape()
         self.geometry = Geometry(T, Z, C, H, W)
         self._times: np.ndarray | None = None
+        first = int(self.grid[self.grid >= 0][0])
+        #: the file stores photon arrival times (FLIM frames and a Tau_bins header)
+        self.has_flim = (self.io.tau_bins is not None
+                         and self.io.get_frame_metadata([first])[0]["siff_tag"] is not None)
 
     def close(self) -> None:
         self.reader.close()

@@ -73,17 +73,21 @@ def compute_traces(session, masks: np.ndarray, roi_ids: list[int], names: list[s
     photons = np.zeros((R, T), np.uint64)
     life = np.full((R, T), np.nan)
     reg = None if registered else {}
-    bin_ps = reader.picoseconds_per_bin
+    bin_ps = reader.picoseconds_per_bin if session.has_flim else 0.0
     for start in range(0, T, chunk_timepoints):
         if cancel is not None and cancel():
             raise SiffCancelled("trace computation cancelled")
         stop = min(T, start + chunk_timepoints)
-        if R:
+        if R and session.has_flim:
             trace = reader.sum_masks_flim(masks, params=params, timepoint_start=start,
                                           timepoint_end=stop, color_channel=color + 1,
                                           registration_dict=reg)
             photons[:, start:stop] = np.asarray(trace.intensity).reshape(R, -1)
             life[:, start:stop] = np.asarray(trace).reshape(R, -1) * bin_ps / 1000.0
+        elif R:  # a plain TIFF: intensities only, lifetimes stay NaN
+            photons[:, start:stop] = reader.sum_masks(
+                masks, timepoint_start=start, timepoint_end=stop, color_channel=color + 1,
+                registration_dict=reg).reshape(R, -1)
         if progress is not None:
             progress(stop, T)
     offset_ns = 0.0

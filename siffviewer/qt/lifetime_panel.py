@@ -143,6 +143,11 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
         state.subscribe(self._on_state)
         masks.subscribe(lambda changed: self.refresh())
+        if not session.has_flim:
+            for w in (self.fit_button, self.source, self.n_exps, self.lo, self.hi, self.image_mode):
+                w.setEnabled(False)
+            self.params_text.setText("This file has no photon arrival times (plain TIFF frames or "
+                                     "no Tau_bins in its header): intensity only.")
 
     def _label_colorbar(self) -> None:
         self.colorbar_label.setText(f"{self.lo.value():.2f} ns (red) → {self.hi.value():.2f} ns "
@@ -202,6 +207,8 @@ class LifetimePanel(QtWidgets.QWidget):
 
     def _active(self) -> bool:
         """Work only for what is on screen (the panel is a tab): the rest waits for showEvent."""
+        if not self.session.has_flim:
+            return False
         if self.sync or on_screen(self):
             return True
         self._stale = True
