@@ -152,15 +152,25 @@ def test_registration_run_then_registered_display(window):
 
 
 def test_registration_cancel_keeps_previous(window, qtbot):
-    panel = window.registration_panel
+    panel, session = window.registration_panel, window.session
+    real = session.compute_registration
+
+    def held(method, color, progress=None, cancel=None):
+        def progress_until_cancelled(done, total):  # the first tick waits for Cancel
+            progress(done, total)
+            while not cancel():
+                time.sleep(0.005)
+        return real(method, color, progress=progress_until_cancelled, cancel=cancel)
+
+    session.compute_registration = held
     panel.sync = False
     panel.start()
-    job = panel.job
-    job.cancel()
-    with qtbot.waitSignals([job.cancelled], timeout=60000):
-        pass
+    assert panel.cancel.isEnabled() and not panel.run.isEnabled()
+    with qtbot.waitSignal(panel.job.cancelled, timeout=30000):
+        panel.cancel.click()
     assert window.session.registration is None
-    assert "Cancelled" in panel.status.text()
+    assert "Cancelled" in panel.status.text() and panel.run.isEnabled()
+    assert not (session.path.parent / (session.path.stem + ".siffreg.npz")).exists()
 
 
 def test_mean_projection_job(window, qtbot):
