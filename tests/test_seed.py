@@ -122,3 +122,33 @@ def test_seed_notebook_cells(seed_file):
     np.testing.assert_array_equal(ns["by_hand"], ns["result"].sum(axis=1))
     per_tp = np.array([[(ns["frames"][t] * m).sum() for t in range(TIMEPOINTS)] for m in ns["masks"]])
     np.testing.assert_array_equal(ns["result"], per_tp)
+
+
+def test_seed_registration_cells(seed_file, tmp_path):
+    import shutil
+
+    path = tmp_path / seed_file.name
+    shutil.copy(seed_file, path)  # registration is saved next to the file
+    ns = {"file_path": str(path)}
+    run("from libsiff import SiffReader\nsr = SiffReader(file_path)\n"
+        "first_few_frame_indices = list(range(8))\n", ns)
+    run("registration_dict = sr.register(registration_method='siffpy', "
+        "alignment_color_channel=0)\nsr.registration_info\n", ns)
+    out = run("reg_info = sr.registration_info\nprint(reg_info)\nprint(reg_info.yx_shifts)", ns)
+    first, second = out.splitlines()[:2]
+    assert first == f"RegistrationType.Siffpy RegistrationInfo for {path}"
+    shifts = eval(second)
+    assert shifts == ns["registration_dict"] and ns["sr"].registration_dict is ns["reg_info"].yx_shifts
+    flyback = set(ns["sr"].im_params.flyback_frames)
+    assert set(shifts) == set(range(FRAMES)) - flyback  # every frame of both colours
+    refs = ns["reg_info"].reference_frames
+    assert len(refs) == 6 and refs[0].squeeze().shape == (256, 128)
+    out = run("registered_frames = sr.get_frames(frames = first_few_frame_indices, "
+              "registration_dict = reg_info.yx_shifts)\nprint(registered_frames.shape)", ns)
+    assert out.strip() == "(8, 256, 128)"
+    try:
+        import suite2p  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="suite2p"):
+            run("sr.register(registration_method='suite2p', alignment_color_channel=0)", ns)
+        assert ns["sr"].registration_info is ns["reg_info"]  # the previous one stays
