@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy as _copy
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..atomic import atomic_open
 from .model import bin_probabilities, wrapped_mean_arrival
 from .units import (
     BASE_RESOLUTION_PICOSECONDS,
@@ -702,19 +702,8 @@ class FLIMParams:
         """
         path = Path(path).with_suffix(FLIMPARAMS_SUFFIX)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_open(path, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
         return path
 
     @classmethod

@@ -9,29 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from libsiff.atomic import atomic_open
 
 from .traces import Baseline, Traces, dff
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temp file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def _header(source: str, traces: Traces, registration: str, flim: str,
@@ -98,26 +91,31 @@ def export_traces(path: str | Path, source: str, traces: Traces, registration: s
     return atomic_write_text(path, traces_csv(source, traces, registration, flim, baseline, wide))
 
 
+def png_gray8(image: np.ndarray) -> bytes:
+    """An 8-bit greyscale PNG of ``image`` (uint8, 2-D), encoded with the standard library."""
+    image = np.ascontiguousarray(image, np.uint8)
+    h, w = image.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), image], axis=1)  # filter byte 0 per row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
 def export_mask_images(folder: str | Path, masks: np.ndarray, names: list[str]) -> list[Path]:
     """One 8-bit PNG per ROI and plane (255 inside) named ``<roi>_plane<z>.png``."""
-    from PyQt6 import QtGui  # PNG encoding only; no widgets
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, mask in zip(names, masks):
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "roi"
         for z, plane in enumerate(mask):
-            data = np.ascontiguousarray(plane.astype(np.uint8) * 255)
-            image = QtGui.QImage(data.data, data.shape[1], data.shape[0], data.shape[1],
-                                 QtGui.QImage.Format.Format_Grayscale8)
             target = folder / f"{safe}_plane{z}.png"
-            fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-            os.close(fd)
-            if not image.save(tmp, "PNG"):
-                Path(tmp).unlink(missing_ok=True)
-                raise OSError(f"cannot write {target}")
-            os.replace(tmp, target)
+            with atomic_open(target, "wb") as fh:
+                fh.write(png_gray8(plane.astype(np.uint8) * 255))
             written.append(target)
     return written
 

@@ -14,13 +14,13 @@ File format (``<acquisition stem>.siffmasks.npz``, written atomically, no pickle
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+from libsiff.atomic import atomic_open
 
 from .observable import Observable
 
@@ -345,16 +345,8 @@ class MaskSet(Observable):
             "meta": np.array(json.dumps({"format": FORMAT, "version": 1, "source": source,
                                          "shape": list(self.shape)})),
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         return path
 
     def load(self, path: str | Path, replace: bool = True) -> None:
