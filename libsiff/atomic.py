@@ -18,8 +18,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
 
     ``mode`` is ``"wb"`` or ``"w"`` (text; ``kwargs`` go to :func:`open`, e.g. encoding)."""
     path = Path(path)
+    keep = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600: give the file the usual permissions
+            os.fchmod(fd, keep)
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
