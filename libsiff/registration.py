@@ -994,6 +994,8 @@ def _register_suite2p(io, grid: np.ndarray, alignment_color: int, ticker: _Ticke
         registered = np.zeros_like(raw)
         if "settings" in params:  # suite2p >= 1.0 (torch)
             default = _default_of(params["settings"], "default_settings")
+            # suite2p 1.x's wrapper reads the "registration" section of its settings
+            default = default.get("registration", default)
             kwargs = {"settings": {**default, **opts, "nonrigid": False}}
             if "device" in params:
                 import torch
@@ -1001,7 +1003,10 @@ def _register_suite2p(io, grid: np.ndarray, alignment_color: int, ticker: _Ticke
         else:  # suite2p 0.x
             default = _default_of(params.get("ops"), "default_ops")
             kwargs = {"ops": {**default, **opts, "nonrigid": False}}
-        out = wrapper(registered, f_raw=raw, **kwargs)
+        if "settings" in params:  # 1.x tests `not f_raw`, which arrays refuse: register in place
+            out = wrapper(raw, **kwargs)
+        else:
+            out = wrapper(registered, f_raw=raw, **kwargs)
         if isinstance(out, dict):
             ref, yoff, xoff = out["refImg"], out["yoff"], out["xoff"]
         else:
