@@ -20,9 +20,10 @@ from .siffio import (  # noqa: E402
     get_start_timestamp,
     open_file,
 )
+from .tiff_export import siff_to_tiff  # noqa: E402
 
 __all__ = [
     "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
     "SiffIOError", "SiffMemoryError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
-    "get_start_and_end_timestamps", "__version__",
+    "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
 ]

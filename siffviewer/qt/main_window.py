@@ -54,7 +54,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if icon.exists():
             self.setWindowIcon(QtGui.QIcon(str(icon)))
         self.setAcceptDrops(True)
-        self.resize(1500, 1000)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1500, 1000)
+        self.resize(min(1500, int(room.width() * 0.92)), min(1000, int(room.height() * 0.92)))
 
         self.frame_view = FrameView()
         self.welcome = QtWidgets.QLabel(

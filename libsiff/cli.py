@@ -1,0 +1,433 @@
+"""``siff``: the command-line tool for what users script around siffviewer.
+
+    siff info FILE [--json]                       geometry, timing, channels, frames, bin width
+    siff to-tiff FILE [--out PATH] [--force]      ScanImage BigTIFF of the intensity frames
+    siff export-traces FILE --masks MASKS --out CSV [--force]
+                                                  ROI traces as the app exports them
+
+Long work shows a progress bar on stderr when stderr is a terminal (``--quiet`` hides it).
+User errors (a missing, unreadable or damaged file, an existing output) print
+``siff: error: ...`` and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from . import __version__
+from .errors import SiffError
+
+PROG = "siff"
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class CliError(Exception):
+    """A user error found by the command line itself (printed as ``siff: error: ...``)."""
+
+
+# ------------------------------------------------------------------ progress bar
+
+class ProgressBar:
+    """A one-line text progress bar, redrawn in place with carriage returns.
+
+    Call it as ``bar(done, total)``, or ``bar(fraction)`` with a float in [0, 1]. It is
+    drawn only when ``enabled`` (default: the stream is a terminal) and at most every
+    ``min_interval`` seconds, except for the first and the final update. ``close()`` ends
+    the line. Plain ASCII, so it works in any console encoding.
+    """
+
+    def __init__(self, label: str, unit: str = "frames", stream: TextIO | None = None,
+                 enabled: bool | None = None, width: int = 28, min_interval: float = 0.1):
+        self.label, self.unit, self.width = label, unit, width
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.min_interval = min_interval
+        self._start = time.monotonic()
+        self._last_draw = -math.inf
+        self._drawn = False
+        self._last_len = 0
+
+    def __call__(self, done: float, total: float | None = None) -> None:
+        if not self.enabled:
+            return
+        if total is None:  # a fraction
+            fraction, counts = float(done), ""
+        else:
+            fraction = float(done) / float(total) if total else 1.0
+            counts = f"  {int(done)}/{int(total)} {self.unit}"
+        fraction = min(max(fraction, 0.0), 1.0)
+        now = time.monotonic()
+        if self._drawn and fraction < 1.0 and now - self._last_draw < self.min_interval:
+            return
+        self._last_draw = now
+        filled = int(round(fraction * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        elapsed = now - self._start
+        eta = ""
+        if 0.0 < fraction < 1.0 and elapsed > 0.5:
+            eta = f"  {_clock(elapsed * (1.0 - fraction) / fraction)} left"
+        elif fraction >= 1.0:
+            eta = f"  {_clock(elapsed)}"
+        line = f"{self.label} [{bar}] {fraction * 100:3.0f}%{counts}{eta}"
+        pad = " " * max(0, self._last_len - len(line))
+        self.stream.write("\r" + line + pad)
+        self.stream.flush()
+        self._last_len = len(line)
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.enabled and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000.0
+    return ""  # unreachable
+
+
+# ------------------------------------------------------------------ siff info
+
+def _safe(fn: Callable[[], Any]) -> Any:
+    """The value of ``fn()``, or None when the header lacks it or it cannot be computed."""
+    try:
+        return fn()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception:  # noqa: BLE001 - info reports what it can of an unusual header
+        return None
+
+
+def _number(value: Any) -> Any:
+    """JSON-friendly scalar: numpy scalars to Python, non-finite floats to None."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (list, tuple)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_number(v) for v in value]
+    return value
+
+
+def file_info(path: str | os.PathLike) -> dict:
+    """Everything ``siff info`` reports about one file, as a JSON-ready dict.
+
+    Raises the SiffError family when the file cannot be opened. Values the header does not
+    give are None; warnings raised while opening are listed under ``"warnings"``.
+    """
+    from .reader import SiffReader
+
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:  # also those of header lookups
+        warnings.simplefilter("always")
+        with SiffReader(path) as reader:
+            info = _collect_info(path, reader)
+    seen = []
+    for w in caught:
+        if str(w.message) not in seen:
+            seen.append(str(w.message))
+    info["warnings"] = seen
+    return info
+
+
+def _collect_info(path: Path, reader) -> dict:
+    io, p = reader.siffio, reader.im_params
+    fi = io.file_info
+    n = io.num_frames()
+    shape = _safe(io.frame_shape) if n else None
+    ends = _safe(lambda: io.get_experiment_timestamps([0, n - 1])) if n else None
+    first_s = _number(float(ends[0])) if ends is not None else None
+    last_s = _number(float(ends[1])) if ends is not None else None
+    start_ns = _safe(lambda: int(io.get_epoch_timestamps_laser([0])[0])) if n else None
+    start_utc = None
+    if start_ns:
+        start_utc = _dt.datetime.fromtimestamp(start_ns / 1e9, _dt.timezone.utc).isoformat(
+            timespec="milliseconds")
+    ps = _safe(lambda: p.picoseconds_per_bin)
+    nbins = _safe(lambda: p.num_bins)
+    colors = _safe(lambda: p.color_list)
+    planes = _safe(lambda: p.num_slices)
+    array_shape = _safe(lambda: p.array_shape)
+    return {
+        "file": str(path),
+        "file_size_bytes": fi.file_size,
+        "container": "BigTIFF" if fi.bigtiff else "classic TIFF",
+        "scanimage_tiff_version": fi.si_version,
+        "frames": n,
+        "damaged_trailing_frame": fi.damaged_frame,
+        "frame_shape": list(shape) if shape else None,
+        "uniform_frame_shape": fi.uniform_shape,
+        "timepoints": _number(_safe(lambda: p.num_timepoints)),
+        "planes": _number(planes),
+        "frames_per_slice": _number(_safe(lambda: p.frames_per_slice)),
+        "colors": _number(_safe(lambda: p.num_colors)),
+        "color_channels": _number(list(colors)) if colors is not None else None,
+        "frames_per_volume": _number(_safe(lambda: p.frames_per_volume)),
+        "flyback_frames_per_volume": _number(_safe(lambda: p.num_discard_flyback_frames)),
+        "discard_flyback_frames": _number(_safe(lambda: p.discard_frames)),
+        "array_shape": _number(list(array_shape)) if array_shape else None,
+        "z_step_um": _number(_safe(lambda: p.step_size)) if planes != 1 else None,
+        "zoom": _number(_safe(lambda: p.zoom)),
+        "frame_rate_hz": _number(_safe(lambda: p.RoiManager.scanFrameRate)),
+        "volume_rate_hz": _number(_safe(lambda: p.RoiManager.scanVolumeRate)),
+        "first_frame_time_s": first_s,
+        "last_frame_time_s": last_s,
+        "start_epoch_ns": start_ns,
+        "start_time_utc": start_utc,
+        "bin_width_ps": _number(ps),
+        "arrival_bins": _number(nbins),
+        "histogram_length": _number(_safe(lambda: io.histogram_length)),
+        "laser_period_ns": (_number(ps * nbins / 1000.0)
+                            if isinstance(ps, (int, float)) and isinstance(nbins, int)
+                            and not isinstance(nbins, bool) else None),
+        "warnings": [],
+    }
+
+
+def format_info(info: dict) -> str:
+    """The human-readable block printed by ``siff info``."""
+
+    def val(v: Any, unit: str = "", none: str = "unknown") -> str:
+        if v is None:
+            return none
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        return f"{v}{unit}"
+
+    rows: list[tuple[str, str]] = []
+    size = _size(info["file_size_bytes"])
+    rows.append(("File", f"{info['file']}  ({size}, {info['container']}, "
+                         f"ScanImage TIFF v{info['scanimage_tiff_version']})"))
+    frames = f"{info['frames']}"
+    if info["damaged_trailing_frame"] is not None:
+        frames += f" complete (the file ends inside frame {info['damaged_trailing_frame']})"
+    rows.append(("Frames", frames))
+    if info["frame_shape"]:
+        h, w = info["frame_shape"]
+        rows.append(("Frame size", f"{h} x {w} pixels (rows x columns)"))
+    elif not info["frames"]:
+        rows.append(("Frame size", "unknown (no complete frame)"))
+    else:
+        rows.append(("Frame size", "varies between frames"))
+    rows.append(("Timepoints", val(info["timepoints"])))
+    planes = val(info["planes"])
+    if info["z_step_um"] is not None:
+        planes += f", z step {val(info['z_step_um'])} um"
+    if info["frames_per_slice"] not in (None, 1):
+        planes += f", {info['frames_per_slice']} frames per plane"
+    rows.append(("Planes", planes))
+    channels = val(info["colors"])
+    if info["color_channels"]:
+        channels += " (channel " + ", ".join(str(c) for c in info["color_channels"]) + ")"
+    rows.append(("Colour channels", channels))
+    volume = val(info["frames_per_volume"])
+    flyback = info["flyback_frames_per_volume"]
+    if flyback and isinstance(info["frames_per_volume"], int):
+        volume = (f"{info['frames_per_volume'] + flyback} in the file: "
+                  f"{info['frames_per_volume']} imaging + {flyback} flyback (skipped)")
+    rows.append(("Frames per volume", volume))
+    if info["array_shape"]:
+        rows.append(("Array shape", "(" + ", ".join(str(v) for v in info["array_shape"]) + ")"
+                     "  timepoints, planes, [repeats,] colours, rows, columns"))
+    rows.append(("Frame rate", val(info["frame_rate_hz"], " Hz")))
+    rows.append(("Volume rate", val(info["volume_rate_hz"], " Hz")))
+    if info["first_frame_time_s"] is not None and info["last_frame_time_s"] is not None:
+        span = info["last_frame_time_s"] - info["first_frame_time_s"]
+        rows.append(("Frame times", f"{info['first_frame_time_s']:.6g} s to "
+                                    f"{info['last_frame_time_s']:.6g} s ({span:.6g} s)"))
+    else:
+        rows.append(("Frame times", "unknown"))
+    rows.append(("Started", f"{info['start_time_utc']} (laser clock, UTC)"
+                 if info["start_time_utc"] else "unknown"))
+    rows.append(("Zoom", val(info["zoom"])))
+    flim = val(info["bin_width_ps"], " ps per arrival bin")
+    if info["arrival_bins"] is not None:
+        flim += f", {info['arrival_bins']} bins"
+    if info["laser_period_ns"] is not None:
+        flim += f" ({info['laser_period_ns']:.4g} ns)"
+    rows.append(("Bin width", flim))
+    width = max(len(k) for k, _ in rows) + 2
+    lines = [f"{k + ':':<{width}}{v}" for k, v in rows]
+    lines += [f"{'Warning:':<{width}}{w}" for w in info["warnings"]]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = file_info(args.file)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(info))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ siff to-tiff
+
+def _check_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise CliError(f"{path} exists (use --force to replace it)")
+    if not path.parent.is_dir():
+        raise CliError(f"{path.parent}: no such folder for the output")
+
+
+def cmd_to_tiff(args: argparse.Namespace) -> int:
+    from .tiff_export import default_tiff_path, siff_to_tiff
+
+    source = Path(args.file)
+    out = Path(args.out) if args.out else default_tiff_path(source)
+    if not source.is_file():
+        raise CliError(f"{source}: no such file" if not source.exists() else
+                       f"{source}: not a file")
+    _check_output(out, args.force)
+    start = time.monotonic()
+    with ProgressBar("to-tiff", enabled=False if args.quiet else None) as bar:
+        written = siff_to_tiff(source, out, progress=bar)
+    seconds = time.monotonic() - start
+    from .siffio import SiffIO
+
+    with SiffIO(written) as io:
+        n, (h, w) = io.num_frames(), io.frame_shape()
+    print(f"{written}: {n} frames of {h} x {w} (uint16), {_size(os.path.getsize(written))}, "
+          f"{seconds:.1f} s")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ siff export-traces
+
+def _export_traces_function() -> Callable:
+    """``siffviewer.model.export.export_traces_cli``, or a CliError saying what is missing."""
+    try:
+        from siffviewer.model import export
+    except ImportError as exc:
+        raise CliError(
+            "export-traces needs the siffviewer package (siffviewer.model.export), which this "
+            f"installation lacks ({exc}); install siffviewer or use the app's File > Export"
+        ) from None
+    fn = getattr(export, "export_traces_cli", None)
+    if not callable(fn):
+        raise CliError(
+            "export-traces is not available: siffviewer.model.export has no "
+            "export_traces_cli() in this version of siffviewer"
+        )
+    return fn
+
+
+def cmd_export_traces(args: argparse.Namespace) -> int:
+    fn = _export_traces_function()
+    source, masks, out = Path(args.file), Path(args.masks), Path(args.out)
+    for what, path in (("file", source), ("masks file", masks)):
+        if not path.is_file():
+            raise CliError(f"{path}: no such {what}" if not path.exists() else
+                           f"{path}: not a file")
+    _check_output(out, args.force)
+    start = time.monotonic()
+    with ProgressBar("export-traces", unit="timepoints",
+                     enabled=False if args.quiet else None) as bar:
+        try:
+            result = fn(str(source), str(masks), str(out), bar)
+        except ValueError as exc:  # e.g. a masks file that does not fit the acquisition
+            if isinstance(exc, SiffError):
+                raise
+            raise CliError(str(exc)) from None
+    written = Path(result) if isinstance(result, (str, os.PathLike)) else out
+    if not written.is_file():
+        raise CliError(f"{written}: the export finished without writing the file")
+    print(f"{written}: {_size(written.stat().st_size)}, {time.monotonic() - start:.1f} s")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ main
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=PROG,
+        description="Command-line tools for ScanImage-FLIM .siff files (libsiff / siffviewer).",
+        epilog="Exit status: 0 on success, 2 on an error (printed as 'siff: error: ...').")
+    ap.add_argument("--version", action="version", version=f"{PROG} (libsiff {__version__})")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("info", help="geometry, timing, channels, frame count and bin width",
+                       description="Print what a file holds: frame geometry, planes, colour "
+                                   "channels, timing, frame count and arrival-time bin width.")
+    p.add_argument("file", metavar="FILE", help=".siff or ScanImage .tiff file")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("to-tiff", help="write the intensity frames as a ScanImage BigTIFF",
+                       description="Write every frame's photon-count image (uint16) to a "
+                                   "ScanImage-style BigTIFF with the same header and frame "
+                                   "descriptions (as corrosiffpy.siff_to_tiff).")
+    p.add_argument("file", metavar="FILE", help=".siff file")
+    p.add_argument("--out", "-o", metavar="PATH", help="output file (default: FILE with .tiff)")
+    p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_to_tiff)
+
+    p = sub.add_parser("export-traces", help="ROI traces from saved masks to CSV",
+                       description="Write the ROI traces of FILE for the masks saved by "
+                                   "siffviewer, as the same CSV the app exports.")
+    p.add_argument("file", metavar="FILE", help=".siff file")
+    p.add_argument("--masks", "-m", required=True, metavar="MASKS", help="saved masks file")
+    p.add_argument("--out", "-o", required=True, metavar="CSV", help="output CSV file")
+    p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_export_traces)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``siff`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
+    try:
+        return args.func(args)
+    except (CliError, SiffError, OSError) as exc:
+        sys.stdout.flush()
+        print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, SiffError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
