@@ -1,6 +1,7 @@
 """Damaged files: every failure is a SiffError naming the file and the problem; nothing
 crashes, hangs or reads outside the file (siff-format.md §12)."""
 
+import os
 import struct
 import subprocess
 import sys
@@ -217,3 +218,17 @@ def test_errors_are_one_family():
         warnings.simplefilter("error")
         with libsiff.open_file(GOLD) as io:
             _read_everything(io)
+
+
+def test_file_truncated_while_open(tmp_path):
+    """The decoder reads through a file mapping: a file cut short after opening must give
+    an error, never a fault."""
+    p = tmp_path / "shrinking.siff"
+    p.write_bytes(GOLD.read_bytes())
+    with libsiff.open_file(p) as io:
+        np.testing.assert_array_equal(io.get_frames([3]), TRUTH["intensity"][[3]])
+        os.truncate(p, int(TRUTH["ifd_offsets"][5]))
+        with pytest.raises(libsiff.SiffIOError, match="shorter than when it was opened"):
+            io.get_frames([20])
+        with pytest.raises(libsiff.SiffIOError, match="shorter than when it was opened"):
+            io.sum_roi(np.ones(io.frame_shape(), bool))

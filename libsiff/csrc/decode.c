@@ -71,17 +71,25 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         off = fr->strip_offset;
         len = 2 * pixels;
     }
-    rc = ensure_buf(s, len, err);
-    if (!rc) rc = siff_io_read(&f->io, off, s->buf, len, err);
-    if (rc) {
-        if (err) err->frame = (int64_t)frame;
-        return rc;
+    const uint8_t *data;
+    fd->data_offset = off;
+    fd->data_length = len;
+    if (f->io.map && siff_fits(off, len, f->io.size) && (fd->tag == 0 || off % 2 == 0)) {
+        data = f->io.map + off; /* zero copy; u16 blocks only where they are aligned */
+    } else {
+        rc = ensure_buf(s, len, err);
+        if (!rc) rc = siff_io_read(&f->io, off, s->buf, len, err);
+        if (rc) {
+            if (err) err->frame = (int64_t)frame;
+            return rc;
+        }
+        data = s->buf;
     }
     if (fd->tag == 0) {
-        fd->words = s->buf;
+        fd->words = data;
         return SIFF_OK;
     }
-    fd->counts = (const uint16_t *)s->buf;
+    fd->counts = (const uint16_t *)data;
     if (fd->tag == 1 && want_bins) {
         uint64_t total = 0;
         for (uint64_t p = 0; p < pixels; p++) total += fd->counts[p];

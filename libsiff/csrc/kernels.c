@@ -33,6 +33,7 @@ typedef struct {
     uint64_t planes;
     uint64_t *maskbits; /* planes * pixels * words */
     uint8_t *mask8;     /* one mask: planes * pixels bytes of 0/1 (fits the L1 cache better) */
+    uint16_t *bits16;   /* 2..16 masks: planes * pixels 16-bit masks (a quarter of the u64 table) */
     double *cos_t, *sin_t;
     int phasor;
     uint64_t n;         /* requested frames */
@@ -114,11 +115,15 @@ static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
 }
 
 static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            const uint8_t *m8, uint64_t *acc, uint64_t *oor) {
+                            const uint8_t *m8, const uint16_t *b16, uint64_t *acc,
+                            uint64_t *oor) {
     const uint64_t words = k->words;
     if (fd->tag == 0) {
         if (m8)
             SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, acc[0] += m8[pix];);
+        else if (b16)
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
+                                 for (uint32_t v = b16[pix]; v; v &= v - 1) acc[ctz64(v)]++;);
         else
             SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
                                  const uint64_t *b = bits + (uint64_t)pix * words;
@@ -130,7 +135,8 @@ static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint
 }
 
 static void frame_mask_flim(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            const uint8_t *m8, mask_acc *a, uint64_t *oor) {
+                            const uint8_t *m8, const uint16_t *b16, mask_acc *a,
+                            uint64_t *oor) {
     const uint64_t words = k->words;
     const uint32_t L = k->L;
     if (fd->tag == 0 && m8 && !k->phasor) { /* one mask: a byte of 0 or 1 per pixel */
@@ -139,6 +145,12 @@ static void frame_mask_flim(const kctx *k, const siff_frame_data *fd, const uint
                              cnt += in; ts += in * tau;);
         a->count[0] += cnt;
         a->tau[0] += ts;
+    } else if (fd->tag == 0 && b16 && !k->phasor) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, for (uint32_t v = b16[pix]; v; v &= v - 1) {
+            const unsigned r = ctz64(v);
+            a->count[r]++;
+            a->tau[r] += tau;
+        });
     } else if (fd->tag == 0) {
         SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t *b = bits + (uint64_t)pix * words;
                              FOR_MASKS(k, b, r, a->count[r]++; a->tau[r] += tau;
@@ -246,6 +258,9 @@ static int process_range(worker *w) {
             rc = siff_fail(&w->err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
     }
     uint64_t oor = 0;
+    /* mapped pages already decoded are released in spans of a few MB (see io.c) */
+    uint64_t span_lo = 0, span_hi = 0;
+    const uint64_t span_max = (uint64_t)16 << 20, span_gap = (uint64_t)1 << 16;
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
         uint64_t dy, dx;
         shift_of(req, k, i, &dy, &dx);
@@ -254,6 +269,7 @@ static int process_range(worker *w) {
         if (rc) break;
         const uint64_t *bits = R ? k->maskbits + (i % k->planes) * P * k->words : NULL;
         const uint8_t *m8 = k->mask8 ? k->mask8 + (i % k->planes) * P : NULL;
+        const uint16_t *b16 = k->bits16 ? k->bits16 + (i % k->planes) * P : NULL;
         switch (kind) {
         case SIFF_OUT_IMAGE:
             if (!sum && fd.tag == 0) memset(req->out_u16 + i * P, 0, (size_t)P * 2);
@@ -261,7 +277,7 @@ static int process_range(worker *w) {
             break;
         case SIFF_OUT_MASK_SUMS:
             memset(a.count, 0, (size_t)R * 8);
-            frame_mask_sums(k, &fd, bits, m8, a.count, &oor);
+            frame_mask_sums(k, &fd, bits, m8, b16, a.count, &oor);
             for (uint64_t r = 0; r < R; r++) req->out_u64[r * n + i] = a.count[r];
             break;
         case SIFF_OUT_MASK_FLIM:
@@ -269,7 +285,7 @@ static int process_range(worker *w) {
             memset(a.tau, 0, (size_t)R * 8);
             memset(a.re, 0, (size_t)R * 8);
             memset(a.im, 0, (size_t)R * 8);
-            frame_mask_flim(k, &fd, bits, m8, &a, &oor);
+            frame_mask_flim(k, &fd, bits, m8, b16, &a, &oor);
             for (uint64_t r = 0; r < R; r++) {
                 req->out_u64[r * n + i] = a.count[r];
                 req->out_tau_u64[r * n + i] = a.tau[r];
@@ -315,7 +331,16 @@ static int process_range(worker *w) {
             break;
         default: break;
         }
+        const uint64_t a = fd.data_offset, b = fd.data_offset + fd.data_length;
+        if (a >= span_lo && a <= span_hi + span_gap && span_hi - span_lo < span_max) {
+            if (b > span_hi) span_hi = b;
+        } else {
+            siff_io_release(&f->io, span_lo, span_hi - span_lo);
+            span_lo = a;
+            span_hi = b;
+        }
     }
+    siff_io_release(&f->io, span_lo, span_hi - span_lo);
     w->oor = oor;
     free(a.count);
     free(a.tau);
@@ -382,6 +407,12 @@ static int build_masks(const siff_file *f, const siff_request *req, kctx *k, sif
         k->mask8 = malloc((size_t)(k->planes * plane_size));
         if (!k->mask8) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
         for (uint64_t q = 0; q < k->planes * plane_size; q++) k->mask8[q] = req->masks[q] != 0;
+    } else if (k->R <= 16) {
+        k->bits16 = calloc((size_t)(k->planes * plane_size), 2);
+        if (!k->bits16) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
+        for (uint64_t r = 0; r < k->R; r++)
+            for (uint64_t q = 0; q < k->planes * plane_size; q++)
+                if (req->masks[r * k->planes * plane_size + q]) k->bits16[q] |= (uint16_t)(1u << r);
     }
     for (uint64_t r = 0; r < k->R; r++)
         for (uint64_t pl = 0; pl < k->planes; pl++) {
@@ -403,6 +434,8 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
     memset(&k, 0, sizeof k);
     k.n = n;
     req->out_of_range_photons = 0;
+    int io_rc = siff_io_check(&f->io, err);
+    if (io_rc) return io_rc;
     /* every frame must exist, be decodable and share one shape */
     for (uint64_t i = 0; i < n; i++) {
         int rc = siff_check_frame(f, req->frames[i], err);
@@ -482,6 +515,7 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
     if (rc) {
         free(k.maskbits);
         free(k.mask8);
+        free(k.bits16);
         free(k.cos_t);
         free(k.sin_t);
         return rc;
@@ -563,6 +597,7 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
         }
     free(k.maskbits);
     free(k.mask8);
+    free(k.bits16);
     free(k.cos_t);
     free(k.sin_t);
     return rc;

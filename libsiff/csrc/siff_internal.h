@@ -18,12 +18,19 @@ typedef struct {
     int fd;
 #endif
     uint64_t size;
+    const uint8_t *map; /* read-only mapping of the whole file, or NULL */
 } siff_io;
 
 int siff_io_open(siff_io *io, const char *path, siff_error *err);
 void siff_io_close(siff_io *io);
 /* Reads exactly len bytes at off; fails with SIFF_ERR_TRUNCATED past the end. */
 int siff_io_read(const siff_io *io, uint64_t off, void *buf, uint64_t len, siff_error *err);
+/* Fails when the file is now shorter than at open (someone truncated it): mapped reads of
+ * the missing part would fault, so every kernel run checks this first. */
+int siff_io_check(const siff_io *io, siff_error *err);
+/* Drops the mapped pages of [off, off+len) from this process's resident set (they stay in
+ * the OS page cache); keeps memory flat when a whole file is streamed. No-op unmapped. */
+void siff_io_release(const siff_io *io, uint64_t off, uint64_t len);
 
 /* Compact per-frame index entry (the full siff_frame_info is re-read on demand). */
 typedef struct {
@@ -80,6 +87,7 @@ typedef struct {
     const uint16_t *counts; /* compressed: H*W photon counts; TIFF: the H*W image */
     const uint16_t *bins;   /* compressed: arrival bins grouped by pixel (n of them) */
     uint64_t n;         /* raw: photons; compressed: arrival bins used (= sum of counts) */
+    uint64_t data_offset, data_length; /* the file bytes read for this frame */
 } siff_frame_data;
 
 /* Returns SIFF_OK when frame can be decoded at all (index, flags). */
@@ -94,30 +102,44 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
  * copied to locals first: extensions build with -fno-strict-aliasing, so output stores
  * would otherwise force reloads of the frame fields on every photon. Out-of-range
  * coordinates wrap modulo H and W and are counted in *oor. */
+#define SIFF_RAW_LOOP_(SHIFTED, PIX, TAU, ...)                                         \
+    for (uint64_t i_ = 0; i_ < n_; i_++) {                                             \
+        uint64_t w_;                                                                   \
+        memcpy(&w_, p_ + 8 * i_, 8);                                                   \
+        uint32_t y_ = (uint32_t)(w_ >> 48), x_ = (uint32_t)((w_ >> 32) & 0xffffu);     \
+        if (y_ >= H_ || x_ >= W_) {                                                    \
+            oor_++;                                                                    \
+            y_ %= H_;                                                                  \
+            x_ %= W_;                                                                  \
+        }                                                                              \
+        if (SHIFTED) {                                                                 \
+            y_ += dy_;                                                                 \
+            if (y_ >= H_) y_ -= H_;                                                    \
+            x_ += dx_;                                                                 \
+            if (x_ >= W_) x_ -= W_;                                                    \
+        }                                                                              \
+        const uint32_t PIX = y_ * W_ + x_;                                             \
+        const uint32_t TAU = (uint32_t)w_;                                             \
+        (void)PIX;                                                                     \
+        (void)TAU;                                                                     \
+        __VA_ARGS__                                                                    \
+    }
+
+/* Loops over a raw frame's photons: PIX (registered pixel) and TAU (u32 bin). Geometry is
+ * copied to locals first: extensions build with -fno-strict-aliasing, so output stores
+ * would otherwise force reloads of the frame fields on every photon. Out-of-range
+ * coordinates wrap modulo H and W and are counted in *oor. Unshifted frames take a loop
+ * without the shift arithmetic. */
 #define SIFF_FOR_RAW_PHOTONS(fd, oor, PIX, TAU, ...)                                   \
     do {                                                                               \
         const uint8_t *p_ = (fd)->words;                                               \
         const uint64_t n_ = (fd)->n;                                                   \
         const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
         uint64_t oor_ = 0;                                                             \
-        for (uint64_t i_ = 0; i_ < n_; i_++) {                                         \
-            uint64_t w_;                                                               \
-            memcpy(&w_, p_ + 8 * i_, 8);                                               \
-            uint32_t y_ = (uint32_t)(w_ >> 48), x_ = (uint32_t)((w_ >> 32) & 0xffffu); \
-            if (y_ >= H_ || x_ >= W_) {                                                \
-                oor_++;                                                                \
-                y_ %= H_;                                                              \
-                x_ %= W_;                                                              \
-            }                                                                          \
-            y_ += dy_;                                                                 \
-            if (y_ >= H_) y_ -= H_;                                                    \
-            x_ += dx_;                                                                 \
-            if (x_ >= W_) x_ -= W_;                                                    \
-            const uint32_t PIX = y_ * W_ + x_;                                         \
-            const uint32_t TAU = (uint32_t)w_;                                         \
-            (void)PIX;                                                                 \
-            (void)TAU;                                                                 \
-            __VA_ARGS__                                                                \
+        if (dy_ == 0 && dx_ == 0) {                                                    \
+            SIFF_RAW_LOOP_(0, PIX, TAU, __VA_ARGS__)                                   \
+        } else {                                                                       \
+            SIFF_RAW_LOOP_(1, PIX, TAU, __VA_ARGS__)                                   \
         }                                                                              \
         *(oor) += oor_;                                                                \
     } while (0)

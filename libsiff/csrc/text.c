@@ -101,8 +101,37 @@ int siff_parse_u64(const char *s, uint64_t len, uint64_t *out) {
     return 1;
 }
 
+/* Clinger's fast path: "[-]digits[.digits]" whose digits fit in 2^53 and with at most 22
+ * decimals is mantissa / 10^k, both exact doubles, so one IEEE division gives the correctly
+ * rounded value, the same as strtod. Returns 0 when the text is not of that form. */
+static int fast_decimal(const char *s, uint64_t len, double *out) {
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    uint64_t i = 0, mant = 0;
+    int neg = 0, decimals = -1, digits = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '.' && decimals < 0) {
+            decimals = 0;
+            continue;
+        }
+        if (c < '0' || c > '9') return 0;
+        if (mant > (((uint64_t)1 << 53) - 10) / 10) return 0;
+        mant = mant * 10 + (uint64_t)(c - '0');
+        digits++;
+        if (decimals >= 0) decimals++;
+    }
+    if (digits == 0 || decimals > 22) return 0;
+    double v = (double)mant / pow10[decimals < 0 ? 0 : decimals];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 /* Locale-independent, correctly rounded (the C library's strtod in the "C" locale). */
 int siff_parse_f64(const char *s, uint64_t len, double *out) {
+    if (fast_decimal(s, len, out)) return 1;
     char buf[64];
     if (len == 0 || len >= sizeof buf) return 0;
     memcpy(buf, s, (size_t)len);

@@ -231,6 +231,13 @@ static void test_text(void) {
     CHECK(!siff_parse_u64("12a", 3, &u) && !siff_parse_u64("", 0, &u));
     CHECK(!siff_parse_u64("99999999999999999999", 20, &u)); /* overflow */
     CHECK(!siff_parse_f64("1.5x", 4, &d));
+    /* the fast path agrees with strtod to the last bit, and long forms fall back to it */
+    const char *cases[] = {"0.422719", "-12.5", "1713382945.498920", "0.1", "123456789012345678",
+                           "3.14159265358979323846", "1e-3", "-0.000001", "7", "0.3333333333333333"};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        double got;
+        CHECK(siff_parse_f64(cases[k], strlen(cases[k]), &got) && got == strtod(cases[k], NULL));
+    }
     /* locale independence: a comma-decimal locale must not change parsing */
     if (setlocale(LC_NUMERIC, "de_DE.UTF-8") || setlocale(LC_NUMERIC, "fr_FR.UTF-8")) {
         CHECK(siff_parse_f64("0.422719", 8, &d) && d == 0.422719);
