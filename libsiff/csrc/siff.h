@@ -7,8 +7,11 @@
  * passes in with their sizes; size queries tell how big they must be.
  *
  * Threads: a siff_file is immutable after siff_open. Every read call takes the
- * handle as const, uses positional reads (pread) and its own scratch memory, so
- * one handle may be used from several threads at once. Errors are reported in a
+ * handle as const and reads through a read-only file mapping (POSIX) or positional
+ * reads (pread/ReadFile), with its own scratch memory, so one handle may be used from
+ * several threads at once. Mapped pages are released as a pass streams through them,
+ * so memory stays flat however large the file; a file truncated after siff_open makes
+ * siff_run fail with SIFF_ERR_IO (do not truncate a file while a call on it runs). Errors are reported in a
  * caller-owned siff_error (may be NULL), never in global or per-handle state.
  * The library never prints, aborts, or reads outside the file's size.
  *
