@@ -28,11 +28,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _quiet_qt_messages() -> None:
+    """Drop Qt's harmless offscreen-platform chatter; keep every other message."""
+    from PyQt6 import QtCore
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" in message:
+            return
+        sys.stderr.write(message + "\n")
+
+    QtCore.qInstallMessageHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+                and not os.environ.get("WAYLAND_DISPLAY"))
+    if headless and args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif headless and not os.environ.get("QT_QPA_PLATFORM"):
+        print("siffviewer: error: no display (DISPLAY and WAYLAND_DISPLAY are unset). Run it "
+              "in a desktop session, under xvfb-run, or with --screenshot OUT.png.",
+              file=sys.stderr)
+        return 2
     from PyQt6 import QtWidgets
+
+    _quiet_qt_messages()
 
     from .qt.main_window import MainWindow
 

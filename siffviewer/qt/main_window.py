@@ -225,7 +225,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.center_layout.removeWidget(self.navigation)
             self.navigation.timer.stop()
             self.navigation.deleteLater()
-        self.navigation = NavigationPanel(self.state)
+        colors = session.im_params.color_list
+        names = [c for c in colors if c is not None] if colors else []
+        self.navigation = NavigationPanel(self.state, channel_names=names
+                                          if len(names) == g.n_colors else None)
         self.navigation.auto_levels_requested.connect(self.auto_levels)
         self.center_layout.addWidget(self.navigation)
         self.metadata = MetadataPanel(session, self.state)

@@ -10,8 +10,10 @@ from ..model.view_state import ViewState
 class AxisControl(QtWidgets.QWidget):
     """A labelled slider with a spin box for one axis of the ViewState."""
 
-    def __init__(self, label: str, state: ViewState, axis: str, count: int, parent=None):
+    def __init__(self, label: str, state: ViewState, axis: str, count: int, parent=None,
+                 describe=None):
         super().__init__(parent)
+        self.describe = describe  # value -> extra text shown after the total
         self.state, self.axis = state, axis
         self.label = QtWidgets.QLabel(label)
         self.label.setMinimumWidth(72)
@@ -34,6 +36,8 @@ class AxisControl(QtWidgets.QWidget):
 
     def sync(self) -> None:
         value = getattr(self.state, self.axis)
+        if self.describe is not None:
+            self.total.setText(f"/ {self.spin.maximum()}  {self.describe(value)}")
         for w in (self.slider, self.spin):
             if w.value() != value:
                 w.blockSignals(True)
@@ -46,16 +50,19 @@ class NavigationPanel(QtWidgets.QWidget):
 
     auto_levels_requested = QtCore.pyqtSignal()
 
-    def __init__(self, state: ViewState, parent=None) -> None:
+    def __init__(self, state: ViewState, parent=None, channel_names=None) -> None:
         super().__init__(parent)
         self.state = state
         self.time = AxisControl("Timepoint", state, "timepoint", state.n_timepoints)
         self.plane = AxisControl("Plane", state, "plane", state.n_planes)
-        self.color = AxisControl("Channel", state, "color", state.n_colors)
+        names = list(channel_names or [])
+        self.color = AxisControl(
+            "Channel", state, "color", state.n_colors,
+            describe=(lambda v: f"(ScanImage channel {names[v]})") if names else None)
         self.average = QtWidgets.QSpinBox()
         self.average.setRange(1, state.n_timepoints)
         self.average.setPrefix("average ")
-        self.average.setSuffix(" timepoints")
+        self.average.setSuffix(" timepoint(s)")
         self.average.setToolTip("Show the mean of this many timepoints, from the current one")
         self.play = QtWidgets.QPushButton("Play")
         self.play.setCheckable(True)

@@ -28,17 +28,16 @@ class TracesPanel(QtWidgets.QWidget):
         self.traces: Traces | None = None
         self.selected: list[int] = []
         self.use_dff = QtWidgets.QCheckBox("dF/F")
-        self.percentile = QtWidgets.QDoubleSpinBox()
+        self.percentile = QtWidgets.QSpinBox()
         self.percentile.setRange(0, 100)
         self.percentile.setValue(10)
-        self.percentile.setPrefix("baseline: ")
-        self.percentile.setSuffix(" th percentile")
+        self.percentile.setPrefix("baseline F0: percentile ")
         self.window = QtWidgets.QDoubleSpinBox()
         self.window.setRange(0.1, 1e5)
         self.window.setValue(30)
         self.window.setPrefix("in a ")
         self.window.setSuffix(" s window")
-        self.status = QtWidgets.QLabel("Draw an ROI to see its traces.")
+        self.status = QtWidgets.QLabel("")
         top = QtWidgets.QHBoxLayout()
         for w in (self.use_dff, self.percentile, self.window):
             top.addWidget(w)
@@ -54,7 +53,7 @@ class TracesPanel(QtWidgets.QWidget):
         self.dff_plot.getAxis("left").enableAutoSIPrefix(False)
         self.dff_plot.hide()
         self.intensity_plot.setLabel("left", "photons")
-        self.lifetime_plot.setLabel("left", "lifetime", units="ns")
+        self.lifetime_plot.setLabel("left", "empirical lifetime", units="ns")
         self.lifetime_plot.setLabel("bottom", "time", units="s")
         self.intensity_plot.addLegend(offset=(-5, 5))
         self.cursors = []
@@ -87,8 +86,12 @@ class TracesPanel(QtWidgets.QWidget):
             w.valueChanged.connect(lambda _: self.redraw())
         masks.subscribe(self._on_masks)
         state.subscribe(self._on_state)
+        t = session.timepoint_times(0, 0)
+        if len(t) and np.isfinite(t).any():  # the whole recording, whatever is drawn
+            self.intensity_plot.setXRange(float(np.nanmin(t)), float(np.nanmax(t)), padding=0.01)
         self._draw_events()
         self._on_state({"timepoint"})
+        self.redraw()
 
     # ---- computing ----
     def baseline(self) -> Baseline | None:
@@ -181,6 +184,9 @@ class TracesPanel(QtWidgets.QWidget):
         tr = self.traces
         baseline = self.baseline()
         self.dff_plot.setVisible(baseline is not None)
+        self.intensity_plot.setTitle(
+            None if tr is not None else "No ROI yet: draw one in the Masks panel (New ROI, then "
+            "paint on the image)", size="9pt", color="#bbbbbb")
         if tr is None:
             return
         f0 = baseline.compute(tr.photons, tr.time_s) if baseline else None
