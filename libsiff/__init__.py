@@ -12,6 +12,7 @@ from .errors import (  # noqa: E402
     SiffIndexError,
     SiffIOError,
     SiffMemoryError,
+    SiffShapeError,
 )
 from .reader import SiffReader  # noqa: E402
 from .siffio import (  # noqa: E402
@@ -24,6 +25,6 @@ from .tiff_export import siff_to_tiff  # noqa: E402
 
 __all__ = [
     "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
-    "SiffIOError", "SiffMemoryError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
+    "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
     "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
 ]

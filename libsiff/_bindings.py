@@ -6,7 +6,9 @@ GIL is released by cffi during every C call, so decoding runs in parallel with Q
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +105,11 @@ FIELD_HAS_APPENDED_TEXT = lib.SIFF_FIELD_HAS_APPENDED_TEXT
 
 
 class NativeFile:
-    """An open ``siff_file*``. Owned by this object; ``close()`` frees it (idempotent)."""
+    """An open ``siff_file*``. Owned by this object; ``close()`` frees it (idempotent).
+
+    Calls from several threads may run at once (the GIL is released in C). ``close()``
+    never frees the handle under a running call: it refuses new calls at once and the
+    last running call frees the handle when it returns."""
 
     def __init__(self, path: str):
         self.path = path
@@ -113,6 +119,9 @@ class NativeFile:
             _raise(err, path)
         # ffi.gc is only a safety net; SiffIO.close() releases the handle explicitly.
         self._handle = ffi.gc(handle, lib.siff_close)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._closing = False
         raw = ffi.new("siff_file_info *")
         lib.siff_get_info(self._handle, raw)
         none_if = lambda v, bad: None if v == bad else int(v)  # noqa: E731
@@ -126,42 +135,62 @@ class NativeFile:
             uniform_shape=bool(raw.uniform_shape), height=int(raw.height), width=int(raw.width),
         )
 
-    @property
-    def handle(self):
-        if self._handle is None:
-            raise errors.SiffIOError(f"{self.path}: the file is closed")
-        return self._handle
+    @contextlib.contextmanager
+    def _use(self):
+        """The handle, kept alive for the duration of one C call."""
+        with self._lock:
+            if self._handle is None or self._closing:
+                raise errors.SiffIOError(f"{self.path}: the file is closed")
+            self._active += 1
+            handle = self._handle
+        try:
+            yield handle
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._closing and self._active == 0:
+                    self._release()
+
+    def _release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            ffi.release(handle)  # runs siff_close now
 
     def close(self) -> None:
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            ffi.release(handle)  # runs siff_close now
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            if self._active == 0:
+                self._release()
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._closing
 
     # ---- text ----
     def nvfd(self) -> str:
         buf = ffi.new("char[]", max(self.info.nvfd_length, 1))
         err = ffi.new("siff_error *")
-        _check(lib.siff_read_nvfd(self.handle, buf, self.info.nvfd_length, err), err, self.path)
+        with self._use() as h:
+            _check(lib.siff_read_nvfd(h, buf, self.info.nvfd_length, err), err, self.path)
         return ffi.unpack(buf, self.info.nvfd_length).decode("latin-1")
 
     def roi_text(self) -> str:
         buf = ffi.new("char[]", max(self.info.roi_length, 1))
         err = ffi.new("siff_error *")
-        _check(lib.siff_read_roi_text(self.handle, buf, self.info.roi_length, err), err, self.path)
+        with self._use() as h:
+            _check(lib.siff_read_roi_text(h, buf, self.info.roi_length, err), err, self.path)
         return ffi.unpack(buf, self.info.roi_length).decode("latin-1")
 
     def description(self, frame: int) -> str:
         err = ffi.new("siff_error *")
         length = ffi.new("uint64_t *")
-        _check(lib.siff_read_description(self.handle, frame, ffi.NULL, 0, length, err), err,
-               self.path)
-        buf = ffi.new("char[]", max(int(length[0]), 1))
-        _check(lib.siff_read_description(self.handle, frame, buf, length[0], length, err), err,
-               self.path)
+        with self._use() as h:
+            _check(lib.siff_read_description(h, frame, ffi.NULL, 0, length, err), err, self.path)
+            buf = ffi.new("char[]", max(int(length[0]), 1))
+            _check(lib.siff_read_description(h, frame, buf, length[0], length, err), err,
+                   self.path)
         return ffi.unpack(buf, int(length[0])).decode("utf-8", "replace")
 
     def fields(self, frames: np.ndarray, field: int):
@@ -171,10 +200,11 @@ class NativeFile:
         u64 = np.empty(n, np.uint64)
         found = np.empty(n, np.uint8)
         err = ffi.new("siff_error *")
-        rc = lib.siff_read_fields(self.handle, _c_array("uint64_t[]", frames), n, field,
-                                  _c_array("double[]", f64, True),
-                                  _c_array("uint64_t[]", u64, True),
-                                  _c_array("uint8_t[]", found, True), err)
+        with self._use() as h:
+            rc = lib.siff_read_fields(h, _c_array("uint64_t[]", frames), n, field,
+                                      _c_array("double[]", f64, True),
+                                      _c_array("uint64_t[]", u64, True),
+                                      _c_array("uint8_t[]", found, True), err)
         _check(rc, err, self.path)
         return f64, u64, found.astype(bool)
 
@@ -182,7 +212,8 @@ class NativeFile:
         """The full IFD facts of frames [start, start+count), re-read from the file."""
         out = ffi.new("siff_frame_info[]", max(count, 1))
         err = ffi.new("siff_error *")
-        _check(lib.siff_get_frame_infos(self.handle, start, count, out, err), err, self.path)
+        with self._use() as h:
+            _check(lib.siff_get_frame_infos(h, start, count, out, err), err, self.path)
         return [{k: int(getattr(out[i], k)) for k in FRAME_INFO_FIELDS} for i in range(count)]
 
     # ---- the kernel ----
@@ -204,8 +235,9 @@ class NativeFile:
         req.n_threads = _THREADS
         err = ffi.new("siff_error *")
         sizes = ffi.new("uint64_t[4]")
-        _check(lib.siff_request_sizes(self.handle, req, sizes, sizes + 1, sizes + 2, sizes + 3,
-                                      err), err, self.path)
+        with self._use() as h:
+            _check(lib.siff_request_sizes(h, req, sizes, sizes + 1, sizes + 2, sizes + 3, err),
+                   err, self.path)
         n16, n64, ntau, nph = (int(sizes[i]) for i in range(4))
         u16 = np.empty(n16, np.uint16) if n16 else None
         u64 = np.empty(n64, np.uint64) if n64 else None
@@ -218,7 +250,8 @@ class NativeFile:
         req.out_re = _c_array("double[]", re, True)
         req.out_im = _c_array("double[]", im, True)
         req.out_phasor_len = nph
-        rc = lib.siff_run(self.handle, req, err)
+        with self._use() as h:
+            rc = lib.siff_run(h, req, err)
         del keep
         _check(rc, err, self.path)
         self.last_out_of_range = int(req.out_of_range_photons)

@@ -23,6 +23,12 @@ class SiffCorruptError(SiffFormatError, SiffIOError):
     damaged structure, so code written for either keeps working."""
 
 
+class SiffShapeError(SiffFormatError, SiffIOError):
+    """A mask or frame shape does not match the frames requested.
+
+    Both a ValueError and an OSError: corrosiffpy raises OSError here."""
+
+
 class SiffIndexError(SiffError, IndexError, ValueError):
     """A frame index is outside the file (also a ValueError, as in corrosiffpy)."""
 

@@ -38,7 +38,7 @@ class SiffReader:
         self.ROI_group_data: dict = {}
         self._registration_info = None
         self._flim_params: tuple | None = None
-        self._shift_table: np.ndarray | None = None
+        self._shift_table: tuple | None = None  # (RegistrationInfo, its (num_frames, 2) table)
         if filename is not None and open:
             self.open(filename)
 
@@ -53,12 +53,17 @@ class SiffReader:
             self.close()
         path = Path(filename)
         io = SiffIO(path)
-        header = io.get_file_header()
+        try:
+            header = io.get_file_header()
+            im_params = ImParams.from_header(header["Non-varying frame data"],
+                                             header["ROI string"], io.num_frames(),
+                                             filename=str(path))
+        except BaseException:
+            io.close()
+            raise
         self.siffio = io
         self.filename = path
-        self.im_params = ImParams.from_header(header["Non-varying frame data"],
-                                              header["ROI string"], io.num_frames(),
-                                              filename=str(path))
+        self.im_params = im_params
         self.ROI_group_data = getattr(self.im_params, "roi_groups", {}) or {}
         self.opened = True
         self._load_saved_registration()
@@ -124,7 +129,6 @@ class SiffReader:
     @registration_info.setter
     def registration_info(self, info) -> None:
         self._registration_info = info
-        self._shift_table = None
 
     @property
     def registration_dict(self) -> dict | None:
@@ -209,12 +213,14 @@ class SiffReader:
         Returned as a lookup table ``(num_frames, 2)`` so that frames missing from a dict
         read unshifted (SiffPy's Rust reader would raise)."""
         if registration_dict is None:
-            if self._registration_info is None:
+            info = self._registration_info  # one snapshot: another thread may replace it
+            if info is None:
                 return None
-            if self._shift_table is None:
-                self._shift_table = _shift_table(self._registration_info.yx_shifts,
-                                                 self.num_frames)
-            return self._shift_table
+            cached = self._shift_table
+            if cached is None or cached[0] is not info:
+                cached = (info, _shift_table(info.yx_shifts, self.num_frames))
+                self._shift_table = cached
+            return cached[1]
         if hasattr(registration_dict, "yx_shifts"):
             registration_dict = registration_dict.yx_shifts
         elif isinstance(registration_dict, dict) and "yx_shifts" in registration_dict:

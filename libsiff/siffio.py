@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from . import _bindings as nb
-from .errors import SiffFormatError, SiffIndexError, SiffIOError
+from .errors import SiffFormatError, SiffIndexError, SiffIOError, SiffShapeError
 
 __all__ = ["SiffIO", "open_file", "get_start_timestamp", "get_start_and_end_timestamps"]
 
@@ -160,7 +160,11 @@ class SiffIO:
             if value is None:
                 missing.append(fr)
                 continue
-            out[i, 0], out[i, 1] = int(value[0]), int(value[1])
+            dy, dx = value[0], value[1]
+            if not (isinstance(dy, (int, np.integer)) and isinstance(dx, (int, np.integer))):
+                raise TypeError(f"{self._path}: the shift of frame {fr} must be two integers "
+                                f"(pixels), not {value!r}")
+            out[i, 0], out[i, 1] = int(dy), int(dx)
         if missing and strict:
             raise SiffFormatError(
                 f"{self._path}: Some requested frames do not have a corresponding registration "
@@ -182,7 +186,7 @@ class SiffIO:
     def _check_mask_shape(self, mask: np.ndarray, frames: np.ndarray) -> None:
         shape = self._request_shape(frames)
         if tuple(mask.shape[-2:]) != shape:
-            raise SiffFormatError(
+            raise SiffShapeError(
                 f"{self._path}: mask shape {tuple(mask.shape[-2:])} does not match the frame "
                 f"shape {shape}"
             )

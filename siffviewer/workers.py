@@ -40,14 +40,18 @@ class LatestLoader(QtCore.QObject):
         self._stop = False
         self._thread: threading.Thread | None = None
 
-    def request(self, key: Any) -> None:
-        """Ask for ``fn(key)``; replaces any request not yet started."""
+    def request(self, key: Any, *payload: Any) -> None:
+        """Ask for ``fn(key, *payload)``; replaces any request not yet started.
+
+        ``key`` identifies the request (compared to drop stale results); ``payload`` carries
+        data taken on the caller's thread (for example a snapshot of the masks), so the
+        worker never reads state the GUI is changing."""
         self._latest = key
         if self.sync:
-            self._run(key)
+            self._run(key, payload)
             return
         with self._lock:
-            self._pending, self._has_pending = key, True
+            self._pending, self._has_pending = (key, payload), True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="frame-loader",
                                                 daemon=True)
@@ -61,26 +65,30 @@ class LatestLoader(QtCore.QObject):
                     self._lock.wait()
                 if self._stop:
                     return
-                key, self._has_pending = self._pending, False
-            self._run(key)
+                (key, payload), self._has_pending = self._pending, False
+            self._run(key, payload)
 
-    def _run(self, key: Any) -> None:
-        try:
-            value = self._fn(key)
-        except Exception as e:  # noqa: BLE001 - reported to the GUI, never lost
-            self.failed.emit(key, f"{type(e).__name__}: {e}")
+    def _run(self, key: Any, payload: tuple) -> None:
+        if self._stop:
             return
-        if key == self._latest:
+        try:
+            value = self._fn(key, *payload)
+        except Exception as e:  # noqa: BLE001 - reported to the GUI, never lost
+            if key == self._latest and not self._stop:  # a stale request's failure is moot
+                self.failed.emit(key, f"{type(e).__name__}: {e}")
+            return
+        if key == self._latest and not self._stop:
             self.loaded.emit(key, value)
 
     def is_latest(self, key: Any) -> bool:
         return key == self._latest
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop the worker; no signal is emitted afterwards."""
         with self._lock:
             self._stop = True
             self._lock.notify()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join(timeout=5)
 
 
@@ -101,6 +109,7 @@ class Job(QtCore.QObject):
         self._fn = fn
         self.sync = sync
         self._cancel = threading.Event()
+        self._abandoned = False
         self._thread: threading.Thread | None = None
         self.running = False
 
@@ -116,8 +125,17 @@ class Job(QtCore.QObject):
         """Ask the work to stop at its next check; ``cancelled`` fires when it has."""
         self._cancel.set()
 
+    def abandon(self) -> None:
+        """Cancel and emit nothing more (its owner is going away, e.g. another file opens)."""
+        self._abandoned = True
+        self._cancel.set()
+
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def _emit(self, signal, *args) -> None:
+        if not self._abandoned:
+            signal.emit(*args)
 
     def wait(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -127,19 +145,19 @@ class Job(QtCore.QObject):
 
     def _run(self) -> None:
         try:
-            result = self._fn(progress=lambda d, t: self.progressed.emit(int(d), int(t)),
+            result = self._fn(progress=lambda d, t: self._emit(self.progressed, int(d), int(t)),
                               cancelled=self._cancel.is_set)
         except SiffCancelled:
             self.running = False
-            self.cancelled.emit()
+            self._emit(self.cancelled)
             return
         except Exception as e:  # noqa: BLE001 - shown to the user
             self.running = False
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-            self.failed.emit(f"{self.name} failed: {detail}")
+            self._emit(self.failed, f"{self.name} failed: {detail}")
             return
         self.running = False
         if self._cancel.is_set():
-            self.cancelled.emit()
+            self._emit(self.cancelled)
         else:
-            self.finished_ok.emit(result)
+            self._emit(self.finished_ok, result)

@@ -232,3 +232,47 @@ def test_file_truncated_while_open(tmp_path):
             io.get_frames([20])
         with pytest.raises(libsiff.SiffIOError, match="shorter than when it was opened"):
             io.sum_roi(np.ones(io.frame_shape(), bool))
+
+
+def test_close_while_another_thread_reads(tmp_path):
+    """close() never frees the file under a running call (the GIL is released in C): the
+    running call finishes, later calls raise SiffIOError."""
+    import threading
+
+    from libsiff.simulate import SimulationSpec, simulate
+
+    p = tmp_path / "big.siff"
+    simulate(p, SimulationSpec(height=128, width=128, slices=2, colors=2, timepoints=150,
+                               photons_per_pixel=2.0, keep_photons=False))
+    io = libsiff.open_file(p)
+    started, outcome = threading.Event(), []
+
+    def reader():
+        try:
+            while True:
+                started.set()
+                io.get_frames()
+        except libsiff.SiffIOError as e:
+            outcome.append(str(e))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    started.wait(5)
+    for _ in range(20):
+        io.close()
+    t.join(30)
+    assert not t.is_alive() and "closed" in outcome[0]
+
+
+def test_absurd_request_sizes_raise_instead_of_overflowing(tmp_path):
+    """frames x pixels x arrival bins that overflow 64 bits: a clear error, no wild write."""
+    from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description
+
+    p = tmp_path / "huge.siff"
+    nvfd = build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": 16777214})  # L = 2**24
+    with SiffWriter(p, nvfd, build_roi_json(8, 8)) as w:
+        w.add_raw_words(np.zeros(0, np.uint64), (2048, 65536), make_description(1, 0.0, 1))
+    with libsiff.open_file(p) as io:
+        with pytest.raises(libsiff.SiffMemoryError, match="too large"):
+            io.get_frames_full([0] * 1024)  # 2**61 elements
+        assert io.get_histogram([0]).shape == (2**24,)

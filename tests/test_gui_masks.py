@@ -248,3 +248,38 @@ def test_plain_tiff_session_has_intensity_traces_and_no_errors(qtbot, tmp_path):
     np.testing.assert_array_equal(tr.photons[0], expected)
     assert np.isnan(tr.lifetime_ns).all()
     assert not w.lifetime_panel.fit_button.isEnabled()
+
+
+def test_read_only_folder_autosaves_to_user_data(qtbot, tmp_path, monkeypatch):
+    """Acquisitions on read-only shares: edits are autosaved in the user's data folder and
+    recovered from there; Save As elsewhere keeps the newer autosave in charge."""
+    import os
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "share"
+    folder.mkdir()
+    acq = folder / "ro.siff"
+    shutil.copy(sample_path(), acq)
+    w = make_window(qtbot, tmp_path, acq)
+    roi = w.masks.add_roi("edge")
+    w.masks.dab(roi.roi_id, 1, 30, 30, 5)
+    os.chmod(folder, 0o555)
+    # CI runs as root, for whom every folder is writable: report this one as read-only
+    from siffviewer.model import masks as masks_module
+
+    real_access = os.access
+    monkeypatch.setattr(masks_module.os, "access",
+                        lambda p, mode: False if str(p) == str(folder) else real_access(p, mode))
+    try:
+        assert w.autosave()
+        assert not autosave_path_for(acq).parent == folder
+        w2 = make_window(qtbot, tmp_path, acq)
+        assert [r.name for r in w2.masks.rois] == ["edge"] and w2.masks.rois[0].mask[1, 30, 30]
+        elsewhere = tmp_path / "mine.npz"
+        w2.masks.dab(w2.masks.rois[0].roi_id, 1, 60, 60, 3)
+        w2.autosave()
+        w2.save_masks(elsewhere)
+        w3 = make_window(qtbot, tmp_path, acq)
+        assert w3.masks.rois[0].mask[1, 60, 60]
+    finally:
+        os.chmod(folder, 0o755)

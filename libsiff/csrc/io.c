@@ -72,7 +72,30 @@ static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
 #include <unistd.h>
+
+/* Map only files on local disk filesystems (Linux). A read error on a mapped page is a
+ * SIGBUS, which no library can turn into an error; network and FUSE filesystems, where I/O
+ * errors and remote changes are likely, are read with pread, which reports them. */
+static int mappable(int fd) {
+#ifdef __linux__
+    static const unsigned long local_fs[] = {
+        0xEF53UL /* ext2/3/4 */, 0x58465342UL /* xfs */, 0x9123683EUL /* btrfs */,
+        0x01021994UL /* tmpfs */, 0xF2F52010UL /* f2fs */, 0x794C7630UL /* overlayfs */,
+        0x2FC12FC1UL /* zfs */, 0x858458F6UL /* ramfs */};
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0) return 0;
+    for (size_t i = 0; i < sizeof local_fs / sizeof local_fs[0]; i++)
+        if ((unsigned long)sf.f_type == local_fs[i]) return 1;
+    return 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
 
 int siff_io_open(siff_io *io, const char *path, siff_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -90,10 +113,12 @@ int siff_io_open(siff_io *io, const char *path, siff_error *err) {
     io->fd = fd;
     io->size = (uint64_t)st.st_size;
     io->map = NULL;
-    if (io->size > 0) {
+    if (io->size > 0 && io->size <= (uint64_t)SIZE_MAX && mappable(fd)) {
         void *m = mmap(NULL, (size_t)io->size, PROT_READ, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) io->map = m;
     }
+    long page = sysconf(_SC_PAGESIZE);
+    io->page = page > 0 ? (uint64_t)page : 4096;
     return SIFF_OK;
 }
 
@@ -115,7 +140,7 @@ int siff_io_check(const siff_io *io, siff_error *err) {
 
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
     if (!io->map || len == 0) return;
-    const uint64_t page = 4096;
+    const uint64_t page = io->page;
     uint64_t lo = (off + page - 1) / page * page, hi = (off + len) / page * page;
     if (hi > lo) madvise((void *)(io->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }

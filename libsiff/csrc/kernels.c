@@ -58,6 +58,16 @@ static int needs_photons(int kind) {
            kind == SIFF_OUT_PIXEL_FLIM;
 }
 
+/* *out = x*y*z when that fits in 2^60 elements (no overflow downstream); 0 otherwise. */
+static int mul3(uint64_t x, uint64_t y, uint64_t z, uint64_t *out) {
+    const uint64_t cap = (uint64_t)1 << 60;
+    if (x && y > cap / x) return 0;
+    uint64_t xy = x * y;
+    if (xy && z > cap / xy) return 0;
+    *out = xy * z;
+    return 1;
+}
+
 static void shift_of(const siff_request *req, const kctx *k, uint64_t i, uint64_t *dy,
                      uint64_t *dx) {
     *dy = *dx = 0;
@@ -373,19 +383,26 @@ int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u1
     const uint64_t L = f->info.tau_bins >= 0 ? (uint64_t)f->info.tau_bins + 2 : 0;
     const uint64_t rows = req->sum_frames ? 1 : n;
     uint64_t a = 0, b = 0, c = 0, d = 0;
+    int ok = 1; /* every size is a product of counts from the file and the caller: check it */
     switch (req->kind) {
     case SIFF_OUT_IMAGE:
-        if (req->sum_frames) b = P; else a = n * P;
+        if (req->sum_frames) b = P; else ok = mul3(n, P, 1, &a);
         break;
-    case SIFF_OUT_MASK_SUMS: b = R * n; break;
-    case SIFF_OUT_MASK_FLIM: b = c = d = R * n; break;
-    case SIFF_OUT_HISTOGRAM: b = (R ? R : 1) * rows * L; break;
-    case SIFF_OUT_FULL: a = n * P * L; break;
+    case SIFF_OUT_MASK_SUMS: ok = mul3(R, n, 1, &b); break;
+    case SIFF_OUT_MASK_FLIM: ok = mul3(R, n, 1, &b); c = d = b; break;
+    case SIFF_OUT_HISTOGRAM: ok = mul3(R ? R : 1, rows, L, &b); break;
+    case SIFF_OUT_FULL: ok = mul3(n, P, L, &a); break;
     case SIFF_OUT_PIXEL_FLIM:
-        if (req->sum_frames) { b = P; c = d = P; } else { a = n * P; c = d = n * P; }
+        if (req->sum_frames) { b = P; c = d = P; } else { ok = mul3(n, P, 1, &a); c = d = a; }
         break;
     default: return siff_fail(err, SIFF_ERR_ARG, -1, -1, "unknown output kind %d", req->kind);
     }
+    if (!ok)
+        return siff_fail(err, SIFF_ERR_NOMEM, -1, -1,
+                         "the request is too large: %llu frames of %llu x %llu pixels (x %llu "
+                         "arrival bins)",
+                         (unsigned long long)n, (unsigned long long)H, (unsigned long long)W,
+                         (unsigned long long)L);
     if (u16_len) *u16_len = a;
     if (u64_len) *u64_len = b;
     if (tau_len) *tau_len = c;

@@ -7,8 +7,9 @@
  * passes in with their sizes; size queries tell how big they must be.
  *
  * Threads: a siff_file is immutable after siff_open. Every read call takes the
- * handle as const and reads through a read-only file mapping (POSIX) or positional
- * reads (pread/ReadFile), with its own scratch memory, so one handle may be used from
+ * handle as const and reads through a read-only file mapping (files on local disk
+ * filesystems, Linux) or positional reads (pread/ReadFile: network and FUSE filesystems,
+ * other systems, which report I/O errors as SIFF_ERR_IO), with its own scratch memory, so one handle may be used from
  * several threads at once. Mapped pages are released as a pass streams through them,
  * so memory stays flat however large the file; a file truncated after siff_open makes
  * siff_run fail with SIFF_ERR_IO (do not truncate a file while a call on it runs). Errors are reported in a

@@ -19,6 +19,7 @@ typedef struct {
 #endif
     uint64_t size;
     const uint8_t *map; /* read-only mapping of the whole file, or NULL */
+    uint64_t page;      /* the system's page size (for releasing mapped pages) */
 } siff_io;
 
 int siff_io_open(siff_io *io, const char *path, siff_error *err);

@@ -130,7 +130,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_loader = LatestLoader(self._load_image, sync=sync, parent=self)
         self.image_loader.loaded.connect(self._show_image)
         self.image_loader.failed.connect(lambda k, m: self.error.emit(m))
-        self.phasor_loader = LatestLoader(lambda key: self.roi_phasors(), sync=sync, parent=self)
+        self.phasor_loader = LatestLoader(lambda key, stack: self.roi_phasors(stack), sync=sync,
+                                          parent=self)
         self.phasor_loader.loaded.connect(self._show_phasors)
         self.phasor_loader.failed.connect(lambda k, m: self.error.emit(m))
         self._stale = True
@@ -164,23 +165,28 @@ class LifetimePanel(QtWidgets.QWidget):
         return (self.source.currentIndex(), roi, self.masks.version, s.timepoint, s.plane,
                 s.color, s.average, s.registered)
 
-    def _load_histogram(self, key):
+    def _load_histogram(self, key, mask):  # worker thread; mask copied on the GUI thread
         mode, roi, _, t, z, c, avg, reg = key
         io = self.session.io
         registration = self.session.reader._registration(None if reg else {})
         if mode == 0:
-            if roi is None or not any(r.roi_id == roi for r in self.masks.rois):
+            if mask is None:
                 return None
             grid = self.session.grid[:, :, c]
             frames = grid.ravel()
             keep = frames >= 0
-            mask = self.masks.get(roi).mask  # (Z, H, W): frame i of the t-major list uses plane i % Z
+            # mask (Z, H, W): frame i of the t-major list uses plane i % Z
             if not keep.all():  # keep plane cycling aligned: drop whole timepoints
                 rows = (grid >= 0).all(axis=1)
                 frames = grid[rows].ravel()
             return io.get_histograms_masked(mask[None], frames, registration, sum_frames=True)[0]
         frames = self.session.frames_for(t, z, c, avg)
         return io.get_histogram(frames)
+
+    def _request_histogram(self) -> None:
+        roi = next((r for r in self.masks.rois if r.roi_id == self.roi_id), None)
+        mask = roi.mask.copy() if roi is not None and self.source.currentIndex() == 0 else None
+        self.hist_loader.request(self._hist_key(), mask)
 
     def _show_histogram(self, key, hist) -> None:
         self.histogram = hist
@@ -205,6 +211,13 @@ class LifetimePanel(QtWidgets.QWidget):
             self.resid_plot.plot(x[fit_bins], resid[fit_bins], pen=None, symbol="o",
                                  symbolSize=2, symbolBrush=(255, 120, 60), symbolPen=None)
 
+    def shutdown(self) -> None:
+        """Stop background work: the session is being replaced."""
+        for loader in (self.hist_loader, self.image_loader, self.phasor_loader):
+            loader.stop(wait=False)
+        if getattr(self, "fit_job", None) is not None:
+            self.fit_job.abandon()
+
     def _active(self) -> bool:
         """Work only for what is on screen (the panel is a tab): the rest waits for showEvent."""
         if not self.session.has_flim:
@@ -223,7 +236,7 @@ class LifetimePanel(QtWidgets.QWidget):
         if not self._active():
             return
         self._stale = False
-        self.hist_loader.request(self._hist_key())
+        self._request_histogram()
         self.refresh_image()
         self.refresh_phasor()
 
@@ -236,7 +249,7 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             if self.source.currentIndex() == 1 or changed & {"color", "registered"}:
-                self.hist_loader.request(self._hist_key())
+                self._request_histogram()
             self.refresh_image()
         if changed & {"color", "registered"}:
             self.refresh_phasor()
@@ -292,7 +305,7 @@ class LifetimePanel(QtWidgets.QWidget):
         if self._active():
             self.image_loader.request(self._image_key())
 
-    def _load_image(self, key):
+    def _load_image(self, key):  # worker thread
         mode, t, z, c, avg, reg, lo, hi, _ = key
         s = self.session
         frames = s.frames_for(t, z, c, avg) if mode == 0 else \
@@ -321,22 +334,23 @@ class LifetimePanel(QtWidgets.QWidget):
         if self._active():
             s = self.state
             self.phasor_loader.request((self.masks.version, s.color, s.registered,
-                                        id(self.session.flim_params_for(s.color))))
+                                        id(self.session.flim_params_for(s.color))),
+                                       self.masks.stack())
 
     def _show_phasors(self, key, points) -> None:
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
             for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])
 
-    def roi_phasors(self) -> np.ndarray:
+    def roi_phasors(self, stack: np.ndarray | None = None) -> np.ndarray:
         """Pooled phasor g + i s of every ROI over the session (current colour)."""
+        stack = self.masks.stack() if stack is None else stack
         s = self.session
         grid = s.grid[:, :, self.state.color]
         frames = grid[(grid >= 0).all(axis=1)].ravel()
         registration = s.reader._registration(None if self.state.registered else {})
         params = s.flim_params_for(self.state.color)
-        z, counts, _ = s.io.sum_rois_flim(self.masks.stack(), params, frames, "phasor",
-                                          registration)
+        z, counts, _ = s.io.sum_rois_flim(stack, params, frames, "phasor", registration)
         with np.errstate(invalid="ignore"):
             weights = counts.astype(float)
             return np.nansum(z * weights, axis=1) / weights.sum(axis=1)

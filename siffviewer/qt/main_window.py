@@ -11,7 +11,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
-from ..model.masks import MaskFileError, MaskSet, autosave_path_for, masks_path_for
+from ..model.masks import (MaskFileError, MaskSet, autosave_candidates, autosave_path_for,
+                           masks_path_for)
 from ..model.session import Session
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
@@ -47,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session: Session | None = None
         self.state: ViewState | None = None
         self.errors: list[str] = []
+        self._jobs: list = []  # window-level jobs (exports), abandoned when the file changes
         self._generation = itertools.count()
         self._session_id = -1
         self.setWindowTitle(APP_NAME)
@@ -207,8 +209,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report_error("Cannot open file", f"{Path(path).name} cannot be opened:\n\n{e}")
             return False
         if self.session is not None:
-            self.autosave()
-            self.session.close()
+            if not self.masks_safe_to_drop():
+                session.close()
+                return False
+            self._shutdown_session()
+            self.session.close()  # deferred by libsiff until running calls return
         self.session = session
         self._session_id = next(self._generation)
         self._install_session(session)
@@ -217,6 +222,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"{session.path.name} — {APP_NAME}")
         self.session_opened.emit(session)
         return True
+
+    def _shutdown_session(self) -> None:
+        """Stop every panel's background work and abandon running jobs of the old session."""
+        for panel in ("planes_panel", "registration_panel", "traces_panel", "lifetime_panel"):
+            widget = getattr(self, panel, None)
+            if widget is not None:
+                widget.shutdown()
+        for job in self._jobs:
+            if job.running:
+                job.abandon()
+                self.statusBar().showMessage(f"{job.name} cancelled: another file was opened",
+                                             8000)
+        self._jobs = [j for j in self._jobs if j.running]
+        if self.navigation is not None:
+            self.navigation.timer.stop()
 
     def _install_session(self, session: Session) -> None:
         g = session.geometry
@@ -370,9 +390,13 @@ class MainWindow(QtWidgets.QMainWindow):
             raise OSError(f"cannot write screenshot {path}")
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if self.session is not None and not self.sync and not self.masks_safe_to_drop():
+            event.ignore()
+            return
         self.loader.stop()
         self.autosave()
         if self.session is not None:
+            self._shutdown_session()
             self.session.close()
         super().closeEvent(event)
 
@@ -408,9 +432,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_overlay()
 
     def _load_saved_masks(self, session: Session) -> None:
-        saved, auto = masks_path_for(session.path), autosave_path_for(session.path)
+        saved = masks_path_for(session.path)
+        autos = [p for p in autosave_candidates(session.path) if p.exists()]
+        auto = max(autos, key=lambda p: p.stat().st_mtime) if autos else None
         source = None
-        if auto.exists() and (not saved.exists() or auto.stat().st_mtime > saved.stat().st_mtime):
+        if auto is not None and (not saved.exists()
+                                 or auto.stat().st_mtime > saved.stat().st_mtime):
             source = auto
         elif saved.exists():
             source = saved
@@ -448,16 +475,40 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.frame_view.set_overlay(overlay_rgba(self.masks, self.state.plane, self.editor.roi_id))
 
-    def autosave(self) -> None:
-        """Save ROI edits made since the last save to ``<stem>.siffmasks.autosave.npz``."""
+    def autosave(self) -> bool:
+        """Save ROI edits made since the last save to ``<stem>.siffmasks.autosave.npz`` (beside
+        the file, or in the user's data folder when that folder is read-only). True when
+        nothing is left unsaved."""
         if self.masks is None or self.session is None or not self.masks.dirty \
                 or self.masks.version == self._autosaved_version:
-            return
+            return True
         try:
             self.masks.save(autosave_path_for(self.session.path), str(self.session.path))
             self._autosaved_version = self.masks.version
+            return True
         except OSError as e:
             self.statusBar().showMessage(f"Autosave failed: {e}", 10000)
+            return False
+
+    def masks_safe_to_drop(self) -> bool:
+        """Before the ROIs go away (another file, quit): True when their edits are safe.
+
+        If autosaving fails, ask the user to save them elsewhere, discard them or cancel."""
+        if self.autosave():
+            return True
+        if self.sync:
+            self.errors.append("ROI edits could not be autosaved")
+            return False
+        answer = QtWidgets.QMessageBox.warning(
+            self, "Unsaved ROI edits",
+            "Your ROI edits could not be saved automatically. Save them to another place?",
+            QtWidgets.QMessageBox.StandardButton.Save
+            | QtWidgets.QMessageBox.StandardButton.Discard
+            | QtWidgets.QMessageBox.StandardButton.Cancel)
+        if answer == QtWidgets.QMessageBox.StandardButton.Save:
+            self.save_masks_as()
+            return not self.masks.dirty
+        return answer == QtWidgets.QMessageBox.StandardButton.Discard
 
     def save_masks(self, path: str | Path | None = None) -> Path | None:
         if self.masks is None:
@@ -469,7 +520,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report_error("Cannot save masks", f"{target}: {e}")
             return None
         self.masks.dirty = False
-        autosave_path_for(self.session.path).unlink(missing_ok=True)
+        if target == masks_path_for(self.session.path):
+            # the default file is what opening loads: older autosaves are now obsolete
+            for stale in autosave_candidates(self.session.path):
+                stale.unlink(missing_ok=True)
         self.statusBar().showMessage(f"Masks saved to {target}", 5000)
         return target
 
@@ -520,6 +574,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                           baseline, wide)
 
         job = Job("export traces", work, sync=self.sync, parent=self)
+        self._jobs.append(job)
         self._watch_job(job, f"Traces exported to {Path(path).name}")
         job.start()
         return job

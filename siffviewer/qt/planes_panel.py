@@ -67,7 +67,7 @@ class PlanesPanel(QtWidgets.QWidget):
         s = self.state
         return (self.mode.currentIndex(), s.timepoint, s.color, s.average, s.registered)
 
-    def _load(self, key):
+    def _load(self, key):  # worker thread
         mode, t, c, avg, reg = key
         if mode == 1:
             return self.projections.get((c, reg))
@@ -97,6 +97,12 @@ class PlanesPanel(QtWidgets.QWidget):
     def _on_state(self, changed: set[str]) -> None:
         if changed & {"timepoint", "color", "average", "registered"}:
             self.refresh()
+
+    def shutdown(self) -> None:
+        """Stop background work: the session is being replaced."""
+        self.loader.stop(wait=False)
+        if self.job is not None:
+            self.job.abandon()
 
     def start_projection(self) -> None:
         color, reg = self.state.color, self.state.registered

@@ -87,6 +87,11 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.status.setText(f"Registering with {method}…")
         self.job.start()
 
+    def shutdown(self) -> None:
+        """Stop background work: the session is being replaced."""
+        if self.job is not None:
+            self.job.abandon()
+
     def stop(self) -> None:
         if self.job is not None:
             self.job.cancel()

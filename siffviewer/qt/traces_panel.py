@@ -68,6 +68,12 @@ class TracesPanel(QtWidgets.QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.status)
         self.loader = LatestLoader(self._compute, sync=sync, parent=self)
+        # dF/F baselines (a moving percentile) are computed off the GUI thread as well
+        self._f0: tuple | None = None  # (key, F0 array)
+        self.baseline_loader = LatestLoader(
+            lambda key, baseline, photons, t: baseline.compute(photons, t), sync=sync, parent=self)
+        self.baseline_loader.loaded.connect(self._on_baseline)
+        self.baseline_loader.failed.connect(lambda key, msg: self.error.emit(msg))
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(lambda key, msg: self.error.emit(msg))
         self.debounce = QtCore.QTimer(self)
@@ -93,6 +99,13 @@ class TracesPanel(QtWidgets.QWidget):
         self._on_state({"timepoint"})
         self.redraw()
 
+    def shutdown(self) -> None:
+        """Stop background work: the session is being replaced."""
+        self.loader.stop(wait=False)
+        self.baseline_loader.stop(wait=False)
+        self.debounce.stop()
+        self.cursor_timer.stop()
+
     # ---- computing ----
     def baseline(self) -> Baseline | None:
         if not self.use_dff.isChecked():
@@ -109,14 +122,15 @@ class TracesPanel(QtWidgets.QWidget):
             self.redraw()
             return
         self.status.setText("Computing traces…")
-        self.loader.request(self._key())
+        # the masks are copied here, on the GUI thread that edits them
+        snapshot = (self.masks.stack(), [r.roi_id for r in self.masks.rois],
+                    [r.name for r in self.masks.rois],
+                    self.session.flim_params_for(self.state.color))
+        self.loader.request(self._key(), snapshot)
 
-    def _compute(self, key):
+    def _compute(self, key, snapshot):  # worker thread
         version, color, registered, _ = key
-        masks = self.masks.stack()
-        ids = [r.roi_id for r in self.masks.rois]
-        names = [r.name for r in self.masks.rois]
-        params = self.session.flim_params_for(color)
+        masks, ids, names, params = snapshot
         return compute_traces(self.session, masks, ids, names, color, registered, params,
                               mask_version=version)
 
@@ -189,7 +203,13 @@ class TracesPanel(QtWidgets.QWidget):
             "paint on the image)", size="9pt", color="#bbbbbb")
         if tr is None:
             return
-        f0 = baseline.compute(tr.photons, tr.time_s) if baseline else None
+        f0 = None
+        if baseline is not None:
+            key = (id(tr), baseline)
+            if self._f0 is not None and self._f0[0] == key:
+                f0 = self._f0[1]
+            else:
+                self.baseline_loader.request(key, baseline, tr.photons, tr.time_s)
         wanted = [i for i, rid in enumerate(tr.roi_ids) if not self.selected or rid in self.selected]
         colors = {r.roi_id: r.color for r in self.masks.rois}
         for i in wanted:
@@ -203,6 +223,10 @@ class TracesPanel(QtWidgets.QWidget):
                 self.dff_plot.plot(tr.time_s, dff(tr.photons[i:i + 1], f0[i:i + 1])[0], pen=pen,
                                    connect="finite")
             self.lifetime_plot.plot(tr.time_s, tr.lifetime_ns[i], pen=pen, connect="finite")
+
+    def _on_baseline(self, key, f0) -> None:
+        self._f0 = (key, f0)
+        self.redraw()
 
     def baseline_curves(self) -> np.ndarray | None:
         """F0 of every ROI (photons), as drawn in the photons view."""
