@@ -267,13 +267,8 @@ class SiffReader:
             return self.sum_masks(mask, timepoint_start, timepoint_end, z_index, color_channel,
                                   registration_dict, return_framewise)
         mask = np.asarray(mask, dtype=bool)
-        self._check_volume_mask(mask, 0)
-        frames = self._mask_frames(timepoint_start, timepoint_end, z_index, color_channel)
-        sums = self._io().sum_roi(mask, frames=frames,
-                                  registration=self._registration(registration_dict))
-        if return_framewise:
-            return sums
-        return sums.reshape(-1, mask.shape[0] if mask.ndim == 3 else 1).sum(axis=1)
+        return self.sum_masks(mask[None], timepoint_start, timepoint_end, z_index,
+                              color_channel, registration_dict, return_framewise)[0]
 
     def sum_masks(self, masks, timepoint_start: int = 0, timepoint_end: int | None = None,
                   z_index=None, color_channel: int = 1, registration_dict=None,
@@ -378,23 +373,16 @@ class SiffReader:
         Frames and mask shapes as :meth:`sum_mask` (1-based ``color_channel``). Lifetimes in
         arrival bins minus the IRF offset of ``params``; planes of a 3-D mask are pooled
         photon-weighted."""
-        from .flimtrace import FlimTrace
-
         if isinstance(mask, list) or (isinstance(mask, np.ndarray) and mask.ndim > 3):
             return self.sum_masks_flim(mask, params, timepoint_start, timepoint_end, z_index,
                                        color_channel, registration_dict, return_framewise,
                                        flim_method)
         mask = np.asarray(mask, dtype=bool)
-        self._check_volume_mask(mask, 0)
-        frames = self._mask_frames(timepoint_start, timepoint_end, z_index, color_channel)
-        life, counts, _ = self._io().sum_roi_flim(mask, params, frames, flim_method,
-                                                  self._registration(registration_dict))
-        trace = FlimTrace(life, intensity=counts, params=params, method=flim_method,
-                          units="countbins", bin_width_ps=self.picoseconds_per_bin,
-                          info_string="ROI")
-        if return_framewise:
-            return trace
-        return trace.reshape(-1, mask.shape[0] if mask.ndim == 3 else 1).sum(axis=1)
+        trace = self.sum_masks_flim(mask[None], params, timepoint_start, timepoint_end, z_index,
+                                    color_channel, registration_dict, return_framewise,
+                                    flim_method)[0]
+        trace.info_string = "ROI"
+        return trace
 
     def sum_masks_flim(self, masks, params=None, timepoint_start: int = 0,
                        timepoint_end: int | None = None, z_index=None, color_channel: int = 1,
