@@ -224,7 +224,6 @@ class NativeFile:
         req = ffi.new("siff_request *")
         req.kind = kind
         req.n_frames = len(frames)
-        keep = [frames, shifts, masks]  # the buffers must outlive the call
         req.frames = _c_array("uint64_t[]", frames)
         req.shifts = _c_array("int64_t[]", shifts)
         if masks is not None:
@@ -252,7 +251,6 @@ class NativeFile:
         req.out_phasor_len = nph
         with self._use() as h:
             rc = lib.siff_run(h, req, err)
-        del keep
         _check(rc, err, self.path)
         self.last_out_of_range = int(req.out_of_range_photons)
         return u16, u64, tau, re, im

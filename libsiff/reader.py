@@ -207,6 +207,11 @@ class SiffReader:
         grid[table.timepoint[keep], table.slice[keep], table.color[keep]] = frames
         return grid
 
+    def shift_table(self, registration_dict=None):
+        """The shifts a read uses, as int64 ``(num_frames, 2)`` (dy, dx) per file frame, or
+        None: the stored registration for None, no shifts for ``{}``, else the argument."""
+        return self._registration(registration_dict)
+
     def _registration(self, registration_dict):
         """The shifts a read uses: the stored ones for None, none for {}, else the argument.
 

@@ -42,7 +42,6 @@ def check_against_truth(path, truth: Truth, rng, flim=True):
         frames = rng.permutation(n)
         frames = np.concatenate([frames, frames[: max(1, n // 3)]])  # repeats
         shifts = random_shifts(rng, len(frames), H, W)
-        reg = None
         # a registration dict holds one shift per frame: give repeats the same one
         first = {}
         for i, f in enumerate(frames):
@@ -76,9 +75,9 @@ def check_against_truth(path, truth: Truth, rng, flim=True):
                                       truth.histograms(flim_frames, masks, fshifts))
         few = flim_frames[:4]
         np.testing.assert_array_equal(io.get_frames_full(few, reg), truth.full(few, fshifts[:4]))
-        params = OffsetParams(37.25 * 0.02, 20.0)  # given in countbins after conversion
-        params.units = "nanoseconds"
-        off = 37.25
+        off = 37.25  # bins; handed over in ns to check the units round trip
+        params = OffsetParams(off)
+        params.convert_units("nanoseconds")
         for phasor in (False, True):
             method = "phasor" if phasor else "empirical lifetime"
             life, counts, none = io.flim_map(params, flim_frames, flim_method=method,

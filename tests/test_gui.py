@@ -101,8 +101,11 @@ def test_metadata_search_and_description(window):
     assert tree.apply_filter("") > 50
     window.state.update(timepoint=4, plane=2, color=1)
     frame = int(window.session.grid[4, 2, 1])
+    window.metadata.setCurrentWidget(window.metadata.description)  # the user opens the tab
     text = window.metadata.description.toPlainText()
     assert f"File frame {frame}" in text and "frameTimestamps_sec" in text
+    window.state.update(timepoint=5)  # while shown, it follows the browser at once
+    assert f"File frame {int(window.session.grid[5, 2, 1])}" in window.metadata.description.toPlainText()
     assert "RoiGroups" in window.metadata.roi_text.toPlainText()
     assert window.metadata.summary_labels["Planes"].text() == "3"
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from libsiff.atomic import atomic_open
 
-from .traces import Baseline, Traces, dff
+from .traces import Baseline, Traces, compute_traces, dff
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -144,16 +144,10 @@ def export_traces_cli(acquisition: str | Path, masks_path: str | Path, out_path:
         names = [r[0] for r in rois]
         reg = registered and session.registration is not None
         params = session.flim_params_for(color)
-        traces = compute_traces_for(session, masks, names, color, reg, params, progress)
+        traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, color,
+                                reg, params, progress=progress)
         return export_traces(out_path, str(session.path), traces,
                              registration=session.registration_text(),
                              flim=session.flim_text(params), baseline=baseline, wide=wide)
     finally:
         session.close()
-
-
-def compute_traces_for(session, masks, names, color, registered, params, progress=None):
-    from .traces import compute_traces
-
-    return compute_traces(session, masks, list(range(1, len(names) + 1)), names, color,
-                          registered, params, progress=progress)

@@ -55,14 +55,28 @@ class Session:
         frames = self.grid[timepoint:stop, plane, color]
         return [int(f) for f in frames if f >= 0]
 
+    def plane_frames(self, plane: int, color: int) -> list[int]:
+        """File frames of one plane and colour, every timepoint in order."""
+        return [int(f) for f in self.grid[:, plane, color] if f >= 0]
+
+    def volume_frames(self, color: int) -> np.ndarray:
+        """File frames of one colour, timepoint-major then plane, over the complete
+        timepoints: the i-th frame belongs to plane ``i % n_planes`` (how 3-D masks cycle)."""
+        grid = self.grid[:, :, color]
+        return grid[(grid >= 0).all(axis=1)].ravel()
+
+    def shifts(self, registered: bool):
+        """The per-frame shift table for reads (the registration) or None (raw frames)."""
+        return self.reader.shift_table(None if registered else {})
+
     def read_image(self, timepoint: int, plane: int, color: int, average: int = 1,
                    registered: bool = False) -> np.ndarray:
         """The displayed image in photons: one frame (uint16) or the mean of several (float32)."""
         frames = self.frames_for(timepoint, plane, color, average)
-        reg = None if registered else {}
+        shifts = self.shifts(registered)
         if len(frames) == 1:
-            return self.reader.get_frames(frames, registration_dict=reg)[0]
-        total = self.io.sum_frames(frames, registration=self.reader._registration(reg))
+            return self.io.get_frames(frames, registration=shifts)[0]
+        total = self.io.sum_frames(frames, registration=shifts)
         return (total / max(1, len(frames))).astype(np.float32)
 
     def mean_projection(self, plane: int, color: int, registered: bool = False,
@@ -72,8 +86,8 @@ class Session:
         Reads in chunks so that ``progress(done, total)`` and ``cancel() -> bool`` work."""
         from libsiff import SiffCancelled
 
-        frames = [int(f) for f in self.grid[:, plane, color] if f >= 0]
-        reg = self.reader._registration(None if registered else {})
+        frames = self.plane_frames(plane, color)
+        reg = self.shifts(registered)
         total = np.zeros((self.geometry.height, self.geometry.width), np.uint64)
         for start in range(0, len(frames), chunk):
             if cancel is not None and cancel():

@@ -155,10 +155,6 @@ class LifetimePanel(QtWidgets.QWidget):
                                     "(blue); brightness = photons")
 
     # ---- histogram ----
-    def _frames_all_planes(self) -> list[int]:
-        g = self.session.grid[:, :, self.state.color]
-        return [int(f) for f in g.ravel() if f >= 0]
-
     def _hist_key(self):
         s = self.state
         roi = self.roi_id if self.source.currentIndex() == 0 else None
@@ -168,18 +164,13 @@ class LifetimePanel(QtWidgets.QWidget):
     def _load_histogram(self, key, mask):  # worker thread; mask copied on the GUI thread
         mode, roi, _, t, z, c, avg, reg = key
         io = self.session.io
-        registration = self.session.reader._registration(None if reg else {})
+        registration = self.session.shifts(reg)
         if mode == 0:
             if mask is None:
                 return None
-            grid = self.session.grid[:, :, c]
-            frames = grid.ravel()
-            keep = frames >= 0
-            # mask (Z, H, W): frame i of the t-major list uses plane i % Z
-            if not keep.all():  # keep plane cycling aligned: drop whole timepoints
-                rows = (grid >= 0).all(axis=1)
-                frames = grid[rows].ravel()
-            return io.get_histograms_masked(mask[None], frames, registration, sum_frames=True)[0]
+            # mask (Z, H, W): frame i of the volume-ordered list uses plane i % Z
+            return io.get_histograms_masked(mask[None], self.session.volume_frames(c),
+                                            registration, sum_frames=True)[0]
         frames = self.session.frames_for(t, z, c, avg)
         return io.get_histogram(frames)
 
@@ -308,10 +299,8 @@ class LifetimePanel(QtWidgets.QWidget):
     def _load_image(self, key):  # worker thread
         mode, t, z, c, avg, reg, lo, hi, _ = key
         s = self.session
-        frames = s.frames_for(t, z, c, avg) if mode == 0 else \
-            [int(f) for f in s.grid[:, z, c] if f >= 0]
-        registration = s.reader._registration(None if reg else {})
-        counts, sums, _ = s.io.flim_sums(frames, registration)
+        frames = s.frames_for(t, z, c, avg) if mode == 0 else s.plane_frames(z, c)
+        counts, sums, _ = s.io.flim_sums(frames, s.shifts(reg))
         params = s.flim_params_for(c)
         from libsiff.flim import tau_offset_bins
 
@@ -346,11 +335,9 @@ class LifetimePanel(QtWidgets.QWidget):
         """Pooled phasor g + i s of every ROI over the session (current colour)."""
         stack = self.masks.stack() if stack is None else stack
         s = self.session
-        grid = s.grid[:, :, self.state.color]
-        frames = grid[(grid >= 0).all(axis=1)].ravel()
-        registration = s.reader._registration(None if self.state.registered else {})
         params = s.flim_params_for(self.state.color)
-        z, counts, _ = s.io.sum_rois_flim(stack, params, frames, "phasor", registration)
+        z, counts, _ = s.io.sum_rois_flim(stack, params, s.volume_frames(self.state.color),
+                                          "phasor", s.shifts(self.state.registered))
         with np.errstate(invalid="ignore"):
             weights = counts.astype(float)
             return np.nansum(z * weights, axis=1) / weights.sum(axis=1)

@@ -7,6 +7,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..model.session import Session
 from ..model.view_state import ViewState
+from . import on_screen
 
 
 class SettingsTree(QtWidgets.QWidget):
@@ -93,12 +94,22 @@ class MetadataPanel(QtWidgets.QTabWidget):
         self.addTab(self.settings, "Settings")
         self.addTab(self.roi_text, "ROI groups")
         self.addTab(self.description, "Frame")
+        self._stale = True
         state.subscribe(self._on_state)
-        self._on_state({"timepoint"})
+        self.currentChanged.connect(lambda _: self._stale and self.refresh())
+        self.refresh()
 
     def _on_state(self, changed: set[str]) -> None:
         if not changed & {"timepoint", "plane", "color"}:
             return
+        if on_screen(self.description):
+            self.refresh()
+        else:
+            self._stale = True  # read the description (file I/O) only when it is shown
+
+    def refresh(self) -> None:
+        """Show the description of the displayed frame."""
+        self._stale = False
         s = self.state
         frame = int(self.session.grid[s.timepoint, s.plane, s.color])
         try:
