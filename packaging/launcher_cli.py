@@ -2,7 +2,7 @@
 
 import sys
 
-from libsiff.cli import main
+from siffviewer.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

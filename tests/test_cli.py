@@ -15,7 +15,7 @@ import pytest
 
 import libsiff
 from libsiff import SiffError, SiffIOError
-from libsiff.cli import ProgressBar, file_info, main
+from siffviewer.cli import ProgressBar, file_info, main
 from libsiff.tiff_export import siff_to_tiff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,11 +146,11 @@ def test_user_errors_are_one_line_and_exit_2(capsys, tmp_path, kind):
 def test_console_script_prints_no_traceback(tmp_path):
     """A real process: exit status 2 and one 'siff: error:' line naming the file."""
     missing = tmp_path / "nope.siff"
-    proc = subprocess.run([sys.executable, "-m", "libsiff.cli", "info", str(missing)],
+    proc = subprocess.run([sys.executable, "-m", "siffviewer.cli", "info", str(missing)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == f"siff: error: {missing}: cannot open file: No such file or directory\n"
-    proc = subprocess.run([sys.executable, "-m", "libsiff.cli", "frobnicate"],
+    proc = subprocess.run([sys.executable, "-m", "siffviewer.cli", "frobnicate"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -23,8 +23,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from . import __version__
-from .errors import SiffError
+from libsiff import __version__
+from libsiff.errors import SiffError
 
 PROG = "siff"
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
@@ -148,7 +148,7 @@ def file_info(path: str | os.PathLike) -> dict:
     Raises the SiffError family when the file cannot be opened. Values the header does not
     give are None; warnings raised while opening are listed under ``"warnings"``.
     """
-    from .reader import SiffReader
+    from libsiff.reader import SiffReader
 
     path = Path(path)
     with warnings.catch_warnings(record=True) as caught:  # also those of header lookups
@@ -304,7 +304,7 @@ def _check_output(path: Path, force: bool) -> None:
 
 
 def cmd_to_tiff(args: argparse.Namespace) -> int:
-    from .tiff_export import default_tiff_path, siff_to_tiff
+    from libsiff.tiff_export import default_tiff_path, siff_to_tiff
 
     source = Path(args.file)
     out = Path(args.out) if args.out else default_tiff_path(source)
@@ -316,7 +316,7 @@ def cmd_to_tiff(args: argparse.Namespace) -> int:
     with ProgressBar("to-tiff", enabled=False if args.quiet else None) as bar:
         written = siff_to_tiff(source, out, progress=bar)
     seconds = time.monotonic() - start
-    from .siffio import SiffIO
+    from libsiff.siffio import SiffIO
 
     with SiffIO(written) as io:
         n, (h, w) = io.num_frames(), io.frame_shape()
@@ -327,26 +327,10 @@ def cmd_to_tiff(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ siff export-traces
 
-def _export_traces_function() -> Callable:
-    """``siffviewer.model.export.export_traces_cli``, or a CliError saying what is missing."""
-    try:
-        from siffviewer.model import export
-    except ImportError as exc:
-        raise CliError(
-            "export-traces needs the siffviewer package (siffviewer.model.export), which this "
-            f"installation lacks ({exc}); install siffviewer or use the app's File > Export"
-        ) from None
-    fn = getattr(export, "export_traces_cli", None)
-    if not callable(fn):
-        raise CliError(
-            "export-traces is not available: siffviewer.model.export has no "
-            "export_traces_cli() in this version of siffviewer"
-        )
-    return fn
-
-
 def cmd_export_traces(args: argparse.Namespace) -> int:
-    fn = _export_traces_function()
+    from .model import export  # looked up per call so tests can stand in for the exporter
+
+    fn = export.export_traces_cli
     source, masks, out = Path(args.file), Path(args.masks), Path(args.out)
     for what, path in (("file", source), ("masks file", masks)):
         if not path.is_file():
