@@ -346,15 +346,6 @@ def test_export_traces_calls_the_app_exporter(capsys, sample, tmp_path, fake_exp
     assert code == 2 and err == f"siff: error: {masks}: masks of shape (1, 2, 3) do not fit\n"
 
 
-def test_export_traces_without_the_exporter(capsys, sample, tmp_path, fake_export):
-    masks = tmp_path / "m.npz"
-    masks.write_bytes(b"x")
-    code, out, err = run(capsys, "export-traces", sample, "--masks", masks, "--out",
-                         tmp_path / "t.csv")
-    assert code == 2 and out == ""
-    assert err.startswith("siff: error: export-traces is not available") and err.count("\n") == 1
-
-
 def test_export_traces_usage_and_missing_inputs(capsys, sample, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["export-traces", str(sample), "--out", str(tmp_path / "t.csv")])
