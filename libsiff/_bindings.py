@@ -219,8 +219,10 @@ class NativeFile:
     # ---- the kernel ----
     def run(self, kind: int, frames: np.ndarray, shifts: np.ndarray | None = None,
             masks: np.ndarray | None = None, mask_planes: int = 1, sum_frames: bool = False,
-            phasor: bool = False):
-        """Runs one kernel request; returns (u16, u64, tau_sums, re, im) arrays (or None)."""
+            phasor: bool = False, phasor_period_bins: float = 0.0):
+        """Runs one kernel request; returns (u16, u64, tau_sums, re, im) arrays (or None).
+
+        ``phasor_period_bins``: the phasor period in arrival bins (0: the histogram length)."""
         req = ffi.new("siff_request *")
         req.kind = kind
         req.n_frames = len(frames)
@@ -232,6 +234,7 @@ class NativeFile:
             req.mask_planes = mask_planes
         req.sum_frames = int(sum_frames)
         req.n_threads = _THREADS
+        req.phasor_period_bins = float(phasor_period_bins)
         err = ffi.new("siff_error *")
         sizes = ffi.new("uint64_t[4]")
         with self._use() as h:

@@ -228,12 +228,14 @@ class SiffIO:
         _, u64, *_ = self._native.run(nb.Kind.IMAGE, fr, shifts, sum_frames=True)
         return u64.reshape(h, w)
 
-    def flim_sums(self, frames=None, registration=None, phasor: bool = False):
+    def flim_sums(self, frames=None, registration=None, phasor: bool = False, *,
+                  _period_bins=None):
         """Per-pixel photon counts and arrival-bin sums over many frames (libsiff extension).
 
         Returns ``(counts uint64 (H, W), bin_sums uint64 (H, W), phasor_sum complex128 (H, W)
         or None)``: the mean arrival bin of a pixel is ``bin_sums / counts``; the phasor sum
-        is the sum of ``exp(2*pi*i*(tau mod L)/L)`` (divide by counts for g + i s)."""
+        is the sum of ``exp(2*pi*i*(tau mod L)/L)`` (divide by counts for g + i s).
+        ``_period_bins`` (private) replaces the period L of the phasor."""
         fr = self._frames(frames)
         shifts = self._shifts(registration, fr)
         h, w = self._request_shape(fr)
@@ -243,7 +245,8 @@ class SiffIO:
             z = np.zeros((h, w), np.uint64)
             return z, z.copy(), (np.zeros((h, w), np.complex128) if phasor else None)
         _, counts, tau, re, im = self._native.run(nb.Kind.PIXEL_FLIM, fr, shifts,
-                                                  sum_frames=True, phasor=phasor)
+                                                  sum_frames=True, phasor=phasor,
+                                                  phasor_period_bins=self._period(_period_bins))
         ph = (re + 1j * im).reshape(h, w) if phasor else None
         return counts.reshape(h, w), tau.reshape(h, w), ph
 
@@ -327,21 +330,34 @@ class SiffIO:
         return u16.reshape(len(fr), h, w, L)
 
     # ---- lifetime ----
-    def _phasor_rotation(self, params) -> complex:
-        """exp(-2*pi*i*offset/L): the one offset convention libsiff uses for phasors."""
+    def _period(self, period_bins) -> float:
+        """The phasor period for the C core: 0 (the histogram length L) or a positive float."""
+        if period_bins is None:
+            return 0.0
+        period = float(period_bins)
+        if not (np.isfinite(period) and period > 0):
+            raise ValueError(f"{self._path}: the phasor period must be a positive number of "
+                             f"arrival bins, not {period_bins!r}")
+        return period
+
+    def _phasor_rotation(self, params, period_bins=None) -> complex:
+        """exp(-2*pi*i*offset/P): the one offset convention libsiff uses for phasors
+        (P = the histogram length L unless a period is given)."""
         if params is None:
             return 1.0 + 0.0j
-        return np.exp(-2j * np.pi * _offset_bins(params) / self.histogram_length)
+        period = self.histogram_length if period_bins is None else float(period_bins)
+        return np.exp(-2j * np.pi * _offset_bins(params) / period)
 
     def flim_map(self, params=None, frames=None, confidence_metric="chi_sq",
-                 flim_method="empirical lifetime", registration=None):
+                 flim_method="empirical lifetime", registration=None, *, _period_bins=None):
         """Per-pixel lifetime and intensity: ``(lifetime (n,H,W), intensity uint16, None)``.
 
         Empirical lifetime: mean arrival bin minus the IRF offset of ``params`` (in bins),
         float64, NaN for pixels without photons. Phasor: complex128 mean of
         ``exp(2*pi*i*(tau mod L)/L)``, rotated by ``exp(-2*pi*i*offset/L)`` (corrosiffpy
         rotates the other way here but not in ``sum_roi_flim``; libsiff uses one convention).
-        ``confidence_metric`` is accepted for compatibility; the third element is None."""
+        ``confidence_metric`` is accepted for compatibility; the third element is None.
+        ``_period_bins`` (private) replaces the phasor period L."""
         _check_method(flim_method)
         fr = self._frames(frames)
         shifts = self._shifts(registration, fr)
@@ -353,36 +369,39 @@ class SiffIO:
             empty = np.zeros((0, h, w))
             return (empty.astype(np.complex128 if phasor else np.float64),
                     empty.astype(np.uint16), None)
-        u16, _, tau, re, im = self._native.run(nb.Kind.PIXEL_FLIM, fr, shifts, phasor=phasor)
+        u16, _, tau, re, im = self._native.run(nb.Kind.PIXEL_FLIM, fr, shifts, phasor=phasor,
+                                               phasor_period_bins=self._period(_period_bins))
         counts = u16.reshape(len(fr), h, w)
-        return (self._lifetime(tau, re, im, counts, params, phasor).reshape(len(fr), h, w),
-                counts, None)
+        lifetime = self._lifetime(tau, re, im, counts, params, phasor, _period_bins)
+        return lifetime.reshape(len(fr), h, w), counts, None
 
-    def _lifetime(self, tau, re, im, counts, params, phasor):
+    def _lifetime(self, tau, re, im, counts, params, phasor, period_bins=None):
         n = counts.astype(np.float64).ravel()
         with np.errstate(invalid="ignore", divide="ignore"):
             if phasor:
-                return (re + 1j * im) / n * self._phasor_rotation(params)
+                return (re + 1j * im) / n * self._phasor_rotation(params, period_bins)
             return tau.astype(np.float64) / n - _offset_bins(params)
 
     def sum_roi_flim(self, mask, params=None, frames=None, flim_method="empirical lifetime",
-                     registration=None):
+                     registration=None, *, _period_bins=None):
         """Pooled lifetime of the photons in a mask per frame: ``(lifetime (n,), uint64 (n,), None)``.
 
         The mask is 2-D, 3-D (cycled) or 4-D (see :meth:`sum_rois_flim`). Sums use 64-bit
         accumulators (corrosiffpy wraps per-pixel sums of compressed frames at 65536)."""
         if isinstance(mask, np.ndarray) and mask.ndim == 4:
-            return self.sum_rois_flim(mask, params, frames, flim_method, registration)
+            return self.sum_rois_flim(mask, params, frames, flim_method, registration,
+                                      _period_bins=_period_bins)
         mask = self._mask_array(mask, (2, 3), "Mask")
-        lt, counts, _ = self.sum_rois_flim(mask[None], params, frames, flim_method, registration)
+        lt, counts, _ = self.sum_rois_flim(mask[None], params, frames, flim_method, registration,
+                                           _period_bins=_period_bins)
         return lt[0], counts[0], None
 
     def sum_rois_flim(self, masks, params=None, frames=None, flim_method="empirical lifetime",
-                      registration=None):
+                      registration=None, *, _period_bins=None):
         """Pooled lifetimes per mask and frame: ``(lifetime (R, n), uint64 (R, n), None)``.
 
         Empirical lifetime in arrival bins minus the offset of ``params``; phasor complex128
-        rotated by ``exp(-2*pi*i*offset/L)``."""
+        rotated by ``exp(-2*pi*i*offset/L)``. ``_period_bins`` (private) replaces the period L."""
         _check_method(flim_method)
         masks = self._mask_array(masks, (3, 4), "Masks")
         fr = self._frames(frames)
@@ -396,8 +415,9 @@ class SiffIO:
             return (np.zeros((R, 0), np.complex128 if phasor else np.float64),
                     np.zeros((R, 0), np.uint64), None)
         _, counts, tau, re, im = self._native.run(nb.Kind.MASK_FLIM, fr, shifts, m, planes,
-                                                  phasor=phasor)
-        lt = self._lifetime(tau, re, im, counts, params, phasor)
+                                                  phasor=phasor,
+                                                  phasor_period_bins=self._period(_period_bins))
+        lt = self._lifetime(tau, re, im, counts, params, phasor, _period_bins)
         return lt.reshape(R, len(fr)), counts.reshape(R, len(fr)), None
 
     # ---- timestamps and metadata ----

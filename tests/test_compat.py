@@ -176,3 +176,40 @@ def test_property_write_then_read(tmp_path, spec):
             np.testing.assert_allclose(life, t_life, rtol=1e-12, equal_nan=True)
         np.testing.assert_array_equal(io.get_experiment_timestamps(),
                                       [0.01 * i for i in range(len(frames))])
+
+
+@pytest.mark.parametrize("encoding", ["raw", "compressed", "mixed"])
+def test_phasor_with_explicit_period_equals_numpy_truth(tmp_path, encoding):
+    """A phasor computed with an explicit period P (not the histogram length L) equals
+    mean(exp(2*pi*i*(tau mod L)/P)) over the simulated photons, per pixel and per mask."""
+    path = tmp_path / f"period_{encoding}.siff"
+    gt = simulate(path, SimulationSpec(seed=11, height=12, width=20, slices=1, flyback_planes=0,
+                                       colors=1, timepoints=5, encoding=encoding,
+                                       photons_per_pixel=4.0))
+    L = int(gt.tau_bins) + 2
+    period = 0.8 * L + 0.37
+    frames = [1, 3, 4]
+    mask = np.zeros((12, 20), bool)
+    mask[2:9, 5:17] = True
+    with libsiff.open_file(path) as io:
+        pix, inten, _ = io.flim_map(frames=frames, flim_method="phasor", _period_bins=period)
+        roi, roi_counts, _ = io.sum_roi_flim(mask, frames=frames, flim_method="phasor",
+                                             _period_bins=period)
+        default, _, _ = io.sum_roi_flim(mask, frames=frames, flim_method="phasor")
+    for i, fr in enumerate(frames):
+        lo, hi = gt.photon_offsets[fr], gt.photon_offsets[fr + 1]
+        y, x = gt.photon_y[lo:hi].astype(int), gt.photon_x[lo:hi].astype(int)
+        rot = np.exp(2j * np.pi * (gt.photon_tau[lo:hi].astype(np.int64) % L) / period)
+        sums = np.zeros((12, 20), np.complex128)
+        np.add.at(sums, (y, x), rot)
+        counts = np.zeros((12, 20), np.int64)
+        np.add.at(counts, (y, x), 1)
+        np.testing.assert_array_equal(inten[i], counts)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_allclose(pix[i], sums / counts, rtol=0, atol=1e-12)
+        inside = mask[y, x]
+        assert roi_counts[i] == inside.sum()
+        np.testing.assert_allclose(roi[i], rot[inside].mean(), rtol=0, atol=1e-12)
+        plain = np.exp(2j * np.pi * (gt.photon_tau[lo:hi][inside].astype(np.int64) % L) / L)
+        np.testing.assert_allclose(default[i], plain.mean(), rtol=0, atol=1e-12)
+        assert abs(default[i] - roi[i]) > 1e-6  # the period really changed the phasor

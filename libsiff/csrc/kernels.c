@@ -492,6 +492,10 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "this output kind needs at least one mask");
     if (req->n_masks && (!req->masks || req->mask_planes == 0))
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "masks given without data or planes");
+    if (!(req->phasor_period_bins >= 0) || req->phasor_period_bins > 1e12)
+        return siff_fail(err, SIFF_ERR_ARG, -1, -1,
+                         "the phasor period must be a positive number of bins (or 0), not %g",
+                         req->phasor_period_bins);
     if (req->kind == SIFF_OUT_FULL && req->sum_frames)
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "per-pixel histograms cannot be summed");
     uint64_t need16, need64, needtau, needph;
@@ -523,9 +527,10 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
             free(k.sin_t);
             return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
         }
+        const double period = req->phasor_period_bins > 0 ? req->phasor_period_bins : k.L;
         for (uint32_t t = 0; t < k.L; t++) {
-            k.cos_t[t] = cos(SIFF_TWO_PI * (double)t / (double)k.L);
-            k.sin_t[t] = sin(SIFF_TWO_PI * (double)t / (double)k.L);
+            k.cos_t[t] = cos(SIFF_TWO_PI * (double)t / period);
+            k.sin_t[t] = sin(SIFF_TWO_PI * (double)t / period);
         }
     }
     rc = build_masks(f, req, &k, err);

@@ -157,6 +157,8 @@ typedef struct {
     uint64_t n_masks, mask_planes;
     int sum_frames;         /* accumulate over frames instead of one output per frame */
     int n_threads;          /* 0 or 1: the calling thread only */
+    double phasor_period_bins; /* phasor period P in arrival bins: a photon in bin t (mod L)
+                                  adds exp(2*pi*i*t/P); 0 means P = L (the histogram length) */
     /* caller-owned outputs; the needed element counts are given by siff_request_sizes */
     uint16_t *out_u16;
     uint64_t *out_u64;
