@@ -29,6 +29,7 @@ from .lifetime import (
 )
 from .model import bin_probabilities, wrapped_mean_arrival
 from .params import Exp, FLIMParameter, FLIMParams, Irf, Noise, default_flimparams
+from .trace import FlimTrace
 from .units import (
     BASE_RESOLUTION_PICOSECONDS,
     FlimUnits,
@@ -41,6 +42,7 @@ __all__ = [
     "Exp",
     "FLIMParameter",
     "FLIMParams",
+    "FlimTrace",
     "FlimUnits",
     "Irf",
     "Noise",

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_open
 from .model import bin_probabilities, wrapped_mean_arrival
+from .optimize import HistogramFit, Theta, fit_histogram
 from .units import (
     BASE_RESOLUTION_PICOSECONDS,
     FlimUnits,
@@ -84,7 +85,7 @@ class FLIMParameter:
         if len(values) > len(self.class_params):
             raise TypeError(f"{type(self).__name__} takes at most {len(self.class_params)} "
                             f"positional parameters ({', '.join(self.class_params)})")
-        given: Dict[str, Any] = dict(zip(self.class_params, values))
+        given: Dict[str, Any] = dict(zip(self.class_params, values, strict=False))
         lookup = {alias: true for true, names in self.aliases.items() for alias in names}
         for key, value in named.items():
             true = lookup.get(key, key)
@@ -168,7 +169,7 @@ class FLIMParameter:
             return NotImplemented
         if (self.units is FlimUnits.UNITLESS) != (other.units is FlimUnits.UNITLESS):
             return False
-        for a, b in zip(self._values_ps(), other._values_ps()):
+        for a, b in zip(self._values_ps(), other._values_ps(), strict=False):
             if a is None or b is None:
                 if a is not b:
                     return False
@@ -294,6 +295,8 @@ class FLIMParams:
         self.chi_sq: Optional[float] = None
         self._uncertainties_bins: Optional[Dict[str, float]] = None
         self.fit_info: Optional[Dict[str, Any]] = None
+        #: Guardrail warnings of the last fit (:mod:`libsiff.flim.guardrails`).
+        self.warnings: List[str] = []
 
     @staticmethod
     def _components_from_tuple(values, units) -> Tuple[List[Exp], Irf]:
@@ -301,7 +304,7 @@ class FLIMParams:
         if len(values) < 4 or len(values) % 2:
             raise ValueError("a parameter tuple is (tau_1, frac_1, ..., tau_offset, tau_g)")
         u = FlimUnits(units) if units is not None else FlimUnits.COUNTBINS
-        exps = [Exp(tau=t, frac=f, units=u) for t, f in zip(values[:-2:2], values[1:-2:2])]
+        exps = [Exp(tau=t, frac=f, units=u) for t, f in zip(values[:-2:2], values[1:-2:2], strict=False)]
         return exps, Irf(tau_offset=values[-2], tau_g=values[-1], units=u)
 
     @classmethod
@@ -341,7 +344,7 @@ class FLIMParams:
         if len(values) != 2 * self.n_exp + 2:
             raise ValueError(f"expected {2 * self.n_exp + 2} values "
                              "(tau_1, frac_1, ..., tau_offset, tau_g)")
-        for e, t, f in zip(self.exps, values[:-2:2], values[1:-2:2]):
+        for e, t, f in zip(self.exps, values[:-2:2], values[1:-2:2], strict=False):
             e.tau, e.frac = t, f
         self.irf.tau_offset, self.irf.tau_g = values[-2], values[-1]
 
@@ -447,7 +450,7 @@ class FLIMParams:
         try:
             yield self
         finally:
-            for p, u in zip(self.params, before):
+            for p, u in zip(self.params, before, strict=False):
                 p.convert_units(u)
 
     def _require_units(self) -> FlimUnits:
@@ -626,8 +629,6 @@ class FLIMParams:
         """
         from scipy.optimize import OptimizeResult
 
-        from .fit import fit_params_to_data
-
         guess = self.copy()
         if initial_guess is not None:
             vals = [float(v) for v in initial_guess]
@@ -637,21 +638,53 @@ class FLIMParams:
                 guess.noise = vals[-1]
         x_units = optimization_units if x_range is not None else FlimUnits.COUNTBINS
         kwargs.setdefault("fit_noise", self.allow_noise)
+        kwargs.setdefault("bin_width_ps", self.bin_width_ps)
+        for ignored in ("color_channel", "name", "units"):  # the object keeps its own
+            kwargs.pop(ignored, None)
         units = self.units
         if units in (FlimUnits.UNKNOWN, FlimUnits.UNITLESS):
             units = FlimUnits.NANOSECONDS  # mixed units: the fit result is uniform
-        fitted = fit_params_to_data(data, initial_guess=guess, x_range=x_range,
-                                    x_units=x_units, units=units, **kwargs)
+        fit = fit_histogram(data, guess.countbin_theta(), x_range=x_range, x_units=x_units,
+                            **kwargs)
+        fitted = FLIMParams.from_histogram_fit(fit, units)
         self.exps, self.irf = fitted.exps, fitted.irf
         self._noise = fitted.noise
         self.chi_sq = fitted.chi_sq
         self._uncertainties_bins = fitted._uncertainties_bins
         self.fit_info = fitted.fit_info
+        self.warnings = list(fitted.warnings)
         x = list(self.param_tuple) + ([self.noise] if kwargs["fit_noise"] else [])
         info = fitted.fit_info or {}
         return OptimizeResult(x=np.array(x), fun=info.get("deviance"), chi_sq=self.chi_sq,
                               uncertainties=self.uncertainties, success=info.get("success"),
-                              message=info.get("message"), nfev=info.get("nfev"))
+                              message=info.get("message"), nfev=info.get("nfev"),
+                              warnings=list(self.warnings))
+
+    def countbin_theta(self) -> Theta:
+        """The model parameters in count bins (a :class:`libsiff.flim.optimize.Theta`)."""
+        g = self.copy()
+        g.convert_units(FlimUnits.COUNTBINS)
+        return Theta(g.taus, g.fracs / g.fracs.sum(), float(g.tau_offset), float(g.tau_g),
+                     float(g.noise))
+
+    @classmethod
+    def from_histogram_fit(cls, fit: HistogramFit, units: FlimUnitsLike = FlimUnits.NANOSECONDS,
+                           color_channel: Optional[int] = None,
+                           name: Optional[str] = None) -> "FLIMParams":
+        """Parameters (in ``units``) with the quality, uncertainties and warnings of a fit."""
+        th = fit.theta
+        bw = float(fit.info["bin_width_ps"])
+        exps = [Exp(tau=float(t), frac=float(f), units=FlimUnits.COUNTBINS)
+                for t, f in zip(th.taus, th.fracs, strict=False)]
+        irf = Irf(tau_offset=float(th.mu), tau_g=float(th.sigma), units=FlimUnits.COUNTBINS)
+        out = cls(*exps, irf, noise=float(np.clip(th.noise, 0.0, 1.0)),
+                  color_channel=color_channel, name=name, bin_width_ps=bw)
+        out.convert_units(units)
+        out.chi_sq = fit.chi_sq
+        out._set_uncertainties(fit.uncertainties, FlimUnits.COUNTBINS)
+        out.fit_info = dict(fit.info)
+        out.warnings = list(fit.warnings)
+        return out
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> Dict[str, Any]:
@@ -671,6 +704,8 @@ class FLIMParams:
         unc = self.uncertainties
         if unc is not None:
             out["uncertainties"] = unc
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
     @classmethod
@@ -690,6 +725,7 @@ class FLIMParams:
             params.chi_sq = float(data["chi_sq"])
         if data.get("uncertainties") is not None:
             params._set_uncertainties(data["uncertainties"], params.units)
+        params.warnings = [str(w) for w in data.get("warnings", [])]
         return params
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
