@@ -2,9 +2,9 @@
 
 :func:`fit_warnings` checks a finished fit (count bins) for
 
-* a component at a bound of the optimiser (a lifetime at its floor of 0.05 bins or its
-  ceiling of 50 periods, a fraction at 0, the IRF width at its floor or its ceiling, the
-  noise fraction at 1);
+* a component at a bound of the optimiser: a lifetime below one arrival bin (the floor is
+  0.05 bins, but nothing shorter than a bin is resolved) or at its ceiling of 50 periods, a
+  fraction at 0, the IRF width at its floor or its ceiling, the noise fraction at 1;
 * a lifetime beyond half the laser period (the decay wraps around so much that the
   histogram cannot tell it from background);
 * a free parameter whose one-sigma uncertainty exceeds its value;
@@ -25,7 +25,6 @@ __all__ = ["fit_warnings", "min_photons"]
 
 #: Optimiser bounds in count bins (see ``optimize._Problem.bounds``), as multiples of the
 #: bin width (floors) or of the laser period (ceilings).
-TAU_FLOOR_BINS = 0.05
 TAU_CEILING_PERIODS = 50.0
 SIGMA_FLOOR_BINS = 0.05
 SIGMA_CEILING_PERIODS = 1.0 / 20.0
@@ -79,9 +78,10 @@ def fit_warnings(taus, fracs, sigma: float, noise: float, uncertainties: Mapping
     n = taus.size
     for i, tau in enumerate(taus):
         name = f"tau_{i}"
-        if name in free and tau <= 2.0 * TAU_FLOOR_BINS * bin_width:
+        if name in free and tau < bin_width:
             out.append(f"component {i}: lifetime {_ns(tau, bin_width_ps)} is at the lower "
-                       "bound of the fit")
+                       f"bound of the fit (shorter than one arrival bin, "
+                       f"{_ns(bin_width, bin_width_ps)})")
         if name in free and tau >= 0.5 * TAU_CEILING_PERIODS * period:
             out.append(f"component {i}: lifetime {_ns(tau, bin_width_ps)} is at the upper "
                        "bound of the fit")

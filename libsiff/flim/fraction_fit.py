@@ -1,0 +1,272 @@
+"""Lifetime-over-time fit: lifetimes and IRF fitted once, component fractions per timepoint.
+
+FRET users read how the fraction of the long (or short) lifetime changes over time. Fitting
+every timepoint's few thousand photons with free lifetimes is unstable, so
+:func:`fit_lifetime_over_time` fits each ROI's pooled photons once
+(:func:`libsiff.flim.fit_params_to_data`, or :meth:`Calibration.fit` with the IRF held), and
+:func:`fit_fractions` then fits only the fractions of every timepoint (or bin of timepoints)
+with the component shapes fixed.
+
+The fraction fit maximises the multinomial (Poisson given the photon count) likelihood of
+each histogram under ``p = sum_j f_j p_j`` (``p_j``: component ``j``'s bin probabilities,
+IRF, wrap-around and the pooled noise fraction included, normalised over the fitted bins)
+by Fisher scoring, vectorised over all ROIs and timepoints at once; the standard errors are
+the inverse expected Fisher information ``N * B^T diag(1/p) B`` at the estimate.
+Histograms may be rebinned (``rebin`` arrival bins per entry) to save memory and time; the
+shapes are rebinned alike, so the likelihood and its errors stay exact for those bins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .calibration import Calibration
+from .fit import fit_params_to_data
+from .model import bin_probabilities
+from .params import FLIMParams
+from .roi_photons import rebin_histograms
+from .units import FlimUnits
+
+__all__ = ["FractionFit", "component_shapes", "fit_fractions", "fit_lifetime_over_time"]
+
+_ITERATIONS = 12
+_GROUPS = 24  # merged arrival-bin groups of a two-component fraction fit
+
+
+@dataclass
+class FractionFit:
+    """Photon fractions of fixed-lifetime components per timepoint.
+
+    ``fractions`` and ``fraction_se`` are (..., n_components) (components sorted by
+    lifetime, the last is the longest; they sum to 1), ``photons`` (...) the photons in the
+    fitted bins; ``taus_ns`` the fixed lifetimes; ``bin_timepoints`` how many timepoints
+    each row pools; ``warnings`` notes (e.g. rows without photons).
+    """
+
+    fractions: np.ndarray
+    fraction_se: np.ndarray
+    photons: np.ndarray
+    taus_ns: np.ndarray
+    bin_timepoints: int = 1
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def long_fraction(self) -> np.ndarray:
+        """Fraction of the longest lifetime."""
+        return self.fractions[..., -1]
+
+    @property
+    def long_fraction_se(self) -> np.ndarray:
+        """Standard error of :attr:`long_fraction`."""
+        return self.fraction_se[..., -1]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-compatible dict (arrays as nested lists; NaN as None)."""
+        def listed(a):
+            a = np.asarray(a, dtype=float)
+            return np.where(np.isfinite(a), a, None).tolist()
+        return {"fractions": listed(self.fractions), "fraction_se": listed(self.fraction_se),
+                "photons": listed(self.photons), "taus_ns": listed(self.taus_ns),
+                "bin_timepoints": int(self.bin_timepoints), "warnings": list(self.warnings)}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "FractionFit":
+        """Build from :meth:`to_dict` output."""
+        def arr(v):
+            return np.array(v, dtype=float)
+        return cls(arr(data["fractions"]), arr(data["fraction_se"]), arr(data["photons"]),
+                   arr(data["taus_ns"]), int(data.get("bin_timepoints", 1)),
+                   list(data.get("warnings", [])))
+
+
+def _fit_groups(n_entries: int, rebin: int, period_bins: float) -> np.ndarray:
+    """Histogram entries to fit: groups lying wholly inside bins ``1 .. period - 1``."""
+    first = np.arange(n_entries) * rebin
+    last = first + rebin - 1
+    return (first >= 1) & (last + 0.5 <= period_bins)
+
+
+def component_shapes(params: FLIMParams, n_entries: int, period_bins: float, rebin: int = 1,
+                     fit_entries: Optional[np.ndarray] = None) -> np.ndarray:
+    """Bin probabilities of each component, ``(n_components, n_fit)``, each summing to 1.
+
+    Each row is one component alone (its lifetime, the IRF and the noise fraction of
+    ``params``), summed over groups of ``rebin`` count bins, restricted to ``fit_entries``
+    (default: the groups inside one laser period, bin 0 excluded) and normalised.
+    """
+    fit_entries = (_fit_groups(n_entries, rebin, period_bins) if fit_entries is None
+                   else np.asarray(fit_entries, dtype=bool))
+    with params.as_units(FlimUnits.COUNTBINS):
+        taus, mu, sigma, noise = params.taus, params.tau_offset, params.tau_g, params.noise
+    centers = np.arange(n_entries * rebin, dtype=float)
+    rows = []
+    for tau in taus:
+        p = bin_probabilities(centers, 1.0, period_bins, [tau], [1.0], mu, sigma, noise)
+        p = rebin_histograms(p, rebin)[fit_entries]
+        rows.append(p / p.sum())
+    return np.array(rows)
+
+
+def _ratio_groups(shapes: np.ndarray, start: np.ndarray, n_groups: int) -> np.ndarray:
+    """(K, G) 0/1 matrix merging bins with nearly equal ``(p_short - p_long) / p``.
+
+    With two components the likelihood depends on a bin only through that ratio, so bins
+    sharing it can be merged without losing information; ``n_groups`` equal-width groups of
+    the ratio keep almost all of it, and the likelihood of the merged counts is still exact.
+    """
+    p0 = shapes[-1] + start @ (shapes[:-1] - shapes[-1])
+    r = (shapes[0] - shapes[-1]) / p0
+    edges = np.linspace(r.min(), r.max(), n_groups + 1)
+    idx = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_groups - 1)
+    used = np.unique(idx)
+    return (idx[:, None] == used[None, :]).astype(np.float64)
+
+
+def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray):
+    """Maximum-likelihood fractions of every row of ``d`` and their covariance.
+
+    ``p = a + x @ b`` with ``a`` the last (longest) shape and ``b`` the others minus it;
+    Newton's method on the log-likelihood (few iterations: it is nearly quadratic), with
+    ``x`` kept where every probability is positive. The covariance is the inverse expected
+    Fisher information at the estimate.
+    """
+    a = shapes[-1]
+    b = np.ascontiguousarray(shapes[:-1] - a)                  # (m, K)
+    bt = np.ascontiguousarray(b.T)
+    m = b.shape[0]
+    bb = np.einsum("jk,lk->kjl", b, b).reshape(b.shape[1], m * m)
+    # where p = a + x @ b stays positive along each direction (exact for m = 1)
+    with np.errstate(divide="ignore"):
+        lo = np.max(np.where(b > 0, -a / b, -np.inf), axis=1) + 1e-9
+        hi = np.min(np.where(b < 0, -a / b, np.inf), axis=1) - 1e-9
+    x = np.tile(np.asarray(start, dtype=float), (d.shape[0], 1))
+    for _ in range(_ITERATIONS):
+        p = a + x @ b
+        w = d / p
+        score = w @ bt                                          # (M, m)
+        hess = ((w / p) @ bb).reshape(-1, m, m) + 1e-12 * np.eye(m)
+        step = np.linalg.solve(hess, score[..., None])[..., 0] if m > 1 else score / hess[:, 0]
+        x = np.clip(x + step, lo, hi)
+        if m > 1:
+            bad = np.min(a + x @ b, axis=1) <= 0
+            x[bad] = np.asarray(start)
+        if np.max(np.abs(step), initial=0.0) < 1e-8:
+            break
+    info = (n[:, None] * ((1.0 / (a + x @ b)) @ bb)).reshape(-1, m, m)
+    ok = n > 0
+    cov = np.full(info.shape, np.nan)
+    cov[ok] = np.linalg.inv(info[ok])
+    x[~ok] = np.nan
+    return x, cov
+
+
+def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int = 1,
+                  bin_timepoints: int = 1) -> FractionFit:
+    """Fractions of ``params``' components in every histogram, lifetimes and IRF fixed.
+
+    Parameters
+    ----------
+    histograms : array_like (..., K)
+        Arrival histograms over time (e.g. (R, T, K) or (T, K)); each entry holds ``rebin``
+        count bins (``K = ceil(L / rebin)``).
+    params : FLIMParams
+        The pooled fit whose lifetimes, IRF and noise fraction are held (>= 2 components).
+    period_bins : float
+        Laser period in count bins.
+    rebin : int
+        Count bins per histogram entry.
+    bin_timepoints : int
+        Pool this many consecutive timepoints (second-to-last axis) per fit.
+
+    Returns
+    -------
+    FractionFit
+    """
+    h = np.asarray(histograms, dtype=np.float64)
+    n_comp = params.n_exp
+    if n_comp < 2:
+        raise ValueError("a fraction fit needs at least two components")
+    if bin_timepoints > 1:
+        if h.ndim < 2:
+            raise ValueError("binning timepoints needs histograms (..., T, K)")
+        t = h.shape[-2] // bin_timepoints
+        h = h[..., :t * bin_timepoints, :].reshape(*h.shape[:-2], t, bin_timepoints,
+                                                   h.shape[-1]).sum(axis=-2)
+    lead = h.shape[:-1]
+    fit = _fit_groups(h.shape[-1], rebin, period_bins)
+    shapes = component_shapes(params, h.shape[-1], period_bins, rebin, fit)
+    start = params.fracs[:-1]
+    if n_comp == 2 and shapes.shape[1] > _GROUPS:
+        groups = _ratio_groups(shapes, start, _GROUPS)
+        shapes = shapes @ groups
+        d = h.reshape(-1, h.shape[-1])[:, fit] @ groups
+    else:
+        d = h.reshape(-1, h.shape[-1])[:, fit]
+    n = d.sum(axis=1)
+    x, cov = _scoring(d, n, shapes, start)
+    fr = np.concatenate([x, 1.0 - x.sum(axis=1, keepdims=True)], axis=1)
+    var_last = cov.sum(axis=(1, 2))
+    se = np.sqrt(np.clip(np.concatenate([np.diagonal(cov, axis1=1, axis2=2),
+                                         var_last[:, None]], axis=1), 0.0, None))
+    se[n <= 0] = np.nan
+    warns = []
+    if np.any(n <= 0):
+        warns.append(f"{int(np.sum(n <= 0))} timepoint(s) without photons have no fractions")
+    with params.as_units(FlimUnits.NANOSECONDS):
+        taus_ns = params.taus.copy()
+    return FractionFit(fr.reshape(*lead, n_comp), se.reshape(*lead, n_comp), n.reshape(lead),
+                       taus_ns, int(bin_timepoints), warns)
+
+
+def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
+                           n_exps: int = 2, calibration: Optional[Calibration] = None,
+                           rebin: int = 1, bin_timepoints: int = 1
+                           ) -> tuple[List[FLIMParams], FractionFit]:
+    """Fit each ROI's pooled photons, then its component fractions over time.
+
+    Parameters
+    ----------
+    histograms : array_like (R, T, K)
+        Per-ROI histograms over time (``PhotonMoments.histograms`` with
+        ``keep_histograms=True``), ``rebin`` count bins per entry.
+    period_bins, bin_width_ps : float
+        Laser period (count bins) and bin width (ps).
+    n_exps : int
+        Components (>= 2).
+    calibration : Calibration, optional
+        With an IRF width, the pooled fits hold its IRF (:meth:`Calibration.fit`).
+    rebin, bin_timepoints : int
+        As :func:`fit_fractions`.
+
+    Returns
+    -------
+    pooled : list of FLIMParams
+        One pooled fit per ROI (nanoseconds, with its guardrail ``warnings``).
+    fractions : FractionFit
+        Fractions (R, T', n_exps) and their standard errors.
+    """
+    h = np.asarray(histograms, dtype=np.float64)
+    if h.ndim != 3:
+        raise ValueError("histograms must be (R, T, K)")
+    k = h.shape[-1]
+    centers = np.arange(k) * rebin + 0.5 * (rebin - 1)
+    fit_entries = _fit_groups(k, rebin, period_bins)
+    pooled = []
+    for roi_hist in h.sum(axis=1):
+        kw = dict(x_range=centers, fit_bins=fit_entries, period_bins=period_bins)
+        if calibration is not None and calibration.irf_sigma_bins is not None:
+            pooled.append(calibration.fit(roi_hist, n_exps=n_exps, **kw))
+        else:
+            pooled.append(fit_params_to_data(roi_hist, n_exps=n_exps, bin_width_ps=bin_width_ps,
+                                             **kw))
+    fits = [fit_fractions(h[r], pooled[r], period_bins, rebin, bin_timepoints)
+            for r in range(h.shape[0])]
+    merged = FractionFit(np.stack([f.fractions for f in fits]),
+                         np.stack([f.fraction_se for f in fits]),
+                         np.stack([f.photons for f in fits]),
+                         np.stack([f.taus_ns for f in fits]), int(bin_timepoints),
+                         [f"ROI {r}: {w}" for r, f in enumerate(fits) for w in f.warnings])
+    return pooled, merged
