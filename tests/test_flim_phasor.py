@@ -86,6 +86,13 @@ def test_roi_mask_density_and_polygon_rule(two_populations):
     assert density.sum() == mask.sum() and density.shape == (64, 64)
     weighted, *_ = phasor_density(ph.real, ph.imag, 64, weights=ph.counts)
     assert weighted.sum() == pytest.approx(ph.counts[mask].sum())
+    rng = np.random.default_rng(7)
+    g, s = rng.uniform(-0.2, 1.2, 5000), rng.uniform(-0.2, 0.8, 5000)
+    ref, ge, se = np.histogram2d(g, s, bins=50, range=((-0.05, 1.05), (-0.05, 0.65)))
+    ours, oge, ose = phasor_density(g, s, 50)
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_allclose(oge, ge)
+    np.testing.assert_allclose(ose, se)
     # even-odd rule on a concave polygon (an L shape), checked by hand
     ell = [(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)]
     g = np.array([0.5, 1.5, 1.5, 0.5, np.nan])
