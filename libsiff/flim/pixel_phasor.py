@@ -79,9 +79,8 @@ def pixel_phasor(siffio, frames, calibration: Calibration, registration=None,
     counts, _, zsum = siffio.flim_sums(frames, registration, phasor=True,
                                        _period_bins=calibration.period_bins)
     n = counts.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = zsum / n
-    real, imag = calibration.calibrate_phasor(z.real, z.imag)
+    inv = np.divide(1.0, n, out=np.full(n.shape, np.nan), where=n > 0)
+    real, imag = calibration.calibrate_phasor(zsum.real * inv, zsum.imag * inv)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != n.shape:
