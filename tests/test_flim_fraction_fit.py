@@ -55,6 +55,8 @@ def test_step_of_the_long_fraction_is_recovered_with_honest_errors(step):
     ratio = np.median(ff.long_fraction_se) / np.median(ff2.long_fraction_se)
     assert ratio == pytest.approx(np.sqrt(2), rel=0.05)
     assert np.max(np.abs(ff2.long_fraction[0] - truth[::2])) < 0.03
+    _, from_moments = fit_lifetime_over_time(m, TAU_BINS, BIN_PS, n_exps=2)
+    np.testing.assert_allclose(from_moments.fractions, ff.fractions)
     back = FractionFit.from_dict(json.loads(json.dumps(ff.to_dict())))
     np.testing.assert_allclose(back.fractions, ff.fractions)
 

@@ -27,7 +27,7 @@ from .calibration import Calibration
 from .fit import fit_params_to_data
 from .model import bin_probabilities
 from .params import FLIMParams
-from .roi_photons import rebin_histograms
+from .roi_photons import PhotonMoments, rebin_histograms
 from .units import FlimUnits
 
 __all__ = ["FractionFit", "component_shapes", "fit_fractions", "fit_lifetime_over_time"]
@@ -229,9 +229,10 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
 
     Parameters
     ----------
-    histograms : array_like (R, T, K)
-        Per-ROI histograms over time (``PhotonMoments.histograms`` with
-        ``keep_histograms=True``), ``rebin`` count bins per entry.
+    histograms : array_like (R, T, K) or PhotonMoments
+        Per-ROI histograms over time, ``rebin`` count bins per entry; or the
+        :class:`~libsiff.flim.roi_photons.PhotonMoments` of
+        ``roi_photon_moments(..., keep_histograms=True)`` (its histograms and ``rebin``).
     period_bins, bin_width_ps : float
         Laser period (count bins) and bin width (ps).
     n_exps : int
@@ -248,6 +249,10 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     fractions : FractionFit
         Fractions (R, T', n_exps) and their standard errors.
     """
+    if isinstance(histograms, PhotonMoments):
+        if histograms.histograms is None:
+            raise ValueError("these moments kept no histograms (keep_histograms=True)")
+        histograms, rebin = histograms.histograms, histograms.rebin
     h = np.asarray(histograms, dtype=np.float64)
     if h.ndim != 3:
         raise ValueError("histograms must be (R, T, K)")
