@@ -81,6 +81,9 @@ def test_background_roi_removes_the_bias_of_background_photons(scene):
     z0 = (plain["empirical_lifetime_ns"] - np.mean(plain["empirical_lifetime_ns"])) / \
         plain["empirical_lifetime_se_ns"]
     assert 0.75 < np.std(z0) < 1.3
+    # so does the phase lifetime's
+    zp = (cols["phase_lifetime_ns"] - TAU_SIGNAL) / cols["phase_lifetime_se_ns"]
+    assert 0.75 < np.std(zp) < 1.3 and abs(np.mean(zp)) < 0.5
     # background-subtracted errors are larger than those of the raw photons
     assert np.all(cols["empirical_lifetime_se_ns"] > plain["empirical_lifetime_se_ns"])
 

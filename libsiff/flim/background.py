@@ -126,7 +126,8 @@ def lifetime_columns(moments: PhotonMoments, calibration: Calibration,
         ``photons``, ``background_photons`` (scaled; 0 without background),
         ``signal_photons``, ``mean_arrival_bins``, ``empirical_lifetime_ns``,
         ``empirical_lifetime_se_ns`` (standard error from the photons),
-        ``phasor_g``, ``phasor_s`` (calibrated), ``phase_lifetime_ns`` (apparent).
+        ``phasor_g``, ``phasor_s`` (calibrated), ``phase_lifetime_ns`` (apparent) and
+        ``phase_lifetime_se_ns`` (its standard error from the photons).
     """
     signal = moments
     bg_photons = np.zeros_like(moments.counts, dtype=np.float64)
@@ -138,6 +139,8 @@ def lifetime_columns(moments: PhotonMoments, calibration: Calibration,
     z = signal.raw_phasor
     g, s = calibration.calibrate_phasor(z.real, z.imag)
     phase_tau, _ = calibration.apparent_lifetime_ns(g, s)
+    phase_se = _phase_lifetime_se_ns(np.asarray(g), np.asarray(s),
+                                     signal.raw_phasor_covariance, calibration)
     return {
         "photons": np.asarray(moments.counts, dtype=np.float64),
         "background_photons": bg_photons,
@@ -148,7 +151,25 @@ def lifetime_columns(moments: PhotonMoments, calibration: Calibration,
         "phasor_g": np.asarray(g),
         "phasor_s": np.asarray(s),
         "phase_lifetime_ns": np.asarray(phase_tau),
+        "phase_lifetime_se_ns": phase_se,
     }
+
+
+def _phase_lifetime_se_ns(g, s, raw_cov, calibration: Calibration) -> np.ndarray:
+    """Standard error of the phase lifetime ``s / (omega g)`` (delta method).
+
+    The calibration rotates the raw phasor by ``phase_zero`` and scales it by
+    ``modulation_zero``, so the calibrated covariance is ``m**2 R C R^T``.
+    """
+    c, sn = np.cos(calibration.phase_zero), np.sin(calibration.phase_zero)
+    rot = calibration.modulation_zero * np.array([[c, -sn], [sn, c]])
+    cov = rot @ raw_cov @ rot.T
+    omega = 2e-3 * np.pi * calibration.frequency_mhz          # radians per ns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_g, d_s = -s / (omega * g * g), 1.0 / (omega * g)
+        var = (d_g * d_g * cov[..., 0, 0] + 2 * d_g * d_s * cov[..., 0, 1]
+               + d_s * d_s * cov[..., 1, 1])
+    return np.sqrt(np.clip(var, 0.0, None))
 
 
 def roi_trace_table(siffio, roi_mask, frames, calibration: Calibration,

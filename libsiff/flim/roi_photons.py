@@ -3,10 +3,10 @@
 :func:`roi_photon_moments` asks :meth:`libsiff.SiffIO.get_histograms_masked` for one
 arrival histogram per ROI and frame (in chunks of frames, so memory stays bounded), pools
 the frames of each timepoint, and reduces every histogram to its moments: photons ``N``,
-``sum k``, ``sum k**2`` and the laser-period phasor sum ``sum exp(2j*pi*k/P)`` of the arrival
-bins ``k``. Everything downstream (background subtraction, lifetimes, their standard errors,
-phasors) is linear algebra on these moments; optionally the histograms themselves are kept,
-summed over groups of ``rebin`` bins, for the fixed-lifetime fraction fit
+``sum k``, ``sum k**2`` and the laser-period phasor sums (first and second harmonic) of the
+arrival bins ``k``. Everything downstream (background subtraction, lifetimes, their standard
+errors, phasors) is linear algebra on these moments; optionally the histograms themselves
+are kept, summed over groups of ``rebin`` bins, for the fixed-lifetime fraction fit
 (:mod:`libsiff.flim.fraction_fit`).
 """
 
@@ -22,44 +22,53 @@ __all__ = ["PhotonMoments", "rebin_histograms", "roi_photon_moments"]
 _CHUNK_BYTES = 64 << 20  # histogram memory per chunk of frames
 
 
+_SUMS = ("counts", "sum_bins", "sum_bins2", "phasor_sum", "phasor2_sum")
+
+
 @dataclass
 class PhotonMoments:
     """Photon moments per ROI and timepoint, arrays (R, T); arrival bins ``k`` in count bins.
 
     ``counts`` = N, ``sum_bins`` = sum k, ``sum_bins2`` = sum k**2, ``phasor_sum`` =
-    sum exp(2j*pi*k/period_bins) (complex). ``histograms`` (R, T, K) when requested, each
+    sum exp(2j*pi*k/P) and ``phasor2_sum`` = sum exp(4j*pi*k/P) (second harmonic, for the
+    phasor's errors), ``P = period_bins``. ``histograms`` (R, T, K) when requested, each
     entry the photons of ``rebin`` consecutive bins.
 
-    ``variance`` holds the Poisson variances ``(Var N, Cov(sum k, N), Var sum k)`` of the
-    counts and sums; for measured photons they equal ``(N, sum k, sum k**2)`` (None), and
-    :meth:`minus` propagates them through a background subtraction.
+    ``noise_sums`` holds the same five sums weighted for variances: a sum over photons of
+    ``u`` has Poisson variance ``sum u**2``, so products of the per-photon quantities (1, k,
+    cos, sin) are again these sums. For measured photons they are the sums themselves
+    (None); :meth:`minus` adds ``scale**2`` times the background's.
     """
 
     counts: np.ndarray
     sum_bins: np.ndarray
     sum_bins2: np.ndarray
     phasor_sum: np.ndarray
+    phasor2_sum: np.ndarray
     period_bins: float
     histograms: Optional[np.ndarray] = None
     rebin: int = 1
-    variance: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
+    noise_sums: Optional[Tuple[np.ndarray, ...]] = None
 
-    def _variance(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.variance is not None:
-            return self.variance
-        return self.counts, self.sum_bins, self.sum_bins2
+    def _sums(self) -> Tuple[np.ndarray, ...]:
+        return tuple(getattr(self, name) for name in _SUMS)
+
+    def _noise(self) -> Tuple[np.ndarray, ...]:
+        return self._sums() if self.noise_sums is None else self.noise_sums
+
+    def _with(self, sums, histograms, noise) -> "PhotonMoments":
+        return PhotonMoments(*sums, self.period_bins, histograms, self.rebin, noise)
 
     def __getitem__(self, rois) -> "PhotonMoments":
         """The moments of some ROIs (an index, slice or list along the first axis)."""
         def pick(a):
-            return None if a is None else np.atleast_2d(a[rois]) if a.ndim == 2 else a[rois]
+            return np.atleast_2d(a[rois])
         h = self.histograms
         if h is not None:
             h = h[rois]
             h = h[None] if h.ndim == 2 else h
-        var = None if self.variance is None else tuple(pick(v) for v in self.variance)
-        return PhotonMoments(pick(self.counts), pick(self.sum_bins), pick(self.sum_bins2),
-                             pick(self.phasor_sum), self.period_bins, h, self.rebin, var)
+        noise = None if self.noise_sums is None else tuple(pick(v) for v in self.noise_sums)
+        return self._with([pick(a) for a in self._sums()], h, noise)
 
     def minus(self, other: "PhotonMoments", scale) -> "PhotonMoments":
         """These moments minus ``scale`` times ``other``'s (a background estimate).
@@ -70,13 +79,10 @@ class PhotonMoments:
         hist = None
         if self.histograms is not None and other.histograms is not None:
             hist = self.histograms - scale[..., None] * other.histograms
-        var = tuple(a + scale * scale * b
-                    for a, b in zip(self._variance(), other._variance(), strict=True))
-        return PhotonMoments(self.counts - scale * other.counts,
-                             self.sum_bins - scale * other.sum_bins,
-                             self.sum_bins2 - scale * other.sum_bins2,
-                             self.phasor_sum - scale * other.phasor_sum,
-                             self.period_bins, hist, self.rebin, var)
+        sums = [a - scale * b for a, b in zip(self._sums(), other._sums(), strict=True)]
+        noise = tuple(a + scale * scale * b
+                      for a, b in zip(self._noise(), other._noise(), strict=True))
+        return self._with(sums, hist, noise)
 
     def binned(self, n_timepoints: int) -> "PhotonMoments":
         """Moments pooled over consecutive groups of ``n_timepoints`` (a last partial group
@@ -91,10 +97,8 @@ class PhotonMoments:
                 return None
             return a[:, :t * n].reshape(a.shape[0], t, n, *a.shape[2:]).sum(axis=2)
 
-        var = None if self.variance is None else tuple(pool(v) for v in self.variance)
-        return PhotonMoments(pool(self.counts), pool(self.sum_bins), pool(self.sum_bins2),
-                             pool(self.phasor_sum), self.period_bins, pool(self.histograms),
-                             self.rebin, var)
+        noise = None if self.noise_sums is None else tuple(pool(v) for v in self.noise_sums)
+        return self._with([pool(a) for a in self._sums()], pool(self.histograms), noise)
 
     @property
     def mean_bins(self) -> np.ndarray:
@@ -111,7 +115,7 @@ class PhotonMoments:
         photons this is ``sqrt(var(k) / N)``; after :meth:`minus` it includes the noise of
         the subtracted background.
         """
-        var_n, cov, var_s = self._variance()
+        var_n, cov, var_s, _, _ = self._noise()
         n = self.counts
         with np.errstate(invalid="ignore", divide="ignore"):
             m = self.sum_bins / n
@@ -123,6 +127,26 @@ class PhotonMoments:
         """Uncalibrated laser-period phasor ``phasor_sum / N`` (complex, NaN without photons)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.counts > 0, self.phasor_sum / self.counts, np.nan + 0j)
+
+    @property
+    def raw_phasor_covariance(self) -> np.ndarray:
+        """Covariance of the raw phasor's ``(g, s)`` from the photons, (R, T, 2, 2).
+
+        Delta method for ``(sum cos, sum sin) / N``, with ``Var sum cos = (N + Re Z2) / 2``,
+        ``Var sum sin = (N - Re Z2) / 2``, ``Cov = Im Z2 / 2`` (``Z2``: second-harmonic sum)
+        and ``Cov(sum cos, N) = Re Z``, ``Cov(sum sin, N) = Im Z`` (noise-weighted after
+        :meth:`minus`).
+        """
+        var_n, _, _, z, z2 = self._noise()
+        n = self.counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g, s = self.phasor_sum.real / n, self.phasor_sum.imag / n
+            vxx, vyy, vxy = (var_n + z2.real) / 2, (var_n - z2.real) / 2, z2.imag / 2
+            cxn, cyn = z.real, z.imag
+            cgg = (vxx - 2 * g * cxn + g * g * var_n) / (n * n)
+            css = (vyy - 2 * s * cyn + s * s * var_n) / (n * n)
+            cgs = (vxy - g * cyn - s * cxn + g * s * var_n) / (n * n)
+        return np.stack([np.stack([cgg, cgs], -1), np.stack([cgs, css], -1)], -2)
 
 
 def rebin_histograms(histograms, rebin: int) -> np.ndarray:
@@ -176,9 +200,9 @@ def roi_photon_moments(siffio, masks, frames, period_bins: float, registration=N
     L = siffio.histogram_length
     bins = np.arange(L, dtype=np.float64)
     powers = np.stack([np.ones(L), bins, bins * bins], axis=1)
-    phase = np.exp(2j * np.pi * bins / float(period_bins))
+    phase = np.exp(2j * np.pi * bins[:, None] * np.array([1.0, 2.0]) / float(period_bins))
     out = {name: np.zeros((n_rois, n_t)) for name in ("n", "s1", "s2")}
-    zsum = np.zeros((n_rois, n_t), np.complex128)
+    zsum = np.zeros((n_rois, n_t, 2), np.complex128)
     n_kept = -(-L // int(rebin))
     hist = np.zeros((n_rois, n_t, n_kept)) if keep_histograms else None
     chunk = max(1, _CHUNK_BYTES // max(1, n_rois * k * L * 8))
@@ -192,5 +216,5 @@ def roi_photon_moments(siffio, masks, frames, period_bins: float, registration=N
         zsum[:, sl] = h @ phase
         if hist is not None:
             hist[:, sl] = rebin_histograms(h, rebin)
-    return PhotonMoments(out["n"], out["s1"], out["s2"], zsum, float(period_bins), hist,
-                         int(rebin))
+    return PhotonMoments(out["n"], out["s1"], out["s2"], zsum[..., 0], zsum[..., 1],
+                         float(period_bins), hist, int(rebin))
