@@ -124,4 +124,6 @@ def test_calibration_from_a_fit_and_json_round_trip():
         Calibration(period_bins=629, bin_width_ps=20, source="guess")
     with pytest.raises(ValueError):
         Calibration.from_dict({**cal.to_dict(), "class": "FLIMParams"})
+    with pytest.raises(ValueError, match="unknown calibration fields"):
+        Calibration.from_dict({**cal.to_dict(), "harmonic": 2})
     assert isinstance(params, FLIMParams)

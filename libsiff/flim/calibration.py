@@ -304,6 +304,9 @@ class Calibration:
         stored = data.pop("class", cls.__name__)
         if stored != cls.__name__:
             raise ValueError(f"a {stored} is not a {cls.__name__}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown calibration fields {sorted(unknown)}")
         return cls(**data)
 
 
