@@ -61,6 +61,9 @@ class BackgroundSettings:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "BackgroundSettings":
         """Build from :meth:`to_dict` output."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown background settings {sorted(unknown)}")
         return cls(**data)
 
 
