@@ -253,9 +253,11 @@ class Calibration:
                    channel=channel, note=note, extra={"background_fraction": float(fit.noise)})
 
     # ------------------------------------------------------------------ use
-    def calibrate_phasor(self, real, imag) -> Tuple[np.ndarray, np.ndarray]:
-        """Calibrated ``(g, s)`` from raw laser-period phasor coordinates (phasorpy)."""
-        return phasor_transform(real, imag, self.phase_zero, self.modulation_zero)
+    def calibrate_phasor(self, real, imag, out=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Calibrated ``(g, s)`` from raw laser-period phasor coordinates (phasorpy's
+        ``phasor_transform``); ``out=(real, imag)`` works in place."""
+        kwargs = {} if out is None else {"out": out}
+        return phasor_transform(real, imag, self.phase_zero, self.modulation_zero, **kwargs)
 
     def apparent_lifetime_ns(self, real, imag) -> Tuple[np.ndarray, np.ndarray]:
         """Phase and modulation lifetimes (ns) of **calibrated** phasor coordinates."""

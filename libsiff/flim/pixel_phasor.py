@@ -79,8 +79,11 @@ def pixel_phasor(siffio, frames, calibration: Calibration, registration=None,
     counts, _, zsum = siffio.flim_sums(frames, registration, phasor=True,
                                        _period_bins=calibration.period_bins)
     n = counts.astype(np.float64)
-    inv = np.divide(1.0, n, out=np.full(n.shape, np.nan), where=n > 0)
-    real, imag = calibration.calibrate_phasor(zsum.real * inv, zsum.imag * inv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / n                      # inf without photons, where the sums are 0:
+        real = zsum.real * inv             # 0 * inf = NaN, as wanted
+        imag = zsum.imag * inv
+    real, imag = calibration.calibrate_phasor(real, imag, out=(real, imag))
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != n.shape:
