@@ -165,7 +165,8 @@ class NativeFile:
             damaged_frame=none_if(raw.damaged_frame, 2**64 - 1), damage=int(raw.damage),
             damage_detail=ffi.string(raw.damage_detail).decode("utf-8", "replace"),
             tau_bins=none_if(raw.tau_bins, -1),
-            tau_bins_declared=none_if(raw.tau_bins_declared, -1), bin_resolution=none_if(raw.bin_resolution, -1),
+            tau_bins_declared=none_if(raw.tau_bins_declared, -1),
+            bin_resolution=none_if(raw.bin_resolution, -1),
             uniform_shape=bool(raw.uniform_shape), height=int(raw.height), width=int(raw.width),
         )
 

@@ -391,7 +391,7 @@ static int walk_ifds(siff_file *f, siff_error *err) {
             break;
         }
         if (prc == SIFF_ERR_FORMAT && n > 0) { /* a bad IFD: keep the frames before it */
-            snprintf(f->info.damage_detail, sizeof f->info.damage_detail, "%s", local.message);
+            memcpy(f->info.damage_detail, local.message, sizeof f->info.damage_detail);
             rc = stop_at(f, n, SIFF_DAMAGE_BAD_IFD);
             break;
         }

@@ -22,7 +22,8 @@ static const char *needle_of(int field) {
 #define CHUNK ((uint64_t)1 << 16)
 #define VALUE_CAP 160
 static int find_in_description(const siff_file *f, const siff_frame *fr, const char *needle,
-                               char *chunk, char *val, uint64_t *val_len, siff_error *err) {
+                               char *chunk, char *val, uint64_t *val_len, uint64_t *match_end,
+                               siff_error *err) {
     const uint64_t nlen = strlen(needle), len = fr->description_length;
     uint64_t pos = 0;
     while (pos < len) {
@@ -38,6 +39,7 @@ static int find_in_description(const siff_file *f, const siff_frame *fr, const c
             rc = siff_io_read(&f->io, fr->description_offset + at, val, n, err);
             if (rc) return -rc;
             *val_len = n;
+            *match_end = at + n;
             return 1;
         }
         if (pos + want >= len) break;
@@ -46,43 +48,56 @@ static int find_in_description(const siff_file *f, const siff_frame *fr, const c
     return 0;
 }
 
-/* One parsed field per distinct description offset (frames may share one description). */
+/* One parsed field per distinct description offset (every frame may point at one shared
+ * description). A value that ends within the first `used` bytes holds for any length >=
+ * used; an absent field, or a value running to the end, only for the same length. */
 typedef struct {
     uint64_t key; /* description offset + 1; 0 marks an empty slot */
-    uint64_t length;
+    uint64_t length, used;
     double f64;
     uint64_t u64;
     uint8_t found;
 } field_memo;
 
+static int memo_holds(const field_memo *m, const siff_frame *fr) {
+    if (m->key != fr->description_offset + 1) return 0;
+    if (m->found && m->used < m->length) return fr->description_length >= m->used;
+    return fr->description_length == m->length; /* absent, or a value up to the very end */
+}
+
+/* The slot holding frame fr's result, or the empty slot where it goes. */
 static field_memo *memo_slot(field_memo *memo, uint64_t cap, const siff_frame *fr) {
-    const uint64_t offset = fr->description_offset;
-    uint64_t h = ((offset + 1) * 0x9E3779B97F4A7C15ull) & (cap - 1);
-    while (memo[h].key && (memo[h].key != offset + 1 || memo[h].length != fr->description_length))
-        h = (h + 1) & (cap - 1);
+    uint64_t h = ((fr->description_offset + 1) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+    while (memo[h].key && !memo_holds(&memo[h], fr)) h = (h + 1) & (cap - 1);
     return &memo[h];
 }
 
 static int parse_field(const siff_file *f, const siff_frame *fr, int field, const char *needle,
                        char *chunk, field_memo *out, siff_error *err) {
     char val[VALUE_CAP];
-    uint64_t vlen = 0;
+    uint64_t vlen = 0, end = 0;
     out->found = 0;
+    out->used = 0;
     out->f64 = NAN;
     out->u64 = 0;
     if (fr->flags & SIFF_FRAME_BAD_DESCRIPTION) return SIFF_OK; /* reported as missing */
-    int hit = find_in_description(f, fr, needle, chunk, val, &vlen, err);
+    int hit = find_in_description(f, fr, needle, chunk, val, &vlen, &end, err);
     if (hit < 0) return -hit;
     if (!hit) return SIFF_OK;
+    out->used = end;
     if (field == SIFF_FIELD_HAS_APPENDED_TEXT) {
         out->found = 1;
         return SIFF_OK;
     }
     const char *v;
     uint64_t vl;
-    if (!siff_text_find_value(val, vlen, needle, &v, &vl)) return SIFF_OK;
-    if (field == SIFF_FIELD_FRAME_TIMESTAMP) out->found = (uint8_t)siff_parse_f64(v, vl, &out->f64);
-    else out->found = (uint8_t)siff_parse_u64(v, vl, &out->u64);
+    if (siff_text_find_value(val, vlen, needle, &v, &vl)) {
+        if (field == SIFF_FIELD_FRAME_TIMESTAMP)
+            out->found = (uint8_t)siff_parse_f64(v, vl, &out->f64);
+        else
+            out->found = (uint8_t)siff_parse_u64(v, vl, &out->u64);
+    }
+    /* a value that does not parse is "absent", which holds only for this exact length */
     return SIFF_OK;
 }
 

@@ -130,7 +130,7 @@ typedef struct {
     uint64_t damaged_frame;     /* index of the first frame dropped as incomplete or bad, or
                                    UINT64_MAX; frames before it are complete and readable */
     int damage;                 /* SIFF_DAMAGE_*: why the index stops at damaged_frame */
-    char damage_detail[200];    /* SIFF_DAMAGE_BAD_IFD: what is wrong with that IFD */
+    char damage_detail[320];    /* SIFF_DAMAGE_BAD_IFD: what is wrong with that IFD */
     int64_t tau_bins;           /* SI.hScan2D.hAcq.Tau_bins, -1 when absent, unparsable or
                                    above SIFF_MAX_TAU_BINS */
     int64_t tau_bins_declared;  /* the header's value even when too large, -1 absent */
