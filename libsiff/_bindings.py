@@ -91,6 +91,17 @@ def check_allocation(nbytes: int, path: str, what: str) -> None:
             "are available; request fewer frames or a smaller output")
 
 
+def plan_threads(out_bytes: int, per_thread: int, path: str) -> int:
+    """Threads for a request whose outputs take ``out_bytes`` and each extra thread
+    ``per_thread`` more (summed requests accumulate per thread): as many as fit in the
+    available memory, at most the core count. SiffMemoryError when not even one fits."""
+    check_allocation(out_bytes, path, "this request")
+    avail = available_memory()
+    if not per_thread or avail is None:
+        return _THREADS
+    return int(max(1, min(_THREADS, 1 + (avail - out_bytes) // per_thread)))
+
+
 def _c_array(ctype: str, array: np.ndarray | None, writable: bool = False):
     if array is None:
         return ffi.NULL
@@ -273,8 +284,9 @@ class NativeFile:
             _check(lib.siff_request_sizes(h, req, sizes, sizes + 1, sizes + 2, sizes + 3, err),
                    err, self.path)
         n16, n64, ntau, nph = (int(sizes[i]) for i in range(4))
-        check_allocation(2 * n16 + 8 * (n64 + ntau + 2 * nph * bool(phasor)), self.path,
-                         "this request")
+        # each thread but the first sums into its own copy of the summed outputs (kernels.c)
+        req.n_threads = plan_threads(2 * n16 + 8 * (n64 + ntau + 2 * nph * bool(phasor)),
+                                     8 * (n64 + ntau + 2 * nph) if sum_frames else 0, self.path)
         u16 = np.empty(n16, np.uint16) if n16 else None
         u64 = np.empty(n64, np.uint64) if n64 else None
         tau = np.empty(ntau, np.uint64) if ntau and kind in (Kind.MASK_FLIM, Kind.PIXEL_FLIM) else None

@@ -462,6 +462,21 @@ void siff_close(siff_file *f) {
     free(f);
 }
 
+int siff_check_index(const siff_file *f, uint64_t frame, siff_error *err) {
+    if (frame < f->info.num_frames) return SIFF_OK;
+    if (frame == f->info.damaged_frame)
+        return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
+                         "frame %llu was left out of the index: %s (the file has %llu complete "
+                         "frames)",
+                         (unsigned long long)frame,
+                         f->info.damage == SIFF_DAMAGE_BAD_IFD ? "its IFD is corrupt"
+                                                               : "the file ends inside it",
+                         (unsigned long long)f->info.num_frames);
+    return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
+                     "frame %llu does not exist (the file has %llu frames)",
+                     (unsigned long long)frame, (unsigned long long)f->info.num_frames);
+}
+
 void siff_get_info(const siff_file *f, siff_file_info *out) {
     if (f && out) *out = f->info;
 }
@@ -503,10 +518,8 @@ int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_
                           uint64_t *length, siff_error *err) {
     siff_clear_error(err);
     if (!f || (!buf && cap)) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "NULL argument");
-    if (frame >= f->info.num_frames)
-        return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
-                         "frame %llu does not exist (the file has %llu frames)",
-                         (unsigned long long)frame, (unsigned long long)f->info.num_frames);
+    int rc = siff_check_index(f, frame, err);
+    if (rc) return rc;
     const siff_frame *fr = &f->frames[frame];
     if (fr->flags & SIFF_FRAME_BAD_DESCRIPTION)
         return siff_fail(err, SIFF_ERR_FORMAT, (int64_t)frame, (int64_t)fr->ifd_offset,
@@ -514,7 +527,7 @@ int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_
                          (unsigned long long)frame);
     if (length) *length = fr->description_length;
     uint64_t len = fr->description_length < cap ? fr->description_length : cap;
-    int rc = siff_io_read(&f->io, fr->description_offset, buf, len, err);
+    rc = siff_io_read(&f->io, fr->description_offset, buf, len, err);
     if (rc && err) err->frame = (int64_t)frame;
     return rc;
 }

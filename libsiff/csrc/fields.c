@@ -107,12 +107,10 @@ int siff_read_fields(const siff_file *f, const uint64_t *frames, uint64_t n, int
     const char *needle = needle_of(field);
     if (!f || !needle || (n && (!frames || !found)))
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "invalid arguments to siff_read_fields");
-    for (uint64_t i = 0; i < n; i++)
-        if (frames[i] >= f->info.num_frames)
-            return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frames[i], -1,
-                             "frame %llu does not exist (the file has %llu frames)",
-                             (unsigned long long)frames[i],
-                             (unsigned long long)f->info.num_frames);
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = siff_check_index(f, frames[i], err);
+        if (rc) return rc;
+    }
     uint64_t cap = 16;
     while (cap < 2 * n) cap *= 2;
     field_memo *memo = n ? calloc((size_t)cap, sizeof *memo) : NULL;

@@ -54,6 +54,10 @@ struct siff_file {
     siff_frame *frames; /* info.num_frames entries */
 };
 
+/* SIFF_OK when frame is in the index; else SIFF_ERR_INDEX saying why (past the end, or
+ * the frame the index stops at: cut off or a corrupt IFD). */
+int siff_check_index(const siff_file *f, uint64_t frame, siff_error *err);
+
 /* Fills err (if non-NULL) and returns status. Never prints. */
 int siff_fail(siff_error *err, int status, int64_t frame, int64_t offset, const char *fmt, ...)
 #if defined(__GNUC__)
