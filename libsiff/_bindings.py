@@ -229,15 +229,16 @@ class NativeFile:
             _check(lib.siff_read_roi_text(h, buf, self.info.roi_length, err), err, self.path)
         return ffi.unpack(buf, self.info.roi_length).decode("latin-1")
 
-    def description(self, frame: int) -> str:
+    def description(self, frame: int, limit: int | None = None) -> str:
+        """The description text of ``frame`` (its first ``limit`` bytes when given)."""
         err = ffi.new("siff_error *")
         length = ffi.new("uint64_t *")
         with self._use() as h:
             _check(lib.siff_read_description(h, frame, ffi.NULL, 0, length, err), err, self.path)
-            buf = ffi.new("char[]", max(int(length[0]), 1))
-            _check(lib.siff_read_description(h, frame, buf, length[0], length, err), err,
-                   self.path)
-        return ffi.unpack(buf, int(length[0])).decode("utf-8", "replace")
+            n = int(length[0]) if limit is None else min(int(length[0]), limit)
+            buf = ffi.new("char[]", max(n, 1))
+            _check(lib.siff_read_description(h, frame, buf, n, length, err), err, self.path)
+        return ffi.unpack(buf, n).decode("utf-8", "replace")
 
     def fields(self, frames: np.ndarray, field: int):
         """(float64 values, uint64 values, bool found) of one description field per frame."""

@@ -484,9 +484,19 @@ class SiffIO:
         number. When the ``Text timestamp`` line is missing the event is still reported, with
         timestamp NaN (corrosiffpy drops it)."""
         fr, _, _, found = self._field(frames, nb.FIELD_HAS_APPENDED_TEXT)
-        events = []
+        events, parsed = [], {}  # frames may share one (huge) description: read it once
         for frame in fr[found].tolist():
-            events.append(_parse_event(frame, self._native.description(frame)))
+            info = self._native.frame_infos(frame, 1)[0]
+            offset, length = info["description_offset"], info["description_length"]
+            event = parsed.get(offset) or parsed.get((offset, length))
+            if event is None:
+                head = self._native.description(frame, _EVENT_PREFIX)
+                if _event_complete(head):  # the same for every length sharing this prefix
+                    event = parsed[offset] = _parse_event(frame, head)
+                else:
+                    text = head if length <= _EVENT_PREFIX else self._native.description(frame)
+                    event = parsed[(offset, length)] = _parse_event(frame, text)
+            events.append((frame, *event[1:]))
         return events
 
     def get_file_header(self) -> dict:
@@ -525,6 +535,19 @@ class SiffIO:
     def get_description(self, frame: int) -> str:
         """The description text of one frame (libsiff extension)."""
         return self._native.description(int(self._frames([frame])[0]))
+
+
+_EVENT_PREFIX = 1 << 16  # bytes of a description read first for its event lines
+
+
+def _event_complete(text: str) -> bool:
+    """True when text holds the appended-text line and the text-timestamp line, both ended:
+    then any longer description sharing this prefix gives the same event."""
+    for needle in ("\nAppended text = ", "\nText timestamp = "):
+        at = text.find(needle)
+        if at < 0 or text.find("\n", at + len(needle)) < 0:
+            return False
+    return True
 
 
 def _parse_event(frame: int, text: str) -> tuple:

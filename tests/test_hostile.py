@@ -175,7 +175,8 @@ SHARED_DESCRIPTION = textwrap.dedent("""
     import libsiff
     from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description
     path, n_frames, desc_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    desc = make_description(1, 12.5, 10**18) + "x" * (desc_mib << 20)
+    desc = (make_description(1, 12.5, 10**18, appended_text="stim", text_timestamp=3.0)
+            + "x" * (desc_mib << 20))
     nvfd = build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": 30})
     with SiffWriter(path, nvfd, build_roi_json(4, 4)) as wr:
         wr.add_raw_words(np.zeros(0, np.uint64), (4, 4), desc)
@@ -201,6 +202,8 @@ SHARED_DESCRIPTION = textwrap.dedent("""
         # the other frames see frame 0's text up to their own data: the same first field
         assert np.all(t[1:] == 12.5), t[:5]
         assert r.siffio.get_epoch_timestamps_laser([0, n_frames - 1]).tolist() == [10**18] * 2
+        events = r.get_appended_text()
+        assert len(events) == n_frames and events[7] == (7, "stim", 3.0), events[:3]
     print("ok")
 """)
 
