@@ -111,6 +111,7 @@ static int mappable(int fd) {
  * Outside libsiff's mappings the fault goes to the handler that was there before. The
  * table is lock-free (atomics only), as a signal handler requires; a file that finds it
  * full is read with pread instead. */
+#ifdef __linux__ /* files are mapped on Linux only (see mappable) */
 #define GUARD_SLOTS 256
 typedef struct {
     _Atomic uintptr_t base, len;
@@ -155,7 +156,7 @@ static int guard_install(void) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = guard_handler;
-        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
         sigemptyset(&sa.sa_mask);
         atomic_store(&guard_state, sigaction(SIGBUS, &sa, &guard_previous) == 0 ? 2 : -1);
     }
@@ -184,6 +185,20 @@ static void guard_unregister(int slot) {
     atomic_store(&guard_table[slot].len, 0);
     atomic_store(&guard_table[slot].base, 0);
 }
+
+static int guard_faulted(int slot) { return atomic_load(&guard_table[slot].faulted); }
+#else
+static int guard_register(const uint8_t *map, uint64_t size) {
+    (void)map;
+    (void)size;
+    return -1; /* never mapped: reads use pread */
+}
+static void guard_unregister(int slot) { (void)slot; }
+static int guard_faulted(int slot) {
+    (void)slot;
+    return 0;
+}
+#endif
 
 int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err) {
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files go on */
@@ -235,7 +250,7 @@ void siff_io_close(siff_io *io) {
 int siff_io_check(const siff_io *io, siff_error *err) {
     if (!io->map) return SIFF_OK;
     struct stat st;
-    if (atomic_load(&guard_table[io->guard].faulted) || fstat(io->fd, &st) != 0 ||
+    if (guard_faulted(io->guard) || fstat(io->fd, &st) != 0 ||
         (uint64_t)st.st_size < io->size)
         return siff_fail(err, SIFF_ERR_IO, -1, -1,
                          "the file is shorter than when it was opened (it was truncated or "
