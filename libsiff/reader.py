@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SiffFormatError, SiffIOError
+from .errors import SiffIOError, SiffShapeError
 from .siffio import SiffIO
 
 __all__ = ["SiffReader"]
@@ -276,8 +276,8 @@ class SiffReader:
 
     def _check_volume_mask(self, mask: np.ndarray, planes_axis: int) -> None:
         if mask.ndim > planes_axis + 2 and mask.shape[planes_axis] != self.im_params.num_slices:
-            raise SiffFormatError(
-                f"mask has {mask.shape[planes_axis]} planes but the file has "
+            raise SiffShapeError(
+                f"{self.filename}: mask has {mask.shape[planes_axis]} planes but the file has "
                 f"{self.im_params.num_slices} slices")
 
     def sum_mask(self, mask, timepoint_start: int = 0, timepoint_end: int | None = None,

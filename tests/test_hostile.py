@@ -375,3 +375,11 @@ def test_pread_and_mapped_reads_agree(tmp_path):
             np.testing.assert_array_equal(u16.reshape(truth.shape), truth)
         finally:
             nf.close()
+
+
+def test_reader_mask_with_wrong_plane_count_is_a_shape_error():
+    with libsiff.SiffReader(GOLD) as r:
+        h, w = r.siffio.frame_shape()
+        mask = np.ones((r.im_params.num_slices + 1, h, w), bool)
+        with pytest.raises(SiffShapeError, match=f"{GOLD}: mask has .* planes but the file has"):
+            r.sum_mask(mask)
