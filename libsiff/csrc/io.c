@@ -119,6 +119,7 @@ typedef struct {
 } guard_slot;
 static guard_slot guard_table[GUARD_SLOTS];
 static struct sigaction guard_previous;
+static uintptr_t guard_page = 4096; /* set before the handler is installed */
 static atomic_int guard_state; /* 0 not installed, 1 installing, 2 installed, -1 failed */
 
 static void guard_chain(int sig, siginfo_t *si, void *ctx) {
@@ -139,9 +140,8 @@ static void guard_handler(int sig, siginfo_t *si, void *ctx) {
     for (int i = 0; i < GUARD_SLOTS; i++) {
         uintptr_t b = atomic_load(&guard_table[i].base), l = atomic_load(&guard_table[i].len);
         if (!b || addr < b || addr - b >= l) continue;
-        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        void *at = (void *)(addr - addr % page);
-        if (mmap(at, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+        void *at = (void *)(addr - addr % guard_page);
+        if (mmap(at, guard_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
             MAP_FAILED)
             break;
         atomic_store(&guard_table[i].faulted, 1);
@@ -153,6 +153,8 @@ static void guard_handler(int sig, siginfo_t *si, void *ctx) {
 static int guard_install(void) {
     int expected = 0;
     if (atomic_compare_exchange_strong(&guard_state, &expected, 1)) {
+        long page = sysconf(_SC_PAGESIZE);
+        if (page > 0) guard_page = (uintptr_t)page;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = guard_handler;
