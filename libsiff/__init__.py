@@ -5,6 +5,7 @@
 __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
+    SiffArgumentError,
     SiffCancelled,
     SiffCorruptError,
     SiffError,
@@ -24,7 +25,7 @@ from .siffio import (  # noqa: E402
 from .tiff_export import siff_to_tiff  # noqa: E402
 
 __all__ = [
-    "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
+    "SiffArgumentError", "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
     "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
     "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
 ]

@@ -23,13 +23,18 @@ _ERRORS = {
     lib.SIFF_ERR_FORMAT: errors.SiffCorruptError,
     lib.SIFF_ERR_TRUNCATED: errors.SiffCorruptError,
     lib.SIFF_ERR_INDEX: errors.SiffIndexError,
-    lib.SIFF_ERR_ARG: errors.SiffFormatError,
+    lib.SIFF_ERR_ARG: errors.SiffArgumentError,
     lib.SIFF_ERR_NOMEM: errors.SiffMemoryError,
     lib.SIFF_ERR_NO_TAU_BINS: errors.SiffFormatError,
     lib.SIFF_ERR_NOT_FLIM: errors.SiffFormatError,
     lib.SIFF_ERR_NO_FIELD: errors.SiffFormatError,
-    lib.SIFF_ERR_SHAPE: errors.SiffFormatError,
+    lib.SIFF_ERR_SHAPE: errors.SiffShapeError,
 }
+
+MAX_TAU_BINS = int(lib.SIFF_MAX_TAU_BINS)
+MAX_FRAME_PIXELS = int(lib.SIFF_MAX_FRAME_PIXELS)
+DAMAGE_TRUNCATED = lib.SIFF_DAMAGE_TRUNCATED
+DAMAGE_BAD_IFD = lib.SIFF_DAMAGE_BAD_IFD
 
 _THREADS = max(1, min(os.cpu_count() or 1, 8))
 
@@ -62,6 +67,41 @@ def _check(rc: int, err, path: str) -> None:
         _raise(err, path)
 
 
+def available_memory() -> int | None:
+    """Bytes the system can give without swapping (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_allocation(nbytes: int, path: str, what: str) -> None:
+    """Raises SiffMemoryError when ``nbytes`` exceed the memory available now."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise errors.SiffMemoryError(
+            f"{path}: {what} needs {nbytes / 2**20:,.0f} MiB but only {avail / 2**20:,.0f} MiB "
+            "are available; request fewer frames or a smaller output")
+
+
+def plan_threads(out_bytes: int, per_thread: int, path: str) -> int:
+    """Threads for a request whose outputs take ``out_bytes`` and each extra thread
+    ``per_thread`` more (summed requests accumulate per thread): as many as fit in the
+    available memory, at most the core count. SiffMemoryError when not even one fits."""
+    check_allocation(out_bytes, path, "this request")
+    avail = available_memory()
+    if not per_thread or avail is None:
+        return _THREADS
+    return int(max(1, min(_THREADS, 1 + (avail - out_bytes) // per_thread)))
+
+
 def _c_array(ctype: str, array: np.ndarray | None, writable: bool = False):
     if array is None:
         return ffi.NULL
@@ -82,7 +122,10 @@ class FileInfo:
     roi_length: int
     num_frames: int
     damaged_frame: int | None
+    damage: int  # 0 none, DAMAGE_TRUNCATED or DAMAGE_BAD_IFD (why the index stops early)
+    damage_detail: str  # what is wrong with the bad IFD
     tau_bins: int | None
+    tau_bins_declared: int | None  # the header's Tau_bins even above MAX_TAU_BINS
     bin_resolution: int | None
     uniform_shape: bool
     height: int
@@ -111,10 +154,10 @@ class NativeFile:
     never frees the handle under a running call: it refuses new calls at once and the
     last running call frees the handle when it returns."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, pread: bool = False):
         self.path = path
         err = ffi.new("siff_error *")
-        handle = lib.siff_open(os.fsencode(path), err)
+        handle = lib.siff_open_ex(os.fsencode(path), lib.SIFF_OPEN_PREAD if pread else 0, err)
         if handle == ffi.NULL:
             _raise(err, path)
         # ffi.gc is only a safety net; SiffIO.close() releases the handle explicitly.
@@ -130,8 +173,11 @@ class NativeFile:
             file_size=int(raw.file_size), first_ifd=int(raw.first_ifd),
             nvfd_length=int(raw.nvfd_length), roi_length=int(raw.roi_length),
             num_frames=int(raw.num_frames),
-            damaged_frame=none_if(raw.damaged_frame, 2**64 - 1),
-            tau_bins=none_if(raw.tau_bins, -1), bin_resolution=none_if(raw.bin_resolution, -1),
+            damaged_frame=none_if(raw.damaged_frame, 2**64 - 1), damage=int(raw.damage),
+            damage_detail=ffi.string(raw.damage_detail).decode("utf-8", "replace"),
+            tau_bins=none_if(raw.tau_bins, -1),
+            tau_bins_declared=none_if(raw.tau_bins_declared, -1),
+            bin_resolution=none_if(raw.bin_resolution, -1),
             uniform_shape=bool(raw.uniform_shape), height=int(raw.height), width=int(raw.width),
         )
 
@@ -183,15 +229,16 @@ class NativeFile:
             _check(lib.siff_read_roi_text(h, buf, self.info.roi_length, err), err, self.path)
         return ffi.unpack(buf, self.info.roi_length).decode("latin-1")
 
-    def description(self, frame: int) -> str:
+    def description(self, frame: int, limit: int | None = None) -> str:
+        """The description text of ``frame`` (its first ``limit`` bytes when given)."""
         err = ffi.new("siff_error *")
         length = ffi.new("uint64_t *")
         with self._use() as h:
             _check(lib.siff_read_description(h, frame, ffi.NULL, 0, length, err), err, self.path)
-            buf = ffi.new("char[]", max(int(length[0]), 1))
-            _check(lib.siff_read_description(h, frame, buf, length[0], length, err), err,
-                   self.path)
-        return ffi.unpack(buf, int(length[0])).decode("utf-8", "replace")
+            n = int(length[0]) if limit is None else min(int(length[0]), limit)
+            buf = ffi.new("char[]", max(n, 1))
+            _check(lib.siff_read_description(h, frame, buf, n, length, err), err, self.path)
+        return ffi.unpack(buf, n).decode("utf-8", "replace")
 
     def fields(self, frames: np.ndarray, field: int):
         """(float64 values, uint64 values, bool found) of one description field per frame."""
@@ -241,6 +288,9 @@ class NativeFile:
             _check(lib.siff_request_sizes(h, req, sizes, sizes + 1, sizes + 2, sizes + 3, err),
                    err, self.path)
         n16, n64, ntau, nph = (int(sizes[i]) for i in range(4))
+        # each thread but the first sums into its own copy of the summed outputs (kernels.c)
+        req.n_threads = plan_threads(2 * n16 + 8 * (n64 + ntau + 2 * nph * bool(phasor)),
+                                     8 * (n64 + ntau + 2 * nph) if sum_frames else 0, self.path)
         u16 = np.empty(n16, np.uint16) if n16 else None
         u64 = np.empty(n64, np.uint64) if n64 else None
         tau = np.empty(ntau, np.uint64) if ntau and kind in (Kind.MASK_FLIM, Kind.PIXEL_FLIM) else None
@@ -254,6 +304,11 @@ class NativeFile:
         req.out_phasor_len = nph
         with self._use() as h:
             rc = lib.siff_run(h, req, err)
+        if rc == lib.SIFF_ERR_NO_TAU_BINS and self.info.tau_bins_declared is not None:
+            raise errors.SiffFormatError(
+                f"{self.path}: the header's SI.hScan2D.hAcq.Tau_bins = "
+                f"{self.info.tau_bins_declared} is outside 1..{MAX_TAU_BINS}, the arrival-time "
+                "histogram lengths libsiff reads")
         _check(rc, err, self.path)
         self.last_out_of_range = int(req.out_of_range_photons)
         return u16, u64, tau, re, im

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SiffFormatError, SiffIOError
+from .errors import SiffIOError, SiffShapeError
 from .siffio import SiffIO
 
 __all__ = ["SiffReader"]
@@ -71,14 +71,35 @@ class SiffReader:
             self.t_axis()
 
     def close(self) -> None:
-        """Release the file and forget its parameters. Safe to call twice."""
-        if self.siffio is not None:
-            self.siffio.close()
-        self.siffio = None
-        self.im_params = None
+        """Release the file. Safe to call twice and while other threads read: their running
+        calls finish, later ones raise SiffIOError. ``im_params`` stays readable."""
         self.opened = False
+        io = self.siffio
+        if io is not None:
+            io.close()
         self._registration_info = None
         self._shift_table = None
+
+    def refresh(self) -> int:
+        """Re-read the frame index of a file that is still being written (ScanImage writes
+        while it acquires); returns the new number of frames.
+
+        ``im_params`` is rebuilt for the new frame count. A frame not completely written yet
+        is never included."""
+        from .imparams import ImParams
+
+        io = self._io()
+        n = io.refresh()
+        header = io.get_file_header()
+        self.im_params = ImParams.from_header(header["Non-varying frame data"],
+                                              header["ROI string"], n, filename=str(self.filename))
+        self._shift_table = None
+        return n
+
+    @property
+    def damage(self) -> str | None:
+        """Why the frame index stops before the end of the file (see SiffIO.damage), or None."""
+        return self._io().damage
 
     def __enter__(self) -> SiffReader:
         return self
@@ -255,8 +276,8 @@ class SiffReader:
 
     def _check_volume_mask(self, mask: np.ndarray, planes_axis: int) -> None:
         if mask.ndim > planes_axis + 2 and mask.shape[planes_axis] != self.im_params.num_slices:
-            raise SiffFormatError(
-                f"mask has {mask.shape[planes_axis]} planes but the file has "
+            raise SiffShapeError(
+                f"{self.filename}: mask has {mask.shape[planes_axis]} planes but the file has "
                 f"{self.im_params.num_slices} slices")
 
     def sum_mask(self, mask, timepoint_start: int = 0, timepoint_end: int | None = None,

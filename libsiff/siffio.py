@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import warnings
+
 import numpy as np
 
 from . import _bindings as nb
-from .errors import SiffFormatError, SiffIndexError, SiffIOError, SiffShapeError
+from .errors import SiffArgumentError, SiffFormatError, SiffIndexError, SiffIOError, SiffShapeError
 
 __all__ = ["SiffIO", "open_file", "get_start_timestamp", "get_start_and_end_timestamps"]
 
@@ -38,7 +39,7 @@ def _offset_bins(params) -> float:
 
 def _check_method(flim_method: str) -> None:
     if flim_method not in FLIM_METHODS:
-        raise SiffFormatError(
+        raise SiffArgumentError(
             f"Invalid FLIM method {flim_method}. Must be one of "
             "[`empirical lifetime`, `phasor`]"
         )
@@ -56,11 +57,35 @@ class SiffIO:
         self._native = nb.NativeFile(self._path)
         self._info = self._native.info
         if self._info.damaged_frame is not None:
-            warnings.warn(
-                f"{self._path}: the file ends inside frame {self._info.damaged_frame}; "
-                f"reading the {self._info.num_frames} complete frames",
-                RuntimeWarning, stacklevel=3,
-            )
+            warnings.warn(f"{self._path}: {self.damage}; reading the {self._info.num_frames} "
+                          "complete frames before it", RuntimeWarning, stacklevel=3)
+
+    @property
+    def damage(self) -> str | None:
+        """Why the frame index stops before the end of the file, or None when it does not.
+
+        A file cut off inside a frame (or still being written) and a corrupt IFD after the
+        first frame keep the complete frames before; this says which frame was dropped."""
+        info = self._info
+        if info.damaged_frame is None:
+            return None
+        if info.damage == nb.DAMAGE_BAD_IFD:
+            return f"the IFD of frame {info.damaged_frame} is corrupt ({info.damage_detail})"
+        return f"the file ends inside frame {info.damaged_frame}"
+
+    def refresh(self) -> int:
+        """Re-read the frame index of a file that is still being written; returns the new
+        number of frames.
+
+        A frame whose IFD or data is not completely written yet is never included. Running
+        calls finish on the index they started with."""
+        if self.closed:
+            raise SiffIOError(f"{self._path}: the file is closed")
+        native = nb.NativeFile(self._path)
+        # the old handle is freed when its last running call returns (NativeFile is
+        # reference-counted by the calls holding it), so nothing is closed under a call
+        self._native, self._info = native, native.info
+        return self._info.num_frames
 
     # ---- file state ----
     @property
@@ -99,7 +124,7 @@ class SiffIO:
     def frame_shape(self) -> tuple[int, int]:
         """(height, width) in pixels, shared by every frame (ValueError otherwise)."""
         if not self._info.uniform_shape:
-            raise SiffFormatError(f"{self._path}: frames do not all have the same shape")
+            raise SiffShapeError(f"{self._path}: frames do not all have the same shape")
         return (self._info.height, self._info.width)
 
     @property
@@ -110,6 +135,11 @@ class SiffIO:
     @property
     def histogram_length(self) -> int:
         """Length L of arrival histograms: Tau_bins + 2, as corrosiffpy."""
+        if self._info.tau_bins is None and self._info.tau_bins_declared is not None:
+            raise SiffFormatError(
+                f"{self._path}: the header's SI.hScan2D.hAcq.Tau_bins = "
+                f"{self._info.tau_bins_declared} is outside 1..{nb.MAX_TAU_BINS}, the "
+                "arrival-time histogram lengths libsiff reads")
         if self._info.tau_bins is None:
             raise SiffFormatError(
                 f"{self._path}: Could not compute tau bins: the header has no "
@@ -126,14 +156,15 @@ class SiffIO:
         if arr.size == 0:
             return np.zeros(0, np.uint64)
         if arr.dtype.kind not in "iu":
-            raise SiffFormatError(f"{self._path}: frame indices must be integers, got {arr.dtype}")
+            raise SiffArgumentError(f"{self._path}: frame indices must be integers, got {arr.dtype}")
         arr = arr.ravel().astype(np.int64)
         bad = (arr < 0) | (arr >= n)
         if bad.any():
             first = int(arr[bad][0])
             extra = ""
             if self._info.damaged_frame is not None and first == self._info.damaged_frame:
-                extra = " (it is incomplete: the file ends inside it)"
+                extra = (" (its IFD is corrupt)" if self._info.damage == nb.DAMAGE_BAD_IFD
+                         else " (it is incomplete: the file ends inside it)")
             raise SiffIndexError(
                 f"{self._path}: frame {first} does not exist: the file has {n} frames{extra}"
             )
@@ -147,7 +178,7 @@ class SiffIO:
         ``(num_frames, 2)`` holding the shift of every file frame."""
         if isinstance(registration, np.ndarray):
             if registration.shape != (self._info.num_frames, 2):
-                raise SiffFormatError(
+                raise SiffArgumentError(
                     f"{self._path}: a shift table must have shape ({self._info.num_frames}, 2), "
                     f"not {registration.shape}")
             return np.ascontiguousarray(registration[frames.astype(np.intp)], dtype=np.int64)
@@ -166,7 +197,7 @@ class SiffIO:
                                 f"(pixels), not {value!r}")
             out[i, 0], out[i, 1] = int(dy), int(dx)
         if missing and strict:
-            raise SiffFormatError(
+            raise SiffArgumentError(
                 f"{self._path}: Some requested frames do not have a corresponding registration "
                 f"value (first missing: frame {missing[0]})"
             )
@@ -204,7 +235,7 @@ class SiffIO:
             masks = masks[:, None]
         planes = masks.shape[1]
         if planes == 0 or masks.shape[0] == 0:
-            raise SiffFormatError(f"{self._path}: masks must not be empty")
+            raise SiffArgumentError(f"{self._path}: masks must not be empty")
         return np.ascontiguousarray(masks).view(np.uint8), planes
 
     # ---- intensity ----
@@ -473,9 +504,19 @@ class SiffIO:
         number. When the ``Text timestamp`` line is missing the event is still reported, with
         timestamp NaN (corrosiffpy drops it)."""
         fr, _, _, found = self._field(frames, nb.FIELD_HAS_APPENDED_TEXT)
-        events = []
+        events, parsed = [], {}  # frames may share one (huge) description: read it once
         for frame in fr[found].tolist():
-            events.append(_parse_event(frame, self._native.description(frame)))
+            info = self._native.frame_infos(frame, 1)[0]
+            offset, length = info["description_offset"], info["description_length"]
+            event = parsed.get(offset) or parsed.get((offset, length))
+            if event is None:
+                head = self._native.description(frame, _EVENT_PREFIX)
+                if _event_complete(head):  # the same for every length sharing this prefix
+                    event = parsed[offset] = _parse_event(frame, head)
+                else:
+                    text = head if length <= _EVENT_PREFIX else self._native.description(frame)
+                    event = parsed[(offset, length)] = _parse_event(frame, text)
+            events.append((frame, *event[1:]))
         return events
 
     def get_file_header(self) -> dict:
@@ -514,6 +555,19 @@ class SiffIO:
     def get_description(self, frame: int) -> str:
         """The description text of one frame (libsiff extension)."""
         return self._native.description(int(self._frames([frame])[0]))
+
+
+_EVENT_PREFIX = 1 << 16  # bytes of a description read first for its event lines
+
+
+def _event_complete(text: str) -> bool:
+    """True when text holds the appended-text line and the text-timestamp line, both ended:
+    then any longer description sharing this prefix gives the same event."""
+    for needle in ("\nAppended text = ", "\nText timestamp = "):
+        at = text.find(needle)
+        if at < 0 or text.find("\n", at + len(needle)) < 0:
+            return False
+    return True
 
 
 def _parse_event(frame: int, text: str) -> tuple:

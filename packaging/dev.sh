@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1
   xvfb xauth dpkg-dev desktop-file-utils
+  clang libclang-rt-14-dev
 )
 
 say() { printf '[dev.sh] %s\n' "$*" >&2; }

@@ -3,13 +3,12 @@
  * file size before it is used. */
 #include "siff_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SI_MAGIC 117637889u
 #define MAX_TAGS 4096u
-#define MAX_DIM (1u << 20)
-#define MAX_DESCRIPTION (64u << 20)
 
 enum { TAG_WIDTH = 256, TAG_HEIGHT = 257, TAG_BITS = 258, TAG_COMPRESSION = 259,
        TAG_PHOTOMETRIC = 262, TAG_DESCRIPTION = 270, TAG_STRIP_OFFSETS = 273,
@@ -62,76 +61,87 @@ static int set_insert(offset_set *s, uint64_t key) { /* 1 inserted, 0 present, -
     return 1;
 }
 
-/* Reads and decodes the IFD at off into *fi; *next gets the next IFD offset.
- * Returns SIFF_ERR_TRUNCATED when the IFD itself runs past the end of the file. */
-static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame_info *fi,
-                     uint32_t *strip_count, uint64_t *next, siff_error *err) {
+/* The raw bytes of one IFD: its entries and the next-IFD pointer after them. Small IFDs
+ * (up to 64 entries, every ScanImage frame) come in one read into the stack buffer. */
+typedef struct {
+    uint8_t stack[8 + 64 * 20 + 8];
+    uint8_t *heap;
+    const uint8_t *entries;
+    uint64_t n;
+} ifd_bytes;
+
+static int read_ifd_bytes(const siff_file *f, uint64_t off, int64_t index, ifd_bytes *b,
+                          siff_error *err) {
     const int big = f->info.bigtiff;
     const uint64_t count_size = big ? 8 : 2, entry_size = big ? 20 : 12, next_size = big ? 8 : 4;
-    /* One read for the common case: the count, up to 64 entries and the next pointer. */
-    uint8_t stackbuf[8 + 64 * 20 + 8];
+    b->heap = NULL;
     if (!siff_fits(off, count_size, f->io.size))
         return siff_fail(err, SIFF_ERR_TRUNCATED, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu lies past the end of the file",
                          (long long)index, (unsigned long long)off);
-    uint64_t guess = f->io.size - off < sizeof stackbuf ? f->io.size - off : sizeof stackbuf;
-    int rc = siff_io_read(&f->io, off, stackbuf, guess, err);
+    uint64_t guess = f->io.size - off < sizeof b->stack ? f->io.size - off : sizeof b->stack;
+    int rc = siff_io_read(&f->io, off, b->stack, guess, err);
     if (rc) return rc;
-    uint64_t n = big ? rd64(stackbuf) : rd16(stackbuf);
-    if (n == 0 || n > MAX_TAGS)
+    b->n = big ? rd64(b->stack) : rd16(b->stack);
+    if (b->n == 0 || b->n > MAX_TAGS)
         return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu declares %llu tags (corrupt IFD)",
-                         (long long)index, (unsigned long long)off, (unsigned long long)n);
-    uint64_t body = n * entry_size + next_size;
+                         (long long)index, (unsigned long long)off, (unsigned long long)b->n);
+    const uint64_t body = b->n * entry_size + next_size;
     if (!siff_fits(off + count_size, body, f->io.size))
         return siff_fail(err, SIFF_ERR_TRUNCATED, index, (int64_t)off,
                          "IFD of frame %lld at offset %llu is cut off by the end of the file",
                          (long long)index, (unsigned long long)off);
-    uint8_t *buf = stackbuf + count_size;
-    uint8_t *heap = NULL;
+    b->entries = b->stack + count_size;
     if (count_size + body > guess) {
-        heap = malloc((size_t)body);
-        if (!heap) return siff_fail(err, SIFF_ERR_NOMEM, index, (int64_t)off, "out of memory");
-        rc = siff_io_read(&f->io, off + count_size, heap, body, err);
+        b->heap = malloc((size_t)body);
+        if (!b->heap) return siff_fail(err, SIFF_ERR_NOMEM, index, (int64_t)off, "out of memory");
+        rc = siff_io_read(&f->io, off + count_size, b->heap, body, err);
         if (rc) {
-            free(heap);
+            free(b->heap);
+            b->heap = NULL;
             return rc;
         }
-        buf = heap;
+        b->entries = b->heap;
     }
-    memset(fi, 0, sizeof *fi);
-    fi->ifd_offset = off;
-    fi->siff_tag = -1;
-    *strip_count = 0;
-    uint32_t have = 0; /* bit 0 width, 1 height, 2 strip offsets, 3 strip bytes */
-    for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *e = buf + i * entry_size;
-        unsigned tag = rd16(e), type = rd16(e + 2);
-        uint64_t count = big ? rd64(e + 4) : rd32(e + 4);
+    return SIFF_OK;
+}
+
+/* Bits of the tags every frame needs, as decode_entries reports them. */
+enum { HAVE_WIDTH = 1, HAVE_HEIGHT = 2, HAVE_STRIPS = 4, HAVE_STRIP_BYTES = 8 };
+
+/* Fills fi from the entries; returns the HAVE_* bits of the required tags found. */
+static uint32_t decode_entries(int big, const ifd_bytes *b, siff_frame_info *fi,
+                               uint32_t *strip_count) {
+    const uint64_t entry_size = big ? 20 : 12;
+    uint32_t have = 0;
+    for (uint64_t i = 0; i < b->n; i++) {
+        const uint8_t *e = b->entries + i * entry_size;
+        const unsigned tag = rd16(e), ts = type_size(rd16(e + 2));
+        if (ts == 0) continue; /* unknown field type: ignore the entry */
+        const uint64_t count = big ? rd64(e + 4) : rd32(e + 4);
         const uint8_t *vf = e + (big ? 12 : 8);
-        uint64_t raw = big ? rd64(vf) : rd32(vf);
-        unsigned ts = type_size(type);
+        const uint64_t raw = big ? rd64(vf) : rd32(vf);
         uint64_t value = raw; /* inline scalar, read with its own width */
         if (ts == 1) value = vf[0];
         else if (ts == 2) value = rd16(vf);
         else if (ts == 4) value = rd32(vf);
-        else if (ts == 8) value = big ? rd64(vf) : raw;
-        if (ts == 0) continue; /* unknown field type: ignore the entry */
         switch (tag) {
-        case TAG_WIDTH: fi->width = value; have |= 1; break;
-        case TAG_HEIGHT: fi->height = value; have |= 2; break;
+        case TAG_WIDTH: fi->width = value; have |= HAVE_WIDTH; break;
+        case TAG_HEIGHT: fi->height = value; have |= HAVE_HEIGHT; break;
         case TAG_BITS: fi->bits_per_sample = value; fi->present_mask |= SIFF_HAS_BITS; break;
         case TAG_COMPRESSION: fi->compression = value; fi->present_mask |= SIFF_HAS_COMPRESSION; break;
         case TAG_PHOTOMETRIC: fi->photometric = value; fi->present_mask |= SIFF_HAS_PHOTOMETRIC; break;
         case TAG_DESCRIPTION: fi->description_offset = raw; fi->present_mask |= SIFF_HAS_DESCRIPTION; break;
         case TAG_STRIP_OFFSETS:
-            fi->strip_offset = value; have |= 4;
+            fi->strip_offset = value;
+            have |= HAVE_STRIPS;
             *strip_count = count > 0xffffffffu ? 0xffffffffu : (uint32_t)count;
             break;
         case TAG_ORIENTATION: fi->orientation = value; fi->present_mask |= SIFF_HAS_ORIENTATION; break;
         case TAG_SPP: fi->samples_per_pixel = value; fi->present_mask |= SIFF_HAS_SPP; break;
         case TAG_ROWS_PER_STRIP: fi->rows_per_strip = value; fi->present_mask |= SIFF_HAS_ROWS_PER_STRIP; break;
-        case TAG_STRIP_BYTES: fi->strip_byte_count = value; have |= 8; break;
+        case TAG_STRIP_BYTES: fi->strip_byte_count = value; have |= HAVE_STRIP_BYTES; break;
         case TAG_XRES: fi->x_resolution = raw; fi->present_mask |= SIFF_HAS_XRES; break;
         case TAG_YRES: fi->y_resolution = raw; fi->present_mask |= SIFF_HAS_YRES; break;
         case TAG_RES_UNIT: fi->resolution_unit = value; fi->present_mask |= SIFF_HAS_RES_UNIT; break;
@@ -142,34 +152,43 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
         default: break; /* unknown tags are ignored, as TIFF requires */
         }
     }
-    *next = big ? rd64(buf + n * entry_size) : rd32(buf + n * entry_size);
-    free(heap);
+    return have;
+}
 
+/* The required tags are present, the size is within the limits (siff.h) and the Siff tag
+ * is known. */
+static int check_frame_tags(const siff_frame_info *fi, uint32_t have, int64_t index,
+                            siff_error *err) {
     static const char *const names[] = {"ImageWidth (256)", "ImageLength (257)",
                                         "StripOffsets (273)", "StripByteCounts (279)"};
-    for (int b = 0; b < 4; b++)
-        if (!(have & (1u << b)))
-            return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)off,
+    for (int bit = 0; bit < 4; bit++)
+        if (!(have & (1u << bit)))
+            return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)fi->ifd_offset,
                              "IFD of frame %lld at offset %llu lacks the tag %s",
-                             (long long)index, (unsigned long long)off, names[b]);
-    if (fi->width == 0 || fi->height == 0 || fi->width > MAX_DIM || fi->height > MAX_DIM ||
-        fi->width * fi->height > ((uint64_t)1 << 31))
-        return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)off,
-                         "frame %lld has an impossible size %llu x %llu", (long long)index,
-                         (unsigned long long)fi->height, (unsigned long long)fi->width);
+                             (long long)index, (unsigned long long)fi->ifd_offset, names[bit]);
+    if (fi->width == 0 || fi->height == 0 || fi->width > SIFF_MAX_DIM ||
+        fi->height > SIFF_MAX_DIM || fi->width * fi->height > SIFF_MAX_FRAME_PIXELS)
+        return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)fi->ifd_offset,
+                         "frame %lld claims an impossible size %llu x %llu (at most %d x %d "
+                         "and %d pixels)",
+                         (long long)index, (unsigned long long)fi->height,
+                         (unsigned long long)fi->width, SIFF_MAX_DIM, SIFF_MAX_DIM,
+                         SIFF_MAX_FRAME_PIXELS);
     if (fi->siff_tag != -1 && fi->siff_tag != 0 && fi->siff_tag != 1)
-        return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)off,
+        return siff_fail(err, SIFF_ERR_FORMAT, index, (int64_t)fi->ifd_offset,
                          "frame %lld has an unknown Siff encoding tag value %lld",
                          (long long)index, (long long)fi->siff_tag);
+    return SIFF_OK;
+}
 
-    /* Where the data lies and how long the description is (siff-format.md §5). */
-    uint64_t pixels = fi->width * fi->height;
+/* Where the data lies and how long the description is (siff-format.md §5): flags the
+ * frame when either is inconsistent with the file. A compressed or plain TIFF frame must
+ * hold its count image (2 bytes a pixel) inside the file. */
+static void locate_frame_data(const siff_file *f, siff_frame_info *fi, uint32_t strip_count) {
+    const uint64_t pixels = fi->width * fi->height;
     uint64_t data_start = fi->strip_offset;
-    int data_ok = 1;
-    if (*strip_count != 1) {
-        fi->flags |= SIFF_FRAME_MULTI_STRIP;
-        data_ok = 0;
-    }
+    int data_ok = strip_count == 1;
+    if (strip_count != 1) fi->flags |= SIFF_FRAME_MULTI_STRIP;
     if (fi->siff_tag == 1) {
         if (fi->strip_offset < 2 * pixels) data_ok = 0;
         else data_start = fi->strip_offset - 2 * pixels;
@@ -178,10 +197,30 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
     if (!siff_fits(fi->strip_offset, fi->strip_byte_count, f->io.size)) data_ok = 0;
     if (!data_ok) fi->flags |= SIFF_FRAME_BAD_DATA;
     if ((fi->present_mask & SIFF_HAS_DESCRIPTION) && fi->description_offset <= data_start &&
-        data_start - fi->description_offset <= MAX_DESCRIPTION && data_start <= f->io.size)
+        data_start - fi->description_offset <= SIFF_MAX_DESCRIPTION && data_start <= f->io.size)
         fi->description_length = data_start - fi->description_offset;
     else
         fi->flags |= SIFF_FRAME_BAD_DESCRIPTION;
+}
+
+/* Reads and decodes the IFD at off into *fi; *next gets the next IFD offset.
+ * Returns SIFF_ERR_TRUNCATED when the IFD itself runs past the end of the file. */
+static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame_info *fi,
+                     uint32_t *strip_count, uint64_t *next, siff_error *err) {
+    ifd_bytes b;
+    int rc = read_ifd_bytes(f, off, index, &b, err);
+    if (rc) return rc;
+    memset(fi, 0, sizeof *fi);
+    fi->ifd_offset = off;
+    fi->siff_tag = -1;
+    *strip_count = 0;
+    const uint32_t have = decode_entries(f->info.bigtiff, &b, fi, strip_count);
+    const uint8_t *after = b.entries + b.n * (f->info.bigtiff ? 20 : 12);
+    *next = f->info.bigtiff ? rd64(after) : rd32(after);
+    free(b.heap);
+    rc = check_frame_tags(fi, have, index, err);
+    if (rc) return rc;
+    locate_frame_data(f, fi, *strip_count);
     return SIFF_OK;
 }
 
@@ -237,60 +276,123 @@ static int read_header(siff_file *f, siff_error *err) {
     return SIFF_OK;
 }
 
+/* The value of the header line "KEY = value": the key must start a line (ImParams reads
+ * the same full key, so both agree whatever else the text holds). */
+static int header_value(const char *text, uint64_t len, const char *key, uint64_t *out) {
+    char needle[96];
+    int nl = snprintf(needle, sizeof needle, "\n%s = ", key);
+    if (nl <= 0 || (size_t)nl >= sizeof needle) return 0;
+    const char *v;
+    uint64_t vl;
+    if (len >= (uint64_t)nl - 1 && memcmp(text, needle + 1, (size_t)nl - 1) == 0)
+        siff_text_find_value(text, len, needle + 1, &v, &vl);
+    else if (!siff_text_find_value(text, len, needle, &v, &vl))
+        return 0;
+    return siff_parse_u64(v, vl, out);
+}
+
 static void read_header_numbers(siff_file *f) {
     f->info.tau_bins = -1;
+    f->info.tau_bins_declared = -1;
     f->info.bin_resolution = -1;
     uint64_t len = f->info.nvfd_length;
     if (len == 0) return;
     char *text = malloc((size_t)len);
     if (!text) return;
     if (siff_read_nvfd(f, text, len, NULL) == SIFF_OK) {
-        const char *v;
-        uint64_t vl, x;
-        if (siff_text_find_value(text, len, "Tau_bins = ", &v, &vl) && siff_parse_u64(v, vl, &x) &&
-            x > 0 && x < (1u << 24))
-            f->info.tau_bins = (int64_t)x;
-        if (siff_text_find_value(text, len, "binResolution = ", &v, &vl) &&
-            siff_parse_u64(v, vl, &x) && x < 32)
+        uint64_t x;
+        if (header_value(text, len, "SI.hScan2D.hAcq.Tau_bins", &x) && x <= INT64_MAX) {
+            f->info.tau_bins_declared = (int64_t)x;
+            if (x > 0 && x <= SIFF_MAX_TAU_BINS) f->info.tau_bins = (int64_t)x;
+        }
+        if (header_value(text, len, "SI.hScan2D.hAcq.binResolution", &x) && x < 32)
             f->info.bin_resolution = (int64_t)x;
     }
     free(text);
 }
 
+/* Appends one parsed IFD to the frame index. */
+static int index_frame(siff_file *f, uint64_t *cap, const siff_frame_info *fi, siff_error *err) {
+    const uint64_t n = f->info.num_frames;
+    if (n == *cap) {
+        uint64_t ncap = *cap ? *cap * 2 : 256;
+        siff_frame *nf = realloc(f->frames, (size_t)ncap * sizeof *nf);
+        if (!nf) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
+        f->frames = nf;
+        *cap = ncap;
+    }
+    siff_frame *fr = &f->frames[n];
+    fr->ifd_offset = fi->ifd_offset;
+    fr->description_offset = fi->description_offset;
+    fr->description_length = (uint32_t)fi->description_length;
+    fr->strip_offset = fi->strip_offset;
+    fr->strip_bytes = fi->strip_byte_count;
+    fr->width = (uint32_t)fi->width;
+    fr->height = (uint32_t)fi->height;
+    fr->siff_tag = (int8_t)fi->siff_tag;
+    fr->flags = (uint8_t)fi->flags;
+    f->info.num_frames = n + 1;
+    return SIFF_OK;
+}
+
+/* Ends the index at frame n for the reason damage. */
+static int stop_at(siff_file *f, uint64_t n, int damage) {
+    f->info.damaged_frame = n;
+    f->info.damage = damage;
+    return SIFF_OK;
+}
+
+/* Follows the IFD chain. A chain that leads past the end, an IFD or frame data cut off by
+ * the end (a file still being written) and, after the first frame, a corrupt IFD end the
+ * index with the complete frames before (as libtiff does); a loop, a first IFD that is
+ * corrupt or running out of memory fail. */
 static int walk_ifds(siff_file *f, siff_error *err) {
     offset_set seen = {0};
-    uint64_t cap = 0, n = 0;
+    uint64_t cap = 0;
     uint64_t off = f->info.first_ifd;
-    uint64_t header_end = (f->info.bigtiff ? 32 : 24);
+    const uint64_t header_end = (f->info.bigtiff ? 32 : 24);
     int rc = SIFF_OK;
     f->info.damaged_frame = UINT64_MAX;
-    while (off != 0) {
+    f->info.damage = SIFF_DAMAGE_NONE;
+    f->info.num_frames = 0;
+    while (off != 0 && rc == SIFF_OK) {
+        const uint64_t n = f->info.num_frames;
         if (off >= f->io.size) { /* the chain leads past the end: a truncated file */
-            f->info.damaged_frame = n;
-            break;
-        }
-        if (off < header_end) {
-            rc = siff_fail(err, SIFF_ERR_FORMAT, (int64_t)n, (int64_t)off,
-                           "IFD of frame %llu points inside the file header (offset %llu)",
-                           (unsigned long long)n, (unsigned long long)off);
-            break;
-        }
-        int ins = set_insert(&seen, off);
-        if (ins < 0) { rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory"); break; }
-        if (ins == 0) {
-            rc = siff_fail(err, SIFF_ERR_FORMAT, (int64_t)n, (int64_t)off,
-                           "the IFD chain loops: frame %llu points back to the IFD at offset %llu",
-                           (unsigned long long)n, (unsigned long long)off);
+            rc = stop_at(f, n, SIFF_DAMAGE_TRUNCATED);
             break;
         }
         siff_frame_info fi;
         uint32_t strips;
-        uint64_t next;
+        uint64_t next = 0;
         siff_error local;
         siff_clear_error(&local);
-        int prc = parse_ifd(f, off, (int64_t)n, &fi, &strips, &next, &local);
+        int prc;
+        if (off < header_end)
+            prc = siff_fail(&local, SIFF_ERR_FORMAT, (int64_t)n, (int64_t)off,
+                            "IFD of frame %llu points inside the file header (offset %llu)",
+                            (unsigned long long)n, (unsigned long long)off);
+        else {
+            int ins = set_insert(&seen, off);
+            if (ins < 0) {
+                rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
+                break;
+            }
+            if (ins == 0) {
+                rc = siff_fail(err, SIFF_ERR_FORMAT, (int64_t)n, (int64_t)off,
+                               "the IFD chain loops: frame %llu points back to the IFD at "
+                               "offset %llu",
+                               (unsigned long long)n, (unsigned long long)off);
+                break;
+            }
+            prc = parse_ifd(f, off, (int64_t)n, &fi, &strips, &next, &local);
+        }
         if (prc == SIFF_ERR_TRUNCATED) { /* last IFD cut off: keep the complete frames */
-            f->info.damaged_frame = n;
+            rc = stop_at(f, n, SIFF_DAMAGE_TRUNCATED);
+            break;
+        }
+        if (prc == SIFF_ERR_FORMAT && n > 0) { /* a bad IFD: keep the frames before it */
+            memcpy(f->info.damage_detail, local.message, sizeof f->info.damage_detail);
+            rc = stop_at(f, n, SIFF_DAMAGE_BAD_IFD);
             break;
         }
         if (prc) {
@@ -298,38 +400,22 @@ static int walk_ifds(siff_file *f, siff_error *err) {
             rc = prc;
             break;
         }
-        int last = (next == 0 || next >= f->io.size);
+        const int last = (next == 0 || next >= f->io.size);
         if ((fi.flags & SIFF_FRAME_BAD_DATA) && last &&
             !siff_fits(fi.strip_offset, fi.strip_byte_count, f->io.size)) {
-            f->info.damaged_frame = n; /* data cut off by the end of the file */
+            rc = stop_at(f, n, SIFF_DAMAGE_TRUNCATED); /* data cut off by the end of the file */
             break;
         }
-        if (n == cap) {
-            uint64_t ncap = cap ? cap * 2 : 256;
-            siff_frame *nf = realloc(f->frames, (size_t)ncap * sizeof *nf);
-            if (!nf) { rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory"); break; }
-            f->frames = nf;
-            cap = ncap;
-        }
-        siff_frame *fr = &f->frames[n];
-        fr->ifd_offset = off;
-        fr->description_offset = fi.description_offset;
-        fr->description_length = (uint32_t)fi.description_length;
-        fr->strip_offset = fi.strip_offset;
-        fr->strip_bytes = fi.strip_byte_count;
-        fr->width = (uint32_t)fi.width;
-        fr->height = (uint32_t)fi.height;
-        fr->siff_tag = (int8_t)fi.siff_tag;
-        fr->flags = (uint8_t)fi.flags;
-        n++;
+        rc = index_frame(f, &cap, &fi, err);
         off = next;
     }
     free(seen.slots);
-    f->info.num_frames = n;
     return rc;
 }
 
-siff_file *siff_open(const char *path, siff_error *err) {
+siff_file *siff_open(const char *path, siff_error *err) { return siff_open_ex(path, 0, err); }
+
+siff_file *siff_open_ex(const char *path, unsigned flags, siff_error *err) {
     siff_clear_error(err);
     if (!path) {
         siff_fail(err, SIFF_ERR_ARG, -1, -1, "no path given");
@@ -343,7 +429,7 @@ siff_file *siff_open(const char *path, siff_error *err) {
 #ifndef _WIN32
     f->io.fd = -1;
 #endif
-    int rc = siff_io_open(&f->io, path, err);
+    int rc = siff_io_open(&f->io, path, flags, err);
     if (rc == SIFF_OK) {
         f->info.file_size = f->io.size;
         rc = read_header(f, err);
@@ -374,6 +460,21 @@ void siff_close(siff_file *f) {
     siff_io_close(&f->io);
     free(f->frames);
     free(f);
+}
+
+int siff_check_index(const siff_file *f, uint64_t frame, siff_error *err) {
+    if (frame < f->info.num_frames) return SIFF_OK;
+    if (frame == f->info.damaged_frame)
+        return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
+                         "frame %llu was left out of the index: %s (the file has %llu complete "
+                         "frames)",
+                         (unsigned long long)frame,
+                         f->info.damage == SIFF_DAMAGE_BAD_IFD ? "its IFD is corrupt"
+                                                               : "the file ends inside it",
+                         (unsigned long long)f->info.num_frames);
+    return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
+                     "frame %llu does not exist (the file has %llu frames)",
+                     (unsigned long long)frame, (unsigned long long)f->info.num_frames);
 }
 
 void siff_get_info(const siff_file *f, siff_file_info *out) {
@@ -417,10 +518,8 @@ int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_
                           uint64_t *length, siff_error *err) {
     siff_clear_error(err);
     if (!f || (!buf && cap)) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "NULL argument");
-    if (frame >= f->info.num_frames)
-        return siff_fail(err, SIFF_ERR_INDEX, (int64_t)frame, -1,
-                         "frame %llu does not exist (the file has %llu frames)",
-                         (unsigned long long)frame, (unsigned long long)f->info.num_frames);
+    int rc = siff_check_index(f, frame, err);
+    if (rc) return rc;
     const siff_frame *fr = &f->frames[frame];
     if (fr->flags & SIFF_FRAME_BAD_DESCRIPTION)
         return siff_fail(err, SIFF_ERR_FORMAT, (int64_t)frame, (int64_t)fr->ifd_offset,
@@ -428,7 +527,7 @@ int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_
                          (unsigned long long)frame);
     if (length) *length = fr->description_length;
     uint64_t len = fr->description_length < cap ? fr->description_length : cap;
-    int rc = siff_io_read(&f->io, fr->description_offset, buf, len, err);
+    rc = siff_io_read(&f->io, fr->description_offset, buf, len, err);
     if (rc && err) err->frame = (int64_t)frame;
     return rc;
 }

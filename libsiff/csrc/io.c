@@ -2,9 +2,10 @@
  *
  * On POSIX systems the file is also mapped read-only: frame decoding reads photons straight
  * from the page cache (no copy), which is the largest single cost of a pass over a file.
- * The mapping is only read within the size found at open, each kernel run first checks
- * that the file has not shrunk since, and streamed pages are released as they are done so
- * the resident set stays small. Without a mapping (Windows, or mmap failing) every read
+ * The mapping is only read within the size found at open, each kernel run checks before
+ * and after that the file has not shrunk (a page that vanishes during the run is caught by
+ * the SIGBUS guard below), and streamed pages are released as they are done so the
+ * resident set stays small. Without a mapping (Windows, or mmap failing) every read
  * goes through pread/ReadFile. */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L /* pread, O_CLOEXEC under -std=c11 */
@@ -19,7 +20,8 @@
 #ifdef _WIN32
 #include <windows.h>
 
-int siff_io_open(siff_io *io, const char *path, siff_error *err) {
+int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err) {
+    (void)flags;
     wchar_t wpath[32768];
     if (!MultiByteToWideChar(CP_UTF8, 0, path, -1, wpath, 32768))
         return siff_fail(err, SIFF_ERR_IO, -1, -1, "path is not valid UTF-8");
@@ -70,6 +72,9 @@ static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {
 }
 #else
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #ifdef __linux__
@@ -78,8 +83,8 @@ static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {
 #include <unistd.h>
 
 /* Map only files on local disk filesystems (Linux). A read error on a mapped page is a
- * SIGBUS, which no library can turn into an error; network and FUSE filesystems, where I/O
- * errors and remote changes are likely, are read with pread, which reports them. */
+ * SIGBUS that no caller can see; network and FUSE filesystems, where I/O errors and remote
+ * changes are likely, are read with pread, which reports them. */
 static int mappable(int fd) {
 #ifdef __linux__
     static const unsigned long local_fs[] = {
@@ -97,8 +102,109 @@ static int mappable(int fd) {
 #endif
 }
 
-int siff_io_open(siff_io *io, const char *path, siff_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* ---- the SIGBUS guard ----
+ * A file that shrinks under a mapping makes reads of the vanished pages raise SIGBUS. The
+ * handler looks the faulting address up in a table of libsiff's mappings; inside one, it
+ * maps a page of zeros over the vanished page (so the reading loop finishes without
+ * jumping out of code that holds allocations or locks) and marks the mapping as faulted;
+ * siff_io_check then fails, and siff_run discards its output and reports SIFF_ERR_IO.
+ * Outside libsiff's mappings the fault goes to the handler that was there before. The
+ * table is lock-free (atomics only), as a signal handler requires; a file that finds it
+ * full is read with pread instead. */
+#ifdef __linux__ /* files are mapped on Linux only (see mappable) */
+#define GUARD_SLOTS 256
+typedef struct {
+    _Atomic uintptr_t base, len;
+    atomic_int faulted;
+} guard_slot;
+static guard_slot guard_table[GUARD_SLOTS];
+static struct sigaction guard_previous;
+static uintptr_t guard_page = 4096; /* set before the handler is installed */
+static atomic_int guard_state; /* 0 not installed, 1 installing, 2 installed, -1 failed */
+
+static void guard_chain(int sig, siginfo_t *si, void *ctx) {
+    if (guard_previous.sa_flags & SA_SIGINFO) {
+        if (guard_previous.sa_sigaction) guard_previous.sa_sigaction(sig, si, ctx);
+        return;
+    }
+    if (guard_previous.sa_handler != SIG_DFL && guard_previous.sa_handler != SIG_IGN) {
+        guard_previous.sa_handler(sig);
+        return;
+    }
+    /* default action: reinstall it; the faulting access repeats and terminates as usual */
+    signal(sig, SIG_DFL);
+}
+
+static void guard_handler(int sig, siginfo_t *si, void *ctx) {
+    const uintptr_t addr = (uintptr_t)si->si_addr;
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t b = atomic_load(&guard_table[i].base), l = atomic_load(&guard_table[i].len);
+        if (!b || addr < b || addr - b >= l) continue;
+        void *at = (void *)(addr - addr % guard_page);
+        if (mmap(at, guard_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+            MAP_FAILED)
+            break;
+        atomic_store(&guard_table[i].faulted, 1);
+        return;
+    }
+    guard_chain(sig, si, ctx);
+}
+
+static int guard_install(void) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&guard_state, &expected, 1)) {
+        long page = sysconf(_SC_PAGESIZE);
+        if (page > 0) guard_page = (uintptr_t)page;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = guard_handler;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        atomic_store(&guard_state, sigaction(SIGBUS, &sa, &guard_previous) == 0 ? 2 : -1);
+    }
+    while ((expected = atomic_load(&guard_state)) == 1) {
+    }
+    return expected == 2;
+}
+
+/* Registers [map, map+size) with the guard; returns its slot or -1 (table full). */
+static int guard_register(const uint8_t *map, uint64_t size) {
+    if (!guard_install()) return -1;
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t zero = 0;
+        if (atomic_compare_exchange_strong(&guard_table[i].base, &zero, (uintptr_t)1)) {
+            atomic_store(&guard_table[i].faulted, 0);
+            atomic_store(&guard_table[i].len, (uintptr_t)size);
+            atomic_store(&guard_table[i].base, (uintptr_t)map);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void guard_unregister(int slot) {
+    if (slot < 0) return;
+    atomic_store(&guard_table[slot].len, 0);
+    atomic_store(&guard_table[slot].base, 0);
+}
+
+static int guard_faulted(int slot) { return atomic_load(&guard_table[slot].faulted); }
+#else
+static int guard_register(const uint8_t *map, uint64_t size) {
+    (void)map;
+    (void)size;
+    return -1; /* never mapped: reads use pread */
+}
+static void guard_unregister(int slot) { (void)slot; }
+static int guard_faulted(int slot) {
+    (void)slot;
+    return 0;
+}
+#endif
+
+int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files go on */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return siff_fail(err, SIFF_ERR_IO, -1, -1, "cannot open file: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -106,16 +212,28 @@ int siff_io_open(siff_io *io, const char *path, siff_error *err) {
         close(fd);
         return siff_fail(err, SIFF_ERR_IO, -1, -1, "cannot stat file: %s", strerror(e));
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return siff_fail(err, SIFF_ERR_IO, -1, -1, "is a directory, not a file");
+        return siff_fail(err, SIFF_ERR_IO, -1, -1, "is %s, not a regular file",
+                         S_ISDIR(st.st_mode)    ? "a directory"
+                         : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                         : S_ISSOCK(st.st_mode) ? "a socket"
+                                                : "a device");
     }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     io->fd = fd;
     io->size = (uint64_t)st.st_size;
     io->map = NULL;
-    if (io->size > 0 && io->size <= (uint64_t)SIZE_MAX && mappable(fd)) {
+    io->guard = -1;
+    if (!(flags & SIFF_OPEN_PREAD) && io->size > 0 && io->size <= (uint64_t)SIZE_MAX &&
+        mappable(fd)) {
         void *m = mmap(NULL, (size_t)io->size, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED) io->map = m;
+        if (m != MAP_FAILED) {
+            io->guard = guard_register(m, io->size);
+            if (io->guard >= 0) io->map = m;
+            else munmap(m, (size_t)io->size); /* unguarded mappings are never used */
+        }
     }
     long page = sysconf(_SC_PAGESIZE);
     io->page = page > 0 ? (uint64_t)page : 4096;
@@ -123,6 +241,8 @@ int siff_io_open(siff_io *io, const char *path, siff_error *err) {
 }
 
 void siff_io_close(siff_io *io) {
+    guard_unregister(io->guard);
+    io->guard = -1;
     if (io->map) munmap((void *)io->map, (size_t)io->size);
     io->map = NULL;
     if (io->fd >= 0) close(io->fd);
@@ -130,8 +250,10 @@ void siff_io_close(siff_io *io) {
 }
 
 int siff_io_check(const siff_io *io, siff_error *err) {
+    if (!io->map) return SIFF_OK;
     struct stat st;
-    if (io->map && (fstat(io->fd, &st) != 0 || (uint64_t)st.st_size < io->size))
+    if (guard_faulted(io->guard) || fstat(io->fd, &st) != 0 ||
+        (uint64_t)st.st_size < io->size)
         return siff_fail(err, SIFF_ERR_IO, -1, -1,
                          "the file is shorter than when it was opened (it was truncated or "
                          "replaced): reopen it");

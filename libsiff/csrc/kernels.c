@@ -597,6 +597,7 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
                 if (err) *err = ws[t].err;
             }
         }
+        if (rc == SIFF_OK) rc = siff_io_check(&f->io, err); /* a page vanished mid-run */
         if (rc == SIFF_OK && summed)
             for (int t = 1; t < T; t++) {
                 for (uint64_t j = 0; j < sum_len; j++) req->out_u64[j] += ws[t].sum_u64[j];

@@ -11,10 +11,25 @@
  * filesystems, Linux) or positional reads (pread/ReadFile: network and FUSE filesystems,
  * other systems, which report I/O errors as SIFF_ERR_IO), with its own scratch memory, so one handle may be used from
  * several threads at once. Mapped pages are released as a pass streams through them,
- * so memory stays flat however large the file; a file truncated after siff_open makes
- * siff_run fail with SIFF_ERR_IO (do not truncate a file while a call on it runs). Errors are reported in a
- * caller-owned siff_error (may be NULL), never in global or per-handle state.
- * The library never prints, aborts, or reads outside the file's size.
+ * so memory stays flat however large the file. A file truncated after siff_open makes
+ * siff_run fail with SIFF_ERR_IO, also when it shrinks while the call runs: a process-wide
+ * SIGBUS handler (installed once, at the first mapping; it chains to the previous handler
+ * for faults outside libsiff's mappings) replaces a vanished page of a libsiff mapping
+ * with zeros and marks the mapping as damaged, so the call finishes, discards its output
+ * and reports the error. Errors are reported in a caller-owned siff_error (may be NULL),
+ * never in global or per-handle state. Only regular files are opened (a FIFO or device
+ * is refused without blocking). The library never prints, aborts, or reads outside the
+ * file's size.
+ *
+ * Limits (checked at open, before anything is allocated from a value the file declares):
+ * a frame has at most SIFF_MAX_DIM rows and columns and SIFF_MAX_FRAME_PIXELS pixels (a
+ * compressed or plain TIFF frame must also hold its 2-byte-per-pixel count image inside
+ * the file); Tau_bins (SI.hScan2D.hAcq.Tau_bins) is at most SIFF_MAX_TAU_BINS, so an
+ * arrival histogram has at most SIFF_MAX_TAU_BINS + 2 bins (a larger value is reported in
+ * siff_file_info.tau_bins_declared and arrival-time calls fail with SIFF_ERR_NO_TAU_BINS);
+ * a description is at most SIFF_MAX_DESCRIPTION bytes. Output sizes (siff_request_sizes)
+ * are exact products of these, checked for overflow; callers compare them with the memory
+ * they have before allocating.
  *
  * Geometry: a frame is H rows (y) by W columns (x), row-major. A shift (dy, dx)
  * moves data forward exactly as np.roll(frame, (dy, dx), axis=(0, 1)), for any
@@ -30,6 +45,16 @@
 #define SIFF_VERSION_MINOR 1
 #define SIFF_VERSION_PATCH 0
 #define SIFF_VERSION_NUMBER 100 /* major*10000 + minor*100 + patch */
+
+/* Limits (see above); an enum so that bindings see them too. */
+enum {
+    SIFF_MAX_DIM = 65536,              /* rows or columns of a frame (16-bit photon y, x) */
+    SIFF_MAX_FRAME_PIXELS = 67108864,  /* pixels of a frame: 8192 x 8192 = 2^26 */
+    SIFF_MAX_TAU_BINS = 65536,         /* Tau_bins; histograms have Tau_bins + 2 bins */
+    SIFF_MAX_DESCRIPTION = 67108864    /* bytes of one frame description (64 MiB) */
+};
+
+/* bytes of one frame description */
 
 typedef enum {
     SIFF_OK = 0,
@@ -88,6 +113,13 @@ enum {
     SIFF_FRAME_MULTI_STRIP = 1u << 2     /* more than one strip: unsupported */
 };
 
+/* Values of siff_file_info.damage. */
+enum {
+    SIFF_DAMAGE_NONE = 0,
+    SIFF_DAMAGE_TRUNCATED = 1, /* the file ends inside frame damaged_frame (or is still written) */
+    SIFF_DAMAGE_BAD_IFD = 2    /* the IFD of frame damaged_frame is corrupt; the chain stops there */
+};
+
 typedef struct {
     int bigtiff;                /* 1 BigTIFF, 0 classic TIFF */
     uint32_t si_version;        /* ScanImage header version (3 or 4) */
@@ -95,9 +127,14 @@ typedef struct {
     uint64_t first_ifd;
     uint64_t nvfd_length, roi_length;
     uint64_t num_frames;        /* complete frames (IFD and data inside the file) */
-    uint64_t damaged_frame;     /* index of a trailing frame dropped as incomplete, or UINT64_MAX */
-    int64_t tau_bins;           /* from the header, -1 when absent or unparsable */
-    int64_t bin_resolution;     /* -1 when absent */
+    uint64_t damaged_frame;     /* index of the first frame dropped as incomplete or bad, or
+                                   UINT64_MAX; frames before it are complete and readable */
+    int damage;                 /* SIFF_DAMAGE_*: why the index stops at damaged_frame */
+    char damage_detail[320];    /* SIFF_DAMAGE_BAD_IFD: what is wrong with that IFD */
+    int64_t tau_bins;           /* SI.hScan2D.hAcq.Tau_bins, -1 when absent, unparsable or
+                                   above SIFF_MAX_TAU_BINS */
+    int64_t tau_bins_declared;  /* the header's value even when too large, -1 absent */
+    int64_t bin_resolution;     /* SI.hScan2D.hAcq.binResolution, -1 when absent */
     uint32_t uniform_shape;     /* 1 when every frame has the same H, W */
     uint64_t height, width;     /* of frame 0 (0 when there is no frame) */
 } siff_file_info;
@@ -105,8 +142,13 @@ typedef struct {
 const char *siff_status_name(int status);
 unsigned siff_version_number(void);
 
-/* Opens path, walks the IFD chain once. On failure returns NULL and fills err. */
+/* Opens path, walks the IFD chain once. On failure returns NULL and fills err. A corrupt
+ * IFD after the first frame ends the index there (siff_file_info.damage says why); a
+ * corrupt first IFD or a loop in the chain fails. */
 siff_file *siff_open(const char *path, siff_error *err);
+/* As siff_open; flags SIFF_OPEN_PREAD reads with positional reads only (no mapping). */
+enum { SIFF_OPEN_PREAD = 1 };
+siff_file *siff_open_ex(const char *path, unsigned flags, siff_error *err);
 void siff_close(siff_file *f); /* NULL is a no-op */
 
 void siff_get_info(const siff_file *f, siff_file_info *out);

@@ -19,15 +19,18 @@ typedef struct {
 #endif
     uint64_t size;
     const uint8_t *map; /* read-only mapping of the whole file, or NULL */
+    int guard;          /* its slot in the SIGBUS guard's table (io.c), -1 unmapped */
     uint64_t page;      /* the system's page size (for releasing mapped pages) */
 } siff_io;
 
-int siff_io_open(siff_io *io, const char *path, siff_error *err);
+/* flags: SIFF_OPEN_* (siff.h). Refuses anything but a regular file, without blocking. */
+int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err);
 void siff_io_close(siff_io *io);
 /* Reads exactly len bytes at off; fails with SIFF_ERR_TRUNCATED past the end. */
 int siff_io_read(const siff_io *io, uint64_t off, void *buf, uint64_t len, siff_error *err);
-/* Fails when the file is now shorter than at open (someone truncated it): mapped reads of
- * the missing part would fault, so every kernel run checks this first. */
+/* Fails when the file is now shorter than at open (someone truncated it) or a mapped read
+ * hit a vanished page (the SIGBUS guard then read zeros): every kernel run checks this
+ * before it starts and before it returns. */
 int siff_io_check(const siff_io *io, siff_error *err);
 /* Drops the mapped pages of [off, off+len) from this process's resident set (they stay in
  * the OS page cache); keeps memory flat when a whole file is streamed. No-op unmapped. */
@@ -50,6 +53,10 @@ struct siff_file {
     siff_file_info info;
     siff_frame *frames; /* info.num_frames entries */
 };
+
+/* SIFF_OK when frame is in the index; else SIFF_ERR_INDEX saying why (past the end, or
+ * the frame the index stops at: cut off or a corrupt IFD). */
+int siff_check_index(const siff_file *f, uint64_t frame, siff_error *err);
 
 /* Fills err (if non-NULL) and returns status. Never prints. */
 int siff_fail(siff_error *err, int status, int64_t frame, int64_t offset, const char *fmt, ...)
