@@ -33,6 +33,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .constants import (
+    FALLBACK_PICOSECONDS_PER_BIN,
+    MULTIHARP_BASE_RESOLUTION_PS,
+    bin_width_ps_from_bin_resolution,
+)
 from .errors import SiffFormatError, SiffIndexError
 from .matlab import parse_value
 
@@ -41,11 +46,6 @@ __all__ = [
     "split_nvfd", "MULTIHARP_BASE_RESOLUTION_PS", "FALLBACK_PICOSECONDS_PER_BIN",
 ]
 
-MULTIHARP_BASE_RESOLUTION_PS = 5
-"""Base arrival-time resolution of the MultiHarp (MHLib >= 3), in picoseconds."""
-
-FALLBACK_PICOSECONDS_PER_BIN = 20
-"""Bin width assumed, with a warning, when the header has no ``binResolution``."""
 
 _H_PREFIX = re.compile(r"h[A-Z]")
 
@@ -838,8 +838,10 @@ class ImParams:
                 f"{FALLBACK_PICOSECONDS_PER_BIN} ps per arrival-time bin",
                 RuntimeWarning, stacklevel=2)
             return FALLBACK_PICOSECONDS_PER_BIN
-        width = MULTIHARP_BASE_RESOLUTION_PS * 2 ** resolution
-        return int(width) if width == int(width) else width
+        try:
+            return bin_width_ps_from_bin_resolution(resolution)
+        except (ValueError, OverflowError) as exc:
+            raise SiffFormatError(f"{self._where}header value binResolution: {exc}") from None
 
     @property
     def num_bins(self) -> Any:

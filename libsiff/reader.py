@@ -301,12 +301,7 @@ class SiffReader:
     @property
     def picoseconds_per_bin(self) -> float:
         """Arrival-bin width in picoseconds, from the header (20 with a warning if absent)."""
-        ps = self.im_params.picoseconds_per_bin
-        if ps is None:
-            warnings.warn(f"{self.filename}: no binResolution in the header; assuming 20 ps bins",
-                          stacklevel=2)
-            return 20.0
-        return float(ps)
+        return float(self.im_params.picoseconds_per_bin)
 
     def get_histogram(self, frames=None, framewise: bool = False) -> np.ndarray:
         """Arrival-time histogram (arrival bins), ``uint64 (Tau_bins + 2,)``, pooled over

@@ -25,7 +25,8 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .writer import (SiffWriter, build_nvfd, build_roi_json, make_description)
+from .constants import bin_width_ps_from_bin_resolution
+from .writer import SiffWriter, build_nvfd, build_roi_json, make_description
 
 __all__ = ["SimulationSpec", "GroundTruth", "simulate", "simulate_histogram",
            "sample_images", "motion_shifts", "frame_table"]
@@ -85,7 +86,7 @@ class SimulationSpec:
     @property
     def bin_width_ps(self) -> int:
         """Arrival-bin width: 5 ps * 2**bin_resolution."""
-        return 5 * 2 ** int(self.bin_resolution)
+        return bin_width_ps_from_bin_resolution(self.bin_resolution)
 
     @property
     def frames_per_volume(self) -> int:
