@@ -19,13 +19,14 @@ import json
 import math
 import os
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from .atomic import AtomicFile
 
 __all__ = [
     "SiffWriter",
@@ -163,18 +164,6 @@ def _stable_pixel_order(pixel: np.ndarray, n_pixels: int) -> np.ndarray | None:
     return order[np.argsort((pixel[order] >> 16).astype(np.uint16), kind="stable")]
 
 
-def _create_temp_file(path: Path) -> tuple[int, Path]:
-    """Create ``.<name>.<random>.part`` next to ``path``; permissions follow the umask."""
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                           0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file next to {path}")
-
-
 class SiffWriter:
     """Stream frames into a new ``.siff`` (ScanImage BigTIFF) file.
 
@@ -183,8 +172,9 @@ class SiffWriter:
         with SiffWriter(path, nvfd, roi_json) as w:
             w.add_frame(y, x, tau, shape=(H, W), description=make_description(...))
 
-    Data go to a temporary file in the destination folder, which is renamed to
-    ``path`` by :meth:`close` (or a clean ``__exit__``). If the ``with`` block
+    Data go to a temporary file in the destination folder (:class:`libsiff.atomic.AtomicFile`:
+    fsynced, then renamed to ``path`` by :meth:`close` or a clean ``__exit__``; a replaced
+    file keeps its permissions). If the ``with`` block
     raises, or :meth:`abort` is called, the temporary file is deleted and
     ``path`` is left untouched. Frames are written as they are added; only a
     small per-frame layout record (:attr:`layout`) is kept in memory.
@@ -205,9 +195,9 @@ class SiffWriter:
         self._closed = False
         self._last_next_field: int | None = None  # offset of the last IFD's next pointer
 
-        fd, self._tmp_path = _create_temp_file(self.path)
+        self._target = AtomicFile(self.path, "wb", buffering=buffer_size)
+        self._fh = self._target.file
         try:
-            self._fh = os.fdopen(fd, "wb", buffering=buffer_size)
             self._write_header()
         except BaseException:
             self._discard()
@@ -312,8 +302,7 @@ class SiffWriter:
             if self._last_next_field is not None:
                 self._fh.seek(self._last_next_field)
                 self._fh.write(b"\0" * (8 if self.bigtiff else 4))
-            self._fh.close()
-            os.replace(self._tmp_path, self.path)
+            self._target.commit()
         except BaseException:
             self._discard()
             raise
@@ -337,16 +326,7 @@ class SiffWriter:
 
     def _discard(self) -> None:
         self._closed = True
-        fh = getattr(self, "_fh", None)
-        if fh is not None and not fh.closed:
-            try:
-                fh.close()
-            except OSError:
-                pass
-        try:
-            self._tmp_path.unlink()
-        except FileNotFoundError:
-            pass
+        self._target.discard()
 
     def _ifd_entries(self, shape, kind, desc_off, desc_len, strip_off, strip_len):
         h, w = shape

@@ -867,3 +867,32 @@ def test_simulate_histogram_matches_the_analytic_decay(taus, fracs, noise, tau_b
     again = simulate_histogram(n, taus, fracs, 1.2, 0.12, tau_bins, bin_ps, noise_fraction=noise,
                                rng=1)
     np.testing.assert_array_equal(bins, again)
+
+
+def test_atomic_writes_keep_mode_and_fsync_data_and_folder(tmp_path, monkeypatch):
+    """Every writer goes through libsiff.atomic: a replaced file keeps its permission bits,
+    the data and then the folder are fsynced (checked with fstat on the fsynced descriptors),
+    and a failed write leaves the old file and no temporary file."""
+    import stat
+
+    from libsiff.atomic import atomic_open
+
+    target = tmp_path / "keep.siff"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_mode),
+                                                 real_fsync(fd))[1])
+    with SiffWriter(target, *tiny_header()) as w:
+        w.add_frame([0], [0], [0], (1, 1))
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [stat.S_ISREG(m) for m in synced] == [True, False]
+    assert stat.S_ISDIR(synced[1])
+
+    with pytest.raises(ZeroDivisionError):
+        with atomic_open(target, "w", encoding="utf-8") as fh:
+            fh.write("half")
+            1 / 0
+    assert target.stat().st_mode & 0o777 == 0o640 and os.listdir(tmp_path) == ["keep.siff"]
+    assert corrosiffpy.open_file(str(target)).get_frames().shape[0] == 1
