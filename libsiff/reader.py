@@ -45,7 +45,7 @@ class SiffReader:
     # ------------------------------------------------------------------ file state
     def open(self, filename: str | os.PathLike | None = None, load_time_axis: bool = False) -> None:
         """Open ``filename``: header, frame index, ``im_params`` and any saved registration."""
-        from .imparams import ImParams
+        from .scanimage import ImParams
 
         if filename is None:
             raise NotImplementedError("SiffReader.open needs a filename (no file dialog here)")
