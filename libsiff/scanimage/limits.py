@@ -14,13 +14,16 @@ import numpy as np
 from ..errors import SiffFormatError
 
 __all__ = [
-    "MAX_NESTING_DEPTH", "MAX_KEY_DEPTH", "MAX_COUNT_BEYOND_FILE",
+    "MAX_NESTING_DEPTH", "MAX_VALUE_DEPTH", "MAX_KEY_DEPTH", "MAX_COUNT_BEYOND_FILE",
     "check_nesting", "header_count",
 ]
 
 MAX_NESTING_DEPTH = 64
-"""Deepest bracket/brace nesting accepted in a header value or the ROI-group JSON
-(ScanImage writes at most a handful of levels)."""
+"""Deepest bracket/brace nesting accepted in the ROI-group JSON (ScanImage writes about 6)."""
+
+MAX_VALUE_DEPTH = 16
+"""Deepest bracket/brace nesting accepted in one header value (ScanImage writes at most 3);
+parsing a value costs at most this many passes over its text."""
 
 MAX_KEY_DEPTH = 32
 """Most dot-separated parts accepted in a header key (``SI.hScan2D.hAcq.Tau_bins`` has 4)."""

@@ -28,7 +28,7 @@ import math
 import re
 from typing import Any
 
-from .limits import check_nesting
+from .limits import MAX_VALUE_DEPTH, check_nesting
 
 __all__ = ["parse_value"]
 
@@ -40,6 +40,7 @@ _FLOAT = re.compile(
 )
 _NONFINITE = {"Inf": math.inf, "+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}
 _WORDS = {"True": True, "False": False, "None": None}
+_PY_TOKEN = re.compile(r"\s*(?:(\[)|(\])|(,)|([^\s\[\],]+))?\s*")
 _SEPARATORS = " \t,;"
 _OPENS_TOKEN = " \t,;{[("
 
@@ -74,12 +75,12 @@ def parse_value(text: Any) -> Any:
     ------
     SiffFormatError
         The value nests brackets deeper than
-        :data:`~libsiff.scanimage.limits.MAX_NESTING_DEPTH`. Parsing takes time linear in
+        :data:`~libsiff.scanimage.limits.MAX_VALUE_DEPTH`. Parsing takes time linear in
         the text's length times its nesting depth.
     """
     if not isinstance(text, str):
         return text
-    check_nesting(text, "header value")
+    check_nesting(text, "header value", limit=MAX_VALUE_DEPTH)
     return _parse(text)
 
 
@@ -112,6 +113,8 @@ def _last_bracket_contents(s: str) -> str | None:
     The text from the last ``[`` that has a ``]`` after it up to the last ``]``; None when
     there is no such pair or the text spans lines (``.`` does not match a newline).
     """
+    if s.endswith("\n"):  # ``$`` also matches before one final newline
+        s = s[:-1]
     if "\n" in s:
         return None
     close = s.rfind("]")
@@ -174,42 +177,58 @@ def _number(token: str) -> int | float:
 # ---- matrices ----------------------------------------------------------------------------
 
 def _python_list(s: str) -> list:
-    """A comma-separated Python list literal (``[]``, ``[0, 0]``, ``[[1, 2], [3, 4]]``)."""
-    inner = s[1:-1].strip()
-    if not inner:
-        return []
-    items = _split_top_level(inner, ",")
-    if items[-1].strip() == "" and len(items) > 1:  # one trailing comma is valid Python
-        items = items[:-1]
-    out = []
-    for item in items:
-        item = item.strip()
-        if item.startswith("[") and item.endswith("]"):
-            out.append(_python_list(item))
-        elif _INT.match(item):
-            out.append(_number(item))
-        elif _FLOAT.match(item):
-            out.append(float(item))
-        elif item in _WORDS:
-            out.append(_WORDS[item])
-        else:
-            raise _NotThis(item)
-    return out
+    """A comma-separated Python list literal (``[]``, ``[0, 0]``, ``[[1, 2], [3, 4]]``).
+
+    One left-to-right pass with a stack (linear in the text); one trailing comma per list is
+    valid Python, items are ints, floats, True/False/None or lists.
+    """
+    stack: list[list] = []
+    state = "start"  # start: after '['; item: after an item; comma: after ','
+    root = None
+    pos = 0
+    while pos < len(s):
+        match = _PY_TOKEN.match(s, pos)
+        pos = match.end()
+        opening, closing, comma, word = match.groups()
+        if root is not None and (opening or closing or comma or word):
+            raise _NotThis("text after the list")
+        if opening:
+            if stack and state == "item":
+                raise _NotThis("missing comma")
+            stack.append([])
+            state = "start"
+        elif closing:
+            if not stack or (state == "comma" and not stack[-1]):
+                raise _NotThis("misplaced ']'")
+            done = stack.pop()
+            if stack:
+                stack[-1].append(done)
+            else:
+                root = done
+            state = "item"
+        elif comma:
+            if state != "item" or not stack:
+                raise _NotThis("misplaced ','")
+            state = "comma"
+        elif word:
+            if state == "item" or not stack:
+                raise _NotThis("missing comma")
+            stack[-1].append(_python_scalar(word))
+            state = "item"
+    if root is None:
+        raise _NotThis("unterminated list")
+    return root
 
 
-def _split_top_level(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside square brackets."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+def _python_scalar(item: str) -> Any:
+    """One element of a Python list literal: int, float, True/False/None; else _NotThis."""
+    if _INT.match(item):
+        return _number(item)
+    if _FLOAT.match(item):
+        return float(item)
+    if item in _WORDS:
+        return _WORDS[item]
+    raise _NotThis(item)
 
 
 def _siffpy_matrix(inner: str, raw: str) -> Any:
