@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2, exponnorm
 
-from libsiff.simulate import (SimulationSpec, frame_table, motion_shifts, simulate,
+from libsiff.testing import (SimulationSpec, frame_table, motion_shifts, simulate,
                               simulate_histogram)
 from libsiff.writer import (DEFAULT_HEADER_PATH, DEFAULT_ROI_PATH, MatlabLiteral, SiffWriter,
                             build_nvfd, build_roi_json, format_matlab_value, make_description)
