@@ -1,6 +1,6 @@
 """A pure-Python + NumPy writer of ScanImage-FLIM ``.siff`` files.
 
-It follows /work/shared/siff-format.md (the writer checklist of §11): a BigTIFF
+It follows docs/format.md (the writer checklist of docs/format.md §11): a BigTIFF
 (or, on request, classic TIFF) container with ScanImage's header fields, the
 non-varying frame data (NVFD) and the ROI JSON right after the header, and per
 frame ``IFD | description | [count image] | data``.
@@ -179,7 +179,7 @@ class SiffWriter:
     ``path`` is left untouched. Frames are written as they are added; only a
     small per-frame layout record (:attr:`layout`) is kept in memory.
 
-    ``bigtiff=False`` writes ScanImage's classic 32-bit TIFF variant (§2.2); the
+    ``bigtiff=False`` writes ScanImage's classic 32-bit TIFF variant (docs/format.md §2.2); the
     reference reader corrosiffpy cannot read its frames.
     """
 
@@ -406,7 +406,7 @@ def make_description(frame_number: int, timestamp_s: float, epoch_ns: int,
                      system_epoch_ns: int | None = None, sync_stamp: int = 0,
                      appended_text: str | None = None, text_timestamp: float | None = None,
                      text_timestamp_mode: str = "present", end_of_acquisition: bool = False) -> str:
-    """Return a ScanImage-FLIM frame description (§5), every line LF-terminated.
+    """Return a ScanImage-FLIM frame description (docs/format.md §5), every line LF-terminated.
 
     ``frame_number`` is written to ``frameNumbers`` and ``frameNumberAcquisition``
     (ScanImage counts from 1). ``timestamp_s`` becomes ``frameTimestamps_sec``,
@@ -549,7 +549,7 @@ def build_nvfd(template: str | os.PathLike | None = None, **settings: Any) -> st
     Raises ValueError when a key or value would break the line format, or when
     ``Tau_bins = ``/``binResolution = `` would appear anywhere except at the
     start of their own ``SI.hScan2D.hAcq.*`` lines (corrosiff takes the first
-    occurrence in the text, §3.1).
+    occurrence in the text, docs/format.md §3.1).
     """
     lines = _read_template(template, DEFAULT_HEADER_PATH).split("\n")
     if lines and lines[-1] == "":

@@ -1,5 +1,5 @@
 """Files written by libsiff's writer/simulator, read by libsiff and by corrosiffpy 0.1.2:
-every §7 call agrees exactly (phasor to 1e-9), and libsiff also equals the ground truth."""
+every docs/format.md §7 call agrees exactly (phasor to 1e-9), and libsiff also equals the ground truth."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Damaged files: every failure is a SiffError naming the file and the problem; nothing
-crashes, hangs or reads outside the file (siff-format.md §12)."""
+crashes, hangs or reads outside the file (docs/format.md §12)."""
 
 import os
 import struct

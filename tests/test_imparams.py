@@ -162,7 +162,8 @@ def test_seed_framelists(seed):
 
 
 def test_seed_geometry(seed):
-    """§1.7's seed example: 6 slices + 1 flyback plane, 2 colours, 94306 frames, 256x128."""
+    """The seed example of docs/compatibility.md §1.7: 6 slices + 1 flyback plane, 2 colours,
+    94306 frames, 256x128."""
     assert seed.num_frames == 94306
     assert seed.frames_per_volume == 12
     assert seed.num_discard_flyback_frames == 2
@@ -351,7 +352,8 @@ def test_argument_errors(small):
 
 
 def test_mroi_geometry():
-    """Two imaging ROIs: x from the scanfields, y = sum of heights + fly-to lines (§1.7):
+    """Two imaging ROIs: x from the scanfields, y = sum of heights + fly-to lines
+    (docs/compatibility.md §1.7):
     int(0.001 s / (6.31018e-05 s * 2 (bidirectional))) + 1 = 8 lines after each ROI."""
     text = edit(SEED_HEADER, "SI.hRoiManager.mroiEnable", "true")
     rois = json.loads(SEED_ROIS)
@@ -410,7 +412,7 @@ def test_real_2022_slow_stack():
     assert im_par.step_size == 8.949
     assert hasattr(im_par, "FastZ") and im_par.discard_frames is False
     assert im_par.flyback_frames == [] and im_par.num_discard_flyback_frames == 0
-    # reference_z selects slice 3 (all 8 repeats), §8a decision 5
+    # reference_z selects slice 3 (all 8 repeats), docs/compatibility.md §8a decision 5
     assert im_par.flatten_by_timepoints(reference_z=3) == list(range(24, 32))
     assert im_par.framelist_by_slices(slices=[2, 0]) == list(range(16, 24)) + list(range(8))
     assert im_par.framelist_by_slice(slice_idx=19) == list(range(152, 160))

@@ -1,5 +1,5 @@
-"""The MATLAB value parser against the test vectors of siffpy-semantics.md §9, with the
-changes of §8a decision 7 (Inf/-Inf/NaN → float, cell arrays → lists), and against every
+"""The MATLAB value parser against the test vectors of docs/compatibility.md §9, with the
+changes of docs/compatibility.md §8a decision 7 (Inf/-Inf/NaN → float, cell arrays → lists), and against every
 value of the real ScanImage headers in tests/data/headers."""
 
 import math
@@ -46,7 +46,8 @@ SECTION_9 = [
      "@scanimage.components.integrationRois.integrationPostProcessingFcn"),
 ]
 
-# §8a decision 7: where we differ from SiffPy on purpose (SiffPy's result in the comment).
+# docs/compatibility.md §8a decision 7: where we differ from SiffPy on purpose (SiffPy's result
+# in the comment).
 DECISION_7 = [
     ("Inf", INF),  # SiffPy: 'Inf'
     ("NaN", NAN),  # SiffPy: 'NaN'
@@ -64,11 +65,11 @@ DECISION_7 = [
     ("{zeros(0,2) true Inf}", ["zeros(0,2)", True, INF]),
 ]
 
-# Other cases the semantics fix (§1.4) or that MATLAB defines.
+# Other cases the semantics fix (docs/compatibility.md §1.4) or that MATLAB defines.
 OTHER = [
     ("[0, 0]", [0, 0]),  # a well-formed Python list
     ("[5]", [5]),
-    ("[1;2 3]", "[1;2 3]"),  # ragged: raw, as §1.4 says
+    ("[1;2 3]", "[1;2 3]"),  # ragged: raw, as docs/compatibility.md §1.4 says
     ("TRUE", True),  # str.capitalize() rule
     ("'it''s'", "it's"),  # MATLAB doubled quote (SiffPy's eval gives 'its')
     ("'C:\\new\\tau'", "C:\\new\\tau"),  # verbatim, no escape processing

@@ -162,7 +162,7 @@ static int parse_ifd(const siff_file *f, uint64_t off, int64_t index, siff_frame
                          "frame %lld has an unknown Siff encoding tag value %lld",
                          (long long)index, (long long)fi->siff_tag);
 
-    /* Where the data lies and how long the description is (siff-format.md §5). */
+    /* Where the data lies and how long the description is (docs/format.md §5). */
     uint64_t pixels = fi->width * fi->height;
     uint64_t data_start = fi->strip_offset;
     int data_ok = 1;

@@ -239,7 +239,7 @@ class FrameLists:
             clamped to that, with a warning.
         reference_z : int, optional
             Keep only this slice (all its repeats). SiffPy selects a frame-group index instead
-            when ``frames_per_slice > 1`` (§8a decision 5).
+            when ``frames_per_slice > 1`` (docs/compatibility.md §8a decision 5).
         color_channel : int or None
             0-based colour position; ``None`` keeps every colour, interleaved as in the file,
             which is what ``.reshape(array_shape)`` expects. Default 0: the first colour only.
@@ -270,7 +270,7 @@ class FrameLists:
         ----------
         color_channel : int, optional
             0-based colour position; default: the position of the lowest saved channel (SiffPy
-            uses ``lowest_color_channel - 1``, §8a decision 6).
+            uses ``lowest_color_channel - 1``, docs/compatibility.md §8a decision 6).
         slice_idx : int, optional
             Return only this slice's list.
 
@@ -279,7 +279,7 @@ class FrameLists:
         list of int, or list of lists of int
             One list per slice (or the one list): ``num_timepoints * frames_per_slice`` file
             frames, in file order. Never a flyback frame nor a frame of an incomplete final
-            volume (§8a decision 4; SiffPy can give a slice one extra entry).
+            volume (docs/compatibility.md §8a decision 4; SiffPy can give a slice one extra entry).
         """
         lay = self._layout()
         color = self._color_arg(lay, color_channel)

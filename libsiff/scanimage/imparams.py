@@ -2,8 +2,8 @@
 
 Built from header text alone (no file access): :meth:`ImParams.from_header` takes the
 non-varying frame data (NVFD), the ROI-group JSON and the file's frame count. Semantics are
-those of docs/compatibility.md §1 and §2 with the decisions of docs/compatibility.md §8a; every place where this
-module deliberately differs from SiffPy says so in its docstring.
+those of docs/compatibility.md §1 and §2 with the decisions of docs/compatibility.md §8a;
+every place where this module deliberately differs from SiffPy says so in its docstring.
 
 Conventions used throughout:
 
@@ -302,7 +302,7 @@ class ImParams(FrameLists):
         """0-based position of the lowest saved channel within ``channelSave``.
 
         SiffPy uses ``lowest_color_channel - 1`` as a position, which is wrong for
-        ``channelSave = [2;3]`` (§8a decision 6).
+        ``channelSave = [2;3]`` (docs/compatibility.md §8a decision 6).
         """
         colors = self.colors
         if not isinstance(colors, list) or not colors:
@@ -326,7 +326,7 @@ class ImParams(FrameLists):
     def num_discard_flyback_frames(self) -> int:
         """Flyback **file frames** per volume: ``FastZ.numDiscardFlybackFrames * num_colors``.
 
-        0 unless :attr:`discard_frames` (§8a decision 8; SiffPy counts them whenever the
+        0 unless :attr:`discard_frames` (docs/compatibility.md §8a decision 8; SiffPy counts them whenever the
         header has the key and fails without a FastZ module).
         """
         return self._flyback_planes * self.num_colors
@@ -567,7 +567,7 @@ class ImParams(FrameLists):
         """Width of one arrival-time bin in picoseconds: ``5 * 2**binResolution``.
 
         From ``SI.hScan2D.hAcq.binResolution``; 20 ps with a warning when the header lacks
-        it (§8a decision 3; SiffPy returns None or fails).
+        it (docs/compatibility.md §8a decision 3; SiffPy returns None or fails).
         """
         resolution = self._acq("binResolution")
         if isinstance(resolution, bool) or not isinstance(resolution, (int, float)):
@@ -585,7 +585,7 @@ class ImParams(FrameLists):
     def num_bins(self) -> Any:
         """Arrival-time bins per laser period (``SI.hScan2D.hAcq.Tau_bins``), or None.
 
-        Histograms read from a file have ``num_bins + 2`` bins, as corrosiff's (§8a
+        Histograms read from a file have ``num_bins + 2`` bins, as corrosiff's (docs/compatibility.md §8a
         decision 10).
         """
         return self._acq("Tau_bins")

@@ -1,8 +1,8 @@
 """Parse the MATLAB value literals of a ScanImage header, as SiffPy does, without ``eval``.
 
 ScanImage writes every setting as ``SI.<path> = <MATLAB expression>``. :func:`parse_value`
-turns the right-hand side into a Python value with SiffPy's results (docs/compatibility.md
-§1.4 and the vectors of docs/compatibility.md §9), except for the deliberate changes of
+turns the right-hand side into a Python value with SiffPy's results
+(docs/compatibility.md §1.4 and §9), except for the deliberate changes of
 docs/compatibility.md §8a decision 7:
 
 * ``Inf``, ``-Inf`` and ``NaN`` become floats (SiffPy keeps the bare words as strings);
@@ -236,7 +236,7 @@ def _siffpy_matrix(inner: str, raw: str) -> Any:
 
     Rows split on ``;`` and columns on single spaces: both splits longer than one give a list
     of rows, otherwise a flat list. Double spaces or words make a token fail. Ragged rows
-    (``[1;2 3]``, not valid MATLAB) also keep the raw text, as siffpy-semantics.md §1.4 says
+    (``[1;2 3]``, not valid MATLAB) also keep the raw text, as docs/compatibility.md §1.4 says
     (SiffPy's code would give ``[[1], [2, 3]]``).
     """
     rows = inner.split(";")

@@ -228,7 +228,7 @@ def frame_table(spec: SimulationSpec) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------- header
 
 def _header_settings(spec: SimulationSpec) -> dict:
-    """ScanImage keys that make the header describe this acquisition (§1.7 of the semantics)."""
+    """ScanImage keys that make the header describe this acquisition (docs/compatibility.md §1.7)."""
     s, r, fb, c = spec.slices, spec.frames_per_slice, spec.flyback_planes, spec.colors
     step = 5.0
     zs = [step * i for i in range(s)]
