@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, cached_acquisition, read_bytes_once  # noqa: E402
-from bench_read import SPEC  # noqa: E402
-
 from libsiff import SiffReader  # noqa: E402
 from libsiff.flim import fit_params_to_data  # noqa: E402
+
+from _common import best_time, cached_acquisition, read_bytes_once  # noqa: E402
+from bench_read import SPEC  # noqa: E402
 
 
 def main() -> None:

@@ -25,6 +25,6 @@ from .tiff_export import siff_to_tiff  # noqa: E402
 
 __all__ = [
     "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
-    "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
-    "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
+    "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader", "open_file",
+    "get_start_timestamp", "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
 ]

@@ -973,7 +973,8 @@ def _register_suite2p(io, grid: np.ndarray, alignment_color: int, ticker: _Ticke
     by 100 (suite2p averages, then casts to int16), the reference is suite2p's ``refImg /
     100``, and suite2p's offsets are negated to become np.roll shifts. Unlike SiffPy the
     shifts reach every colour of the plane and timepoint (docs/compatibility.md §8a
-    decision 2). Missing frames are left out of suite2p's input and get the shift of the previous timepoint."""
+    decision 2). Missing frames are left out of suite2p's input and get the shift of the
+    previous timepoint."""
     register = _import_suite2p()
     H, W = io.frame_shape()
     T, Z, C = grid.shape

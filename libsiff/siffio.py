@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+
 import numpy as np
 
 from . import _bindings as nb

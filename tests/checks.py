@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import libsiff
+
 from reference import OffsetParams, Truth
 
 

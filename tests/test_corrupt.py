@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import DATA
 
 import libsiff
+from conftest import DATA
 from libsiff import SiffCorruptError, SiffError, SiffIndexError
 
 GOLD = DATA / "golden" / "raw_volume.siff"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from libsiff.errors import SiffError, SiffFormatError, SiffIndexError
-from libsiff.imparams import ROIGroup, SIROI, ImParams, split_nvfd
+from libsiff.imparams import SIROI, ImParams, ROIGroup, split_nvfd
 
 HEADERS = Path(__file__).parent / "data" / "headers"
 SEED_HEADER = (HEADERS / "derived_seedlike_fastz_6planes_2ch_header.txt").read_text()

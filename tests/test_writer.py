@@ -19,15 +19,22 @@ from pathlib import Path
 import corrosiffpy
 import numpy as np
 import pytest
-from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2, exponnorm
 
-from libsiff.testing import (SimulationSpec, frame_table, motion_shifts, simulate,
-                              simulate_histogram)
-from libsiff.writer import (DEFAULT_HEADER_PATH, DEFAULT_ROI_PATH, MatlabLiteral, SiffWriter,
-                            build_nvfd, build_roi_json, format_matlab_value, make_description)
+from conftest import DATA
+from libsiff.testing import SimulationSpec, frame_table, motion_shifts, simulate, simulate_histogram
+from libsiff.writer import (
+    DEFAULT_HEADER_PATH,
+    DEFAULT_ROI_PATH,
+    MatlabLiteral,
+    SiffWriter,
+    build_nvfd,
+    build_roi_json,
+    format_matlab_value,
+    make_description,
+)
 
 GOLDEN = ["raw_volume", "compressed_plane", "auto_mixed", "mixed_random", "compressed_wrap"]
 REPO = Path(__file__).resolve().parent.parent
@@ -399,7 +406,7 @@ def test_random_frames_read_back_by_corrosiffpy(case):
         np.testing.assert_array_equal(f.get_experiment_timestamps(),
                                       [0.1 * (i + 1) for i in range(len(frames))])
         walked = walk(path)
-        for (enc, p), fr in zip(frames, walked["frames"]):
+        for (_enc, p), fr in zip(frames, walked["frames"]):
             dec = decode(walked["bytes"], fr)
             for a, b in zip(per_pixel(dec["y"], dec["x"], dec["tau"], shape),
                             per_pixel(p[:, 0], p[:, 1], p[:, 2], shape)):

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import brentq, least_squares
 
 from .model import bin_probabilities
-from .params import FLIMParams, Exp, Irf
+from .params import Exp, FLIMParams, Irf
 from .units import BASE_RESOLUTION_PICOSECONDS, FlimUnits, FlimUnitsLike, convert_flimunits
 
 __all__ = ["fit_params_to_data"]
