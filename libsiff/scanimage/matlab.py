@@ -126,12 +126,20 @@ def _last_bracket_contents(s: str) -> str | None:
 
 # ---- scalars ---------------------------------------------------------------------------
 
-def _scalar(s: str) -> Any:
-    """A number, Inf/NaN, true/false/none (any case) or one quoted string; else _NotThis."""
+def _numeric(s: str) -> int | float | None:
+    """An int or float literal's value (SiffPy's types), else None."""
     if _INT.match(s):
         return _number(s)
     if _FLOAT.match(s):
         return float(s)
+    return None
+
+
+def _scalar(s: str) -> Any:
+    """A number, Inf/NaN, true/false/none (any case) or one quoted string; else _NotThis."""
+    number = _numeric(s)
+    if number is not None:
+        return number
     if s in _NONFINITE:
         return _NONFINITE[s]
     word = s.capitalize()  # SiffPy's second try: str.capitalize() then eval
@@ -222,10 +230,9 @@ def _python_list(s: str) -> list:
 
 def _python_scalar(item: str) -> Any:
     """One element of a Python list literal: int, float, True/False/None; else _NotThis."""
-    if _INT.match(item):
-        return _number(item)
-    if _FLOAT.match(item):
-        return float(item)
+    number = _numeric(item)
+    if number is not None:
+        return number
     if item in _WORDS:
         return _WORDS[item]
     raise _NotThis(item)
