@@ -568,3 +568,17 @@ def test_any_roi_json_gives_a_result_or_a_siff_error(text):
     for group in im_par.roi_groups.values():
         str(group)
         assert all(isinstance(roi, SIROI) for roi in group.roi_list)
+
+
+def test_reader_reports_a_hostile_header_with_the_file_name(tmp_path):
+    """End to end: a .siff whose header nests 5000 brackets opens with a SiffFormatError
+    naming the file, and nothing is left open."""
+    from libsiff import SiffReader
+    from libsiff.writer import SiffWriter
+
+    path = tmp_path / "deep.siff"
+    nvfd = SEED_HEADER + "\nSI.hFoo.x = " + "[" * 5000 + "]" * 5000 + "\n"
+    with SiffWriter(path, nvfd, SEED_ROIS) as writer:
+        writer.add_frame([0], [0], [0], (256, 128))
+    with pytest.raises(SiffFormatError, match=r"deep\.siff: header value nests"):
+        SiffReader(str(path))

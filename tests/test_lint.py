@@ -76,3 +76,19 @@ def test_docstring_check_finds_what_it_should(tmp_path):
     probe.write_text(source, encoding="utf-8")
     found = [entry.split(" ")[1] for entry in _undocumented(probe, tmp_path)]
     assert found == ["g", "K.m"]
+
+
+def test_leak_fixture_sees_files_opened_under_the_temp_folder(tmp_path, tmp_path_factory):
+    """The autouse fixture of conftest.py: a file opened under the temp folder is listed while
+    open and gone once closed; files elsewhere (here /proc) are not its business."""
+    from conftest import _FD_DIR, _open_user_files
+
+    if not _FD_DIR.is_dir():
+        return
+    roots = (tmp_path_factory.getbasetemp().resolve(),)
+    path = tmp_path / "held.bin"
+    path.write_bytes(b"x")
+    with open(path, "rb") as held, open("/proc/self/status", "rb"):
+        assert _open_user_files(roots).get(held.fileno()) == str(path.resolve())
+    assert str(path.resolve()) not in _open_user_files(roots).values()
+    assert not [p for p in _open_user_files(roots).values() if p.startswith("/proc")]
