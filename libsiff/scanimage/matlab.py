@@ -230,12 +230,12 @@ def _python_list(s: str) -> list:
 
 def _python_scalar(item: str) -> Any:
     """One element of a Python list literal: int, float, True/False/None; else _NotThis."""
-    number = _numeric(item)
-    if number is not None:
-        return number
-    if item in _WORDS:
+    if item in _WORDS:  # exact Python spelling, unlike a bare scalar
         return _WORDS[item]
-    raise _NotThis(item)
+    number = _numeric(item)
+    if number is None:
+        raise _NotThis(item)
+    return number
 
 
 def _siffpy_matrix(inner: str, raw: str) -> Any:
