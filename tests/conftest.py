@@ -41,21 +41,36 @@ def _open_user_files(roots: tuple[Path, ...]) -> dict[int, str]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_files(tmp_path_factory):
-    """Fail a test that leaves a file it opened (under the temp or repository folders) open.
+@pytest.fixture(scope="module", autouse=True)
+def _files_left_open_by_tests(tmp_path_factory):
+    """Files a test of this module left open, checked again when the module ends: a fixture
+    that opens files lazily and closes them at its own teardown is not a leak."""
+    suspects: dict[int, tuple[str, str]] = {}
+    yield suspects
+    if not suspects:
+        return
+    still = _open_user_files((tmp_path_factory.getbasetemp().resolve(), _REPO))
+    leaked = sorted({f"{path} (opened in {test})" for fd, (path, test) in suspects.items()
+                     if still.get(fd) == path})
+    if leaked:
+        pytest.fail("tests left files open: " + ", ".join(leaked), pytrace=False)
 
-    Compares /proc/self/fd before and after the test (Linux only). No garbage collection is
-    forced (it would destroy Qt wrappers mid-teardown): a file left for the collector to close
-    counts as leaked, as it should."""
+
+@pytest.fixture(autouse=True)
+def no_leaked_files(request, tmp_path_factory, _files_left_open_by_tests):
+    """Fail the tests that leave a file they opened (under the temp or repository folders)
+    open.
+
+    Compares /proc/self/fd before and after each test (Linux only); a file still open after
+    the test is checked again at the end of the module, after module fixtures closed theirs,
+    and reported with the test that opened it. No garbage collection is forced (it would
+    destroy Qt wrappers mid-teardown): a file left for the collector to close counts."""
     if not _FD_DIR.is_dir():
         yield
         return
     roots = (tmp_path_factory.getbasetemp().resolve(), _REPO)
     before = _open_user_files(roots)
     yield
-    leaked = {fd: path for fd, path in _open_user_files(roots).items()
-              if before.get(fd) != path}
-    if leaked:
-        pytest.fail("the test left files open: " + ", ".join(sorted(set(leaked.values()))),
-                    pytrace=False)
+    for fd, path in _open_user_files(roots).items():
+        if before.get(fd) != path:
+            _files_left_open_by_tests[fd] = (path, request.node.name)
