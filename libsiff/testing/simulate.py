@@ -371,22 +371,40 @@ def simulate(path, spec: SimulationSpec | None = None) -> GroundTruth:
                 continue
             batch_photons = _draw_photons(rng, spec, counts, signal, table["color"][frames],
                                           taus, weights)
-            for k, f in enumerate(frames):
-                y, x, tau = batch_photons[k]
-                if spec.encoding == "raw" or (spec.encoding == "mixed" and rng.random() < 0.5):
-                    enc = "raw"
-                else:
-                    enc = "auto" if spec.encoding == "auto" else "compressed"
-                if y.size == 0:
-                    enc = "raw"
-                if enc == "raw" and spec.shuffle_raw:
-                    order = rng.permutation(y.size)
-                    y, x, tau = y[order], x[order], tau[order]
-                writer.add_frame(y, x, tau, (h, w), enc, descriptions[f])
-                n_photons[f] = y.size
+            for f, frame_photons in zip(frames, batch_photons):
+                kept = _write_photon_frame(writer, rng, spec, frame_photons, descriptions[f])
+                n_photons[f] = kept[0].size
                 if spec.keep_photons:
-                    photons.append((y, x, tau))
-    layout = writer.layout
+                    photons.append(kept)
+    return _ground_truth(path, spec, intensity, photons, n_photons, writer.layout, motion, table,
+                         timing, descriptions, events, nvfd, roi, truth, taus, weights)
+
+
+def _frame_encoding(spec: SimulationSpec, rng: np.random.Generator, n_photons: int) -> str:
+    """The encoding of the next frame: the spec's, a coin flip for "mixed", raw if empty."""
+    if spec.encoding == "raw" or (spec.encoding == "mixed" and rng.random() < 0.5):
+        encoding = "raw"
+    else:
+        encoding = "auto" if spec.encoding == "auto" else "compressed"
+    return "raw" if n_photons == 0 else encoding
+
+
+def _write_photon_frame(writer: SiffWriter, rng: np.random.Generator, spec: SimulationSpec,
+                        frame_photons, description: str):
+    """Write one frame of ``(y, x, tau)`` photons; returns them in file order."""
+    y, x, tau = frame_photons
+    encoding = _frame_encoding(spec, rng, y.size)
+    if encoding == "raw" and spec.shuffle_raw:
+        order = rng.permutation(y.size)
+        y, x, tau = y[order], x[order], tau[order]
+    writer.add_frame(y, x, tau, (spec.height, spec.width), encoding, description)
+    return y, x, tau
+
+
+def _ground_truth(path, spec, intensity, photons, n_photons, layout, motion, table, timing,
+                  descriptions, events, nvfd, roi, truth, taus, weights) -> GroundTruth:
+    """Everything :func:`simulate` wrote, as a :class:`GroundTruth`."""
+    n = spec.n_frames
 
     def cat(i, dtype):
         if not photons:
