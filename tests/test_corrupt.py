@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import libsiff
-from conftest import DATA
 from libsiff import SiffCorruptError, SiffError, SiffIndexError
+
+from conftest import DATA
 
 GOLD = DATA / "golden" / "raw_volume.siff"
 TRUTH = np.load(DATA / "golden" / "raw_volume.npz", allow_pickle=True)

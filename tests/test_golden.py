@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import libsiff
-from conftest import DATA
 
 from checks import check_against_corrosiff, check_against_truth
+from conftest import DATA
 from reference import Truth
 
 GOLDEN = ["raw_volume", "compressed_plane", "auto_mixed", "mixed_random", "compressed_wrap"]

@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2, exponnorm
 
-from conftest import DATA
 from libsiff.testing import SimulationSpec, frame_table, motion_shifts, simulate, simulate_histogram
 from libsiff.writer import (
     DEFAULT_HEADER_PATH,
@@ -35,6 +34,8 @@ from libsiff.writer import (
     format_matlab_value,
     make_description,
 )
+
+from conftest import DATA
 
 GOLDEN = ["raw_volume", "compressed_plane", "auto_mixed", "mixed_random", "compressed_wrap"]
 REPO = Path(__file__).resolve().parent.parent
