@@ -19,9 +19,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, cached_acquisition, machine, read_bytes_once  # noqa: E402
-from bench_read import SPEC  # noqa: E402
-
 from libsiff import SiffReader  # noqa: E402
 from libsiff.flim import (  # noqa: E402
     Calibration,
@@ -32,6 +29,9 @@ from libsiff.flim import (  # noqa: E402
     fit_params_to_data,
     pixel_phasor,
 )
+
+from _common import best_time, cached_acquisition, machine, read_bytes_once  # noqa: E402
+from bench_read import SPEC  # noqa: E402
 
 FRAME_SPEC = dict(height=512, width=512, slices=1, flyback_planes=0, colors=1, timepoints=8,
                   photons_per_pixel=2.0, background=0.05, motion="none", encoding="auto",
@@ -72,6 +72,7 @@ def bench_fraction_fit(n_rois: int = 10, n_timepoints: int = 10_000,
     print(f"fixed-lifetime fraction fit, {n_rois} ROIs x {n_timepoints:,} timepoints "
           f"(~{photons:.0f} photons each, {shape.size} histogram entries): {t_fit * 1000:.0f} ms "
           f"(target < 1 s: {'met' if t_fit < 1.0 else 'MISSED'})")
+
 
 
 def main() -> None:

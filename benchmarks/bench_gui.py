@@ -69,7 +69,7 @@ def measure(path: Path, jumps: int = 200) -> dict:
         window.navigation.time.slider.setValue(t)  # as a drag would
         window.navigation.plane.slider.setValue(z)
         key = state.key()
-        wait_for(app, lambda: bool(shown) and shown[-1] == key)
+        wait_for(app, lambda key=key: bool(shown) and shown[-1] == key)
         window.frame_view.graphics.viewport().repaint()
         latencies.append(time.perf_counter() - start)
     # 10 ROIs, then brush strokes: time from the end of a stroke to updated traces
@@ -94,7 +94,7 @@ def measure(path: Path, jumps: int = 200) -> dict:
         editor.release(H / 2 + 6, 15 + k)
         t_end = time.perf_counter()
         version = masks.version
-        wait_for(app, lambda: bool(ready) and ready[-1].mask_version == version, 30)
+        wait_for(app, lambda version=version: bool(ready) and ready[-1].mask_version == version, 30)
         stroke_ms.append((time.perf_counter() - t_end) * 1000)
     window.close()
     _clean(path)

@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from _common import best_time, cached_acquisition, machine, read_bytes_once  # noqa: E402
-
 import libsiff  # noqa: E402
+
+from _common import best_time, cached_acquisition, machine, read_bytes_once  # noqa: E402
 
 SPEC = dict(height=128, width=256, slices=6, flyback_planes=1, colors=2, timepoints=720,
             photons_per_pixel=0.9, background=0.05, motion="jitter", max_shift_px=5,
@@ -68,8 +68,8 @@ def main() -> None:
     print(f"{'operation':28s} {'libsiff ms':>11s} {'corrosiffpy ms':>15s} {'ratio':>7s}")
     results = {}
     for name, op in ops:
-        t_ours = best_time(lambda: op(ours, libsiff), args.repeats)
-        t_theirs = best_time(lambda: op(theirs, corrosiffpy), args.repeats)
+        t_ours = best_time(lambda op=op: op(ours, libsiff), args.repeats)
+        t_theirs = best_time(lambda op=op: op(theirs, corrosiffpy), args.repeats)
         results[name] = (t_ours, t_theirs)
         print(f"{name:28s} {t_ours * 1000:11.1f} {t_theirs * 1000:15.1f} "
               f"{t_theirs / t_ours:7.2f}", flush=True)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import CACHE, machine, read_bytes_once  # noqa: E402
-
 import libsiff  # noqa: E402
 from libsiff.registration import frame_grid_from_labels, register_frames  # noqa: E402
+
+from _common import CACHE, machine, read_bytes_once  # noqa: E402
 
 SPEC = dict(height=128, width=256, slices=6, flyback_planes=1, colors=2, timepoints=1700,
             photons_per_pixel=0.3, background=0.03, motion="jitter", max_shift_px=6,

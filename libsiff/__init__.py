@@ -25,7 +25,8 @@ from .siffio import (  # noqa: E402
 from .tiff_export import siff_to_tiff  # noqa: E402
 
 __all__ = [
-    "SiffArgumentError", "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError", "SiffIndexError",
-    "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader", "open_file", "get_start_timestamp",
-    "get_start_and_end_timestamps", "siff_to_tiff", "__version__",
+    "SiffArgumentError", "SiffCancelled", "SiffCorruptError", "SiffError", "SiffFormatError",
+    "SiffIndexError", "SiffIOError", "SiffMemoryError", "SiffShapeError", "SiffIO", "SiffReader",
+    "open_file", "get_start_timestamp", "get_start_and_end_timestamps", "siff_to_tiff",
+    "__version__",
 ]

@@ -45,7 +45,7 @@ class SiffReader:
     # ------------------------------------------------------------------ file state
     def open(self, filename: str | os.PathLike | None = None, load_time_axis: bool = False) -> None:
         """Open ``filename``: header, frame index, ``im_params`` and any saved registration."""
-        from .imparams import ImParams
+        from .scanimage import ImParams
 
         if filename is None:
             raise NotImplementedError("SiffReader.open needs a filename (no file dialog here)")
@@ -322,12 +322,7 @@ class SiffReader:
     @property
     def picoseconds_per_bin(self) -> float:
         """Arrival-bin width in picoseconds, from the header (20 with a warning if absent)."""
-        ps = self.im_params.picoseconds_per_bin
-        if ps is None:
-            warnings.warn(f"{self.filename}: no binResolution in the header; assuming 20 ps bins",
-                          stacklevel=2)
-            return 20.0
-        return float(ps)
+        return float(self.im_params.picoseconds_per_bin)
 
     def get_histogram(self, frames=None, framewise: bool = False) -> np.ndarray:
         """Arrival-time histogram (arrival bins), ``uint64 (Tau_bins + 2,)``, pooled over

@@ -9,7 +9,7 @@ returns a :class:`RegistrationInfo`; :meth:`RegistrationInfo.save` and
 The ``"siffpy"`` method (the default, no extra dependency) keeps SiffPy's outline -- a
 reference per plane, per-frame rigid shifts, iterations that rebuild the references from
 aligned frames -- but replaces its estimator, which a literal port showed to be several
-pixels off on sparse photon data (siffpy-semantics §8a.12):
+pixels off on sparse photon data (docs/compatibility.md §8a decision 12):
 
 * **Poisson likelihood instead of phase correlation.** For photon counts ``n`` and a
   reference ``lam`` (expected photons per pixel), the log-likelihood of a shift ``d`` is
@@ -277,7 +277,7 @@ def default_registration_path(siff_path) -> Path:
     """Where a registration is saved: ``<folder>/<stem>.siffreg.npz`` next to the file.
 
     SiffPy writes HDF5 into a folder named after the file (``<stem>/<stem>_registration_info.h5``,
-    semantics §4.4); libsiff keeps one dependency-free file beside the acquisition instead."""
+    docs/compatibility.md §4.4); libsiff keeps one dependency-free file beside the acquisition instead."""
     p = Path(siff_path)
     return p.with_name(p.stem + REGISTRATION_SUFFIX)
 
@@ -967,13 +967,14 @@ def _import_suite2p():
 
 def _register_suite2p(io, grid: np.ndarray, alignment_color: int, ticker: _Ticker,
                       opts: dict) -> RegistrationInfo:
-    """suite2p's rigid registration of each plane (semantics §4.2), on the decoded frames.
+    """suite2p's rigid registration of each plane (docs/compatibility.md §4.2), on the decoded frames.
 
     As SiffPy: frames of the alignment colour are read unregistered as float32 and scaled
     by 100 (suite2p averages, then casts to int16), the reference is suite2p's ``refImg /
     100``, and suite2p's offsets are negated to become np.roll shifts. Unlike SiffPy the
-    shifts reach every colour of the plane and timepoint (§8a.2). Missing frames are left
-    out of suite2p's input and get the shift of the previous timepoint."""
+    shifts reach every colour of the plane and timepoint (docs/compatibility.md §8a
+    decision 2). Missing frames are left out of suite2p's input and get the shift of the
+    previous timepoint."""
     register = _import_suite2p()
     H, W = io.frame_shape()
     T, Z, C = grid.shape

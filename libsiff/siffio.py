@@ -2,7 +2,7 @@
 
 Every method takes file frame indices (0-based) and returns numpy arrays with the same
 names, arguments, defaults, dtypes and shapes as corrosiffpy, so
-``import libsiff as corrosiffpy`` works. Where corrosiffpy is wrong (siff-format.md §12)
+``import libsiff as corrosiffpy`` works. Where corrosiffpy is wrong (docs/format.md §12)
 libsiff does the correct thing; each such place says so in its docstring.
 
 Units: intensities are photon counts; arrival times and empirical lifetimes are in

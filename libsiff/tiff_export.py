@@ -1,8 +1,8 @@
 """Convert a .siff file into a ScanImage-style BigTIFF of photon-count images.
 
-:func:`siff_to_tiff` is call-compatible with ``corrosiffpy.siff_to_tiff`` (siff-format.md
-§7.6): one ``uint16`` strip per frame (the intensity image, photons per pixel), the source's
-non-varying frame data and ROI texts byte for byte, and each frame's description. Tag 907
+:func:`siff_to_tiff` is call-compatible with ``corrosiffpy.siff_to_tiff``
+(docs/format.md §7.6): one ``uint16`` strip per frame (the intensity image, photons per
+pixel), the source's non-varying frame data and ROI texts byte for byte, and each frame's description. Tag 907
 is dropped and BitsPerSample is 16, so the result is an ordinary ScanImage TIFF that
 corrosiffpy, libsiff, ScanImage tools and ``tifffile`` read. The file is byte-identical to
 corrosiffpy's except that the ImageDescription tag's count is the description's length

@@ -1,6 +1,6 @@
 """A pure-Python + NumPy writer of ScanImage-FLIM ``.siff`` files.
 
-It follows /work/shared/siff-format.md (the writer checklist of §11): a BigTIFF
+It follows docs/format.md (the writer checklist of docs/format.md §11): a BigTIFF
 (or, on request, classic TIFF) container with ScanImage's header fields, the
 non-varying frame data (NVFD) and the ROI JSON right after the header, and per
 frame ``IFD | description | [count image] | data``.
@@ -19,13 +19,14 @@ import json
 import math
 import os
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from .atomic import AtomicFile
 
 __all__ = [
     "SiffWriter",
@@ -163,18 +164,6 @@ def _stable_pixel_order(pixel: np.ndarray, n_pixels: int) -> np.ndarray | None:
     return order[np.argsort((pixel[order] >> 16).astype(np.uint16), kind="stable")]
 
 
-def _create_temp_file(path: Path) -> tuple[int, Path]:
-    """Create ``.<name>.<random>.part`` next to ``path``; permissions follow the umask."""
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                           0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file next to {path}")
-
-
 class SiffWriter:
     """Stream frames into a new ``.siff`` (ScanImage BigTIFF) file.
 
@@ -183,13 +172,14 @@ class SiffWriter:
         with SiffWriter(path, nvfd, roi_json) as w:
             w.add_frame(y, x, tau, shape=(H, W), description=make_description(...))
 
-    Data go to a temporary file in the destination folder, which is renamed to
-    ``path`` by :meth:`close` (or a clean ``__exit__``). If the ``with`` block
+    Data go to a temporary file in the destination folder (:class:`libsiff.atomic.AtomicFile`:
+    fsynced, then renamed to ``path`` by :meth:`close` or a clean ``__exit__``; a replaced
+    file keeps its permissions). If the ``with`` block
     raises, or :meth:`abort` is called, the temporary file is deleted and
     ``path`` is left untouched. Frames are written as they are added; only a
     small per-frame layout record (:attr:`layout`) is kept in memory.
 
-    ``bigtiff=False`` writes ScanImage's classic 32-bit TIFF variant (§2.2); the
+    ``bigtiff=False`` writes ScanImage's classic 32-bit TIFF variant (docs/format.md §2.2); the
     reference reader corrosiffpy cannot read its frames.
     """
 
@@ -205,9 +195,9 @@ class SiffWriter:
         self._closed = False
         self._last_next_field: int | None = None  # offset of the last IFD's next pointer
 
-        fd, self._tmp_path = _create_temp_file(self.path)
+        self._target = AtomicFile(self.path, "wb", buffering=buffer_size)
+        self._fh = self._target.file
         try:
-            self._fh = os.fdopen(fd, "wb", buffering=buffer_size)
             self._write_header()
         except BaseException:
             self._discard()
@@ -312,8 +302,7 @@ class SiffWriter:
             if self._last_next_field is not None:
                 self._fh.seek(self._last_next_field)
                 self._fh.write(b"\0" * (8 if self.bigtiff else 4))
-            self._fh.close()
-            os.replace(self._tmp_path, self.path)
+            self._target.commit()
         except BaseException:
             self._discard()
             raise
@@ -337,16 +326,7 @@ class SiffWriter:
 
     def _discard(self) -> None:
         self._closed = True
-        fh = getattr(self, "_fh", None)
-        if fh is not None and not fh.closed:
-            try:
-                fh.close()
-            except OSError:
-                pass
-        try:
-            self._tmp_path.unlink()
-        except FileNotFoundError:
-            pass
+        self._target.discard()
 
     def _ifd_entries(self, shape, kind, desc_off, desc_len, strip_off, strip_len):
         h, w = shape
@@ -426,7 +406,7 @@ def make_description(frame_number: int, timestamp_s: float, epoch_ns: int,
                      system_epoch_ns: int | None = None, sync_stamp: int = 0,
                      appended_text: str | None = None, text_timestamp: float | None = None,
                      text_timestamp_mode: str = "present", end_of_acquisition: bool = False) -> str:
-    """Return a ScanImage-FLIM frame description (§5), every line LF-terminated.
+    """Return a ScanImage-FLIM frame description (docs/format.md §5), every line LF-terminated.
 
     ``frame_number`` is written to ``frameNumbers`` and ``frameNumberAcquisition``
     (ScanImage counts from 1). ``timestamp_s`` becomes ``frameTimestamps_sec``,
@@ -569,7 +549,7 @@ def build_nvfd(template: str | os.PathLike | None = None, **settings: Any) -> st
     Raises ValueError when a key or value would break the line format, or when
     ``Tau_bins = ``/``binResolution = `` would appear anywhere except at the
     start of their own ``SI.hScan2D.hAcq.*`` lines (corrosiff takes the first
-    occurrence in the text, §3.1).
+    occurrence in the text, docs/format.md §3.1).
     """
     lines = _read_template(template, DEFAULT_HEADER_PATH).split("\n")
     if lines and lines[-1] == "":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the viewer's command line (file, --screenshot, the view to show)."""
     ap = argparse.ArgumentParser(prog="siffviewer", description="Viewer for ScanImage-FLIM .siff files")
     ap.add_argument("file", nargs="?", help=".siff or ScanImage .tiff file (default: the sample)")
     ap.add_argument("--screenshot", metavar="PNG", help="save the window as PNG and exit")
@@ -41,6 +42,7 @@ def _quiet_qt_messages() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the viewer; returns the process exit status."""
     args = parse_args(argv)
     headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
                 and not os.environ.get("WAYLAND_DISPLAY"))

@@ -88,6 +88,7 @@ class ProgressBar:
         self._drawn = True
 
     def close(self) -> None:
+        """End the bar's line (if one was drawn)."""
         if self.enabled and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
@@ -286,6 +287,7 @@ def format_info(info: dict) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``siff info``: print a file's summary (text, or JSON with --json)."""
     info = file_info(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -304,6 +306,7 @@ def _check_output(path: Path, force: bool) -> None:
 
 
 def cmd_to_tiff(args: argparse.Namespace) -> int:
+    """``siff to-tiff``: write the file's intensity frames as a ScanImage TIFF."""
     from libsiff.tiff_export import default_tiff_path, siff_to_tiff
 
     source = Path(args.file)
@@ -328,6 +331,7 @@ def cmd_to_tiff(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ siff export-traces
 
 def cmd_export_traces(args: argparse.Namespace) -> int:
+    """``siff export-traces``: write the ROI traces of a masks file as CSV."""
     from .model import export  # looked up per call so tests can stand in for the exporter
 
     fn = export.export_traces_cli
@@ -356,6 +360,7 @@ def cmd_export_traces(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``siff`` argument parser with its subcommands."""
     ap = argparse.ArgumentParser(
         prog=PROG,
         description="Command-line tools for ScanImage-FLIM .siff files (libsiff / siffviewer).",

@@ -10,6 +10,7 @@ SAMPLE_NAME = "sample.siff"
 
 
 def resources_dir() -> Path:
+    """The resources folder (inside a PyInstaller bundle or the source tree)."""
     bundled = getattr(sys, "_MEIPASS", None)
     if bundled:
         return Path(bundled) / "resources"
@@ -17,6 +18,7 @@ def resources_dir() -> Path:
 
 
 def resource_path(name: str) -> Path:
+    """Path of the resource file ``name``."""
     return resources_dir() / name
 
 

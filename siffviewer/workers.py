@@ -81,6 +81,7 @@ class LatestLoader(QtCore.QObject):
             self.loaded.emit(key, value)
 
     def is_latest(self, key: Any) -> bool:
+        """True if ``key`` is the most recent request."""
         return key == self._latest
 
     def stop(self, wait: bool = True) -> None:
@@ -114,6 +115,7 @@ class Job(QtCore.QObject):
         self.running = False
 
     def start(self) -> None:
+        """Run the job (in a thread, or at once when synchronous)."""
         self.running = True
         if self.sync:
             self._run()
@@ -131,6 +133,7 @@ class Job(QtCore.QObject):
         self._cancel.set()
 
     def is_cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
         return self._cancel.is_set()
 
     def _emit(self, signal, *args) -> None:
@@ -138,6 +141,7 @@ class Job(QtCore.QObject):
             signal.emit(*args)
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the job's thread (up to ``timeout`` s); True if it has finished."""
         if self._thread is not None:
             self._thread.join(timeout)
             return not self._thread.is_alive()

@@ -1,4 +1,4 @@
-"""Shared checks: every siff-format.md §7 call of libsiff against the writer's ground truth
+"""Shared checks: every docs/format.md §7 call of libsiff against the writer's ground truth
 (tests/reference.py) and against corrosiffpy 0.1.2 on well-formed files."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import libsiff
+
 from reference import OffsetParams, Truth
 
 
@@ -93,12 +94,12 @@ def check_against_truth(path, truth: Truth, rng, flim=True):
         assert params.units == "nanoseconds"  # restored after the call
 
 
-# Calls whose corrosiffpy result is known wrong (siff-format.md §12) are excluded by the
+# Calls whose corrosiffpy result is known wrong (docs/format.md §12) are excluded by the
 # arguments chosen here: non-negative shifts, no registration for the masked histogram,
 # phasor offsets only in sum_roi_flim, and the compressed-ROI wrap checked separately.
 def check_against_corrosiff(path, truth: Truth | None, rng, flim=True, roi_flim=True,
                             system_timestamps=True, masks=True):
-    """Every §7 call of libsiff equals corrosiffpy's on a well-formed file."""
+    """Every docs/format.md §7 call of libsiff equals corrosiffpy's on a well-formed file."""
     import corrosiffpy
 
     a = libsiff.open_file(path)
@@ -142,7 +143,7 @@ def check_against_corrosiff(path, truth: Truth | None, rng, flim=True, roi_flim=
             same("get_epoch_both", frames=frames)
         for fl in (None, frames[::-1]):
             # events without a Text timestamp line: libsiff reports them with NaN,
-            # corrosiffpy drops them (§12); everything else must agree
+            # corrosiffpy drops them (docs/format.md §12); everything else must agree
             ours = [e for e in a.get_appended_text(fl) if not (len(e) == 3 and e[2] != e[2])]
             assert ours == b.get_appended_text(fl)
         m2 = random_masks(rng, 1, 1, H, W)[0, 0]

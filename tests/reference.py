@@ -1,6 +1,6 @@
 """Independent pure-numpy truth for what a reader must return, computed from the photons a
-file was written with (not from any reader). Semantics of siff-format.md §7 with the
-corrections of §12: exact np.roll shifts, 64-bit sums, one phasor convention."""
+file was written with (not from any reader). Semantics of docs/format.md §7 with the
+corrections of docs/format.md §12: exact np.roll shifts, 64-bit sums, one phasor convention."""
 
 from __future__ import annotations
 

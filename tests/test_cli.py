@@ -15,8 +15,8 @@ import pytest
 
 import libsiff
 from libsiff import SiffError, SiffIOError
-from siffviewer.cli import ProgressBar, file_info, main
 from libsiff.tiff_export import siff_to_tiff
+from siffviewer.cli import ProgressBar, file_info, main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "resources" / "sample.siff"

@@ -1,16 +1,17 @@
 """Files written by libsiff's writer/simulator, read by libsiff and by corrosiffpy 0.1.2:
-every §7 call agrees exactly (phasor to 1e-9), and libsiff also equals the ground truth."""
+every docs/format.md §7 call agrees exactly (phasor to 1e-9), and libsiff also equals the ground truth."""
 
 import numpy as np
 import pytest
-from checks import check_against_corrosiff, check_against_truth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import Truth
 
 import libsiff
 from libsiff.simulate import SimulationSpec, simulate
 from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description
+
+from checks import check_against_corrosiff, check_against_truth
+from reference import Truth
 
 
 def truth_of(gt) -> Truth:
@@ -154,7 +155,10 @@ def test_property_write_then_read(tmp_path, spec):
                 np.add.at(image, (y, x), 1)
                 enc_codes.append(0 if enc == "raw" else 1 if enc == "compressed" else -1)
             images.append(image)
-            ys.append(y); xs.append(x); ts.append(t); offsets.append(offsets[-1] + len(y))
+            ys.append(y)
+            xs.append(x)
+            ts.append(t)
+            offsets.append(offsets[-1] + len(y))
     with libsiff.open_file(path) as io:
         assert io.num_frames() == len(frames)
         np.testing.assert_array_equal(io.get_frames(), np.stack(images))

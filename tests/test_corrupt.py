@@ -1,5 +1,5 @@
 """Damaged files: every failure is a SiffError naming the file and the problem; nothing
-crashes, hangs or reads outside the file (siff-format.md §12)."""
+crashes, hangs or reads outside the file (docs/format.md §12)."""
 
 import os
 import struct
@@ -10,10 +10,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import DATA
 
 import libsiff
 from libsiff import SiffCorruptError, SiffError, SiffIndexError
+
+from conftest import DATA
 
 GOLD = DATA / "golden" / "raw_volume.siff"
 TRUTH = np.load(DATA / "golden" / "raw_volume.npz", allow_pickle=True)

@@ -10,8 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from flim_scenes import BIN_PS, TAU_BINS, write_scene
 
+from flim_scenes import BIN_PS, TAU_BINS, write_scene
 from libsiff import SiffReader
 from libsiff.flim.background import (
     BackgroundSettings,

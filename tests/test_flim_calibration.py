@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from flim_scenes import BIN_PS, IRF_OFFSET_NS, IRF_SIGMA_NS, TAU_BINS, histogram, write_scene
 
+from flim_scenes import BIN_PS, IRF_OFFSET_NS, IRF_SIGMA_NS, TAU_BINS, histogram, write_scene
 from libsiff import SiffReader
 from libsiff.flim import FLIMParams, fit_params_to_data
 from libsiff.flim.calibration import (

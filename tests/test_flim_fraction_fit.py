@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 import pytest
-from flim_scenes import BIN_PS, TAU_BINS, histogram, write_scene
 
+from flim_scenes import BIN_PS, TAU_BINS, histogram, write_scene
 from libsiff import SiffReader
 from libsiff.flim import Exp, FLIMParams, Irf, fit_params_to_data
 from libsiff.flim.fraction_fit import FractionFit, fit_fractions, fit_lifetime_over_time

@@ -7,8 +7,8 @@ belongs to, and the pure-exponential phasors written out by hand.
 
 import numpy as np
 import pytest
-from flim_scenes import BIN_PS, TAU_BINS, histogram, write_scene
 
+from flim_scenes import BIN_PS, TAU_BINS, histogram, write_scene
 from libsiff import SiffReader
 from libsiff.flim.calibration import Calibration
 from libsiff.flim.pixel_phasor import (

@@ -1,5 +1,5 @@
 """Every framelist function and frame-bookkeeping property, for random geometries, against
-a brute-force table built by walking the acquisition in file order (siff-format.md §3.1):
+a brute-force table built by walking the acquisition in file order (docs/format.md §3.1):
 volume by volume; in each, plane by plane, repeat by repeat, colour by colour; then the
 flyback planes, colour by colour (only with FastZ enabled and discardFlybackFrames).
 
@@ -161,7 +161,7 @@ def complete_volumes(g: Geometry, rows: list[Row]) -> int:
 
 
 def default_color(g: Geometry) -> int:
-    """Position of the lowest saved channel within channelSave (§8a decision 6)."""
+    """Position of the lowest saved channel within channelSave (docs/compatibility.md §8a decision 6)."""
     return g.channels.index(min(g.channels))
 
 
@@ -196,7 +196,7 @@ def test_geometry_properties(g):
     assert im_par.num_discard_flyback_frames == g.Fb * g.C
     assert im_par.flyback_frames == [row.frame for row in rows if row.flyback]
     assert im_par.all_frames == [row.frame for row in rows if not row.flyback]
-    # the spec's formula (siffpy-semantics.md §1.7), truncated
+    # the spec's formula (docs/compatibility.md §1.7), truncated
     assert im_par.num_true_frames == int(g.N * P // (P + g.Fb * g.C))
 
 

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+
+import libsiff
+
 from checks import check_against_corrosiff, check_against_truth
 from conftest import DATA
 from reference import Truth
-
-import libsiff
 
 GOLDEN = ["raw_volume", "compressed_plane", "auto_mixed", "mixed_random", "compressed_wrap"]
 
@@ -58,7 +59,7 @@ def test_golden_against_corrosiffpy(name, rng):
     truth = Truth.from_npz(DATA / "golden" / f"{name}.npz")
     d = np.load(DATA / "golden" / f"{name}.npz", allow_pickle=True)
     # corrosiffpy fails on empty compressed frames and wraps bright compressed ROI sums
-    # (siff-format.md §12): those calls are compared with the ground truth instead.
+    # (docs/format.md §12): those calls are compared with the ground truth instead.
     empty_compressed = any(
         truth.encoding[i] == 1 and truth.photon_offsets[i] == truth.photon_offsets[i + 1]
         for i in range(truth.n_frames))

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -157,17 +156,18 @@ def test_registration_run_then_registered_display(window):
 def test_registration_cancel_keeps_previous(window, qtbot):
     panel, session = window.registration_panel, window.session
     real = session.compute_registration
+    clicked = threading.Event()  # set after the panel's own slot has cancelled the job
 
     def held(method, color, progress=None, cancel=None):
         def progress_until_cancelled(done, total):  # the first tick waits for Cancel
             progress(done, total)
-            while not cancel():
-                time.sleep(0.005)
+            clicked.wait(30)
         return real(method, color, progress=progress_until_cancelled, cancel=cancel)
 
     session.compute_registration = held
     panel.sync = False
     panel.start()
+    panel.cancel.clicked.connect(clicked.set)
     assert panel.cancel.isEnabled() and not panel.run.isEnabled()
     with qtbot.waitSignal(panel.job.cancelled, timeout=30000):
         panel.cancel.click()
@@ -189,9 +189,11 @@ def test_mean_projection_job(window, qtbot):
 def test_latest_loader_drops_stale_requests(qtbot):
     calls = []
     gate = threading.Event()
+    started = threading.Event()
 
     def slow(key):
         calls.append(key)
+        started.set()
         gate.wait(5)
         return key * 10
 
@@ -199,7 +201,7 @@ def test_latest_loader_drops_stale_requests(qtbot):
     received = []
     loader.loaded.connect(lambda k, v: received.append((k, v)))
     loader.request(0)
-    time.sleep(0.05)
+    assert started.wait(5)  # request 0 is running before the others arrive
     for k in range(1, 50):
         loader.request(k)
     gate.set()

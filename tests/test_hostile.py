@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import DATA
 
 import libsiff
 from libsiff import _bindings
@@ -28,6 +27,8 @@ from libsiff.errors import (
     SiffShapeError,
 )
 from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description, raw_words
+
+from conftest import DATA
 
 GOLD = DATA / "golden" / "raw_volume.siff"
 TRUTH = np.load(DATA / "golden" / "raw_volume.npz", allow_pickle=True)

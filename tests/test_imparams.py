@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from libsiff.errors import SiffIndexError
-from libsiff.imparams import ROIGroup, SIROI, ImParams, split_nvfd
+from libsiff.errors import SiffError, SiffFormatError, SiffIndexError
+from libsiff.imparams import SIROI, ImParams, ROIGroup, split_nvfd
 
 HEADERS = Path(__file__).parent / "data" / "headers"
 SEED_HEADER = (HEADERS / "derived_seedlike_fastz_6planes_2ch_header.txt").read_text()
@@ -160,7 +162,8 @@ def test_seed_framelists(seed):
 
 
 def test_seed_geometry(seed):
-    """§1.7's seed example: 6 slices + 1 flyback plane, 2 colours, 94306 frames, 256x128."""
+    """The seed example of docs/compatibility.md §1.7: 6 slices + 1 flyback plane, 2 colours,
+    94306 frames, 256x128."""
     assert seed.num_frames == 94306
     assert seed.frames_per_volume == 12
     assert seed.num_discard_flyback_frames == 2
@@ -349,7 +352,8 @@ def test_argument_errors(small):
 
 
 def test_mroi_geometry():
-    """Two imaging ROIs: x from the scanfields, y = sum of heights + fly-to lines (§1.7):
+    """Two imaging ROIs: x from the scanfields, y = sum of heights + fly-to lines
+    (docs/compatibility.md §1.7):
     int(0.001 s / (6.31018e-05 s * 2 (bidirectional))) + 1 = 8 lines after each ROI."""
     text = edit(SEED_HEADER, "SI.hRoiManager.mroiEnable", "true")
     rois = json.loads(SEED_ROIS)
@@ -408,7 +412,7 @@ def test_real_2022_slow_stack():
     assert im_par.step_size == 8.949
     assert hasattr(im_par, "FastZ") and im_par.discard_frames is False
     assert im_par.flyback_frames == [] and im_par.num_discard_flyback_frames == 0
-    # reference_z selects slice 3 (all 8 repeats), §8a decision 5
+    # reference_z selects slice 3 (all 8 repeats), docs/compatibility.md §8a decision 5
     assert im_par.flatten_by_timepoints(reference_z=3) == list(range(24, 32))
     assert im_par.framelist_by_slices(slices=[2, 0]) == list(range(16, 24)) + list(range(8))
     assert im_par.framelist_by_slice(slice_idx=19) == list(range(152, 160))
@@ -426,3 +430,155 @@ def test_no_warning_on_the_common_paths(seed):
         seed.framelist_by_slice()
         seed.framelist_by_timepoint(0)
         str(seed)
+
+
+# ---- hostile header text (issue 17): a clear SiffFormatError naming the file, nothing else ------
+
+def _from(nvfd: str = SEED_HEADER, rois: str = SEED_ROIS, frames: int = 280) -> ImParams:
+    return ImParams.from_header(nvfd, rois, frames, filename="evil.siff")
+
+
+@pytest.mark.parametrize("key", ["SI.hFoo.__class__", "SI.hFoo.__dict__", "SI.hFoo.params",
+                                 "SI.hFoo.submodules", "SI.hFoo.module_name",
+                                 "SI.hFoo.hBar.__getattr__", "SI.__class__"])
+def test_header_keys_cannot_overwrite_attributes(key):
+    im_par = _from(SEED_HEADER + f"\n{key} = 7\n")
+    foo = im_par.si_modules.get("Foo") or im_par.base
+    assert foo.__class__.__name__ in ("ScanImageModule", "ScanImageSubModule")
+    assert isinstance(foo.submodules, dict) and isinstance(foo.params, dict)
+    assert im_par.num_timepoints == 20  # the geometry of the seed header is intact
+    str(im_par.si_modules["FastZ"])
+
+
+def test_header_key_depth_is_bounded():
+    key = "SI.hFoo." + ".".join(["a"] * 5000)
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*dot-separated parts"):
+        _from(SEED_HEADER + f"\n{key} = 1\n")
+
+
+def test_deep_header_value_and_roi_json_are_format_errors():
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*nests brackets deeper"):
+        _from(SEED_HEADER + "\nSI.hFoo.x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*ROI-group JSON nests"):
+        _from(rois='{"RoiGroups": ' + "[" * 5000 + "]" * 5000 + "}")
+    # brackets inside JSON strings do not count as JSON nesting (a ROI's name stays raw)...
+    deep_name = json.loads(SEED_ROIS)
+    deep_name["RoiGroups"]["imagingRoiGroup"]["rois"]["name"] = "[" * 5000
+    _from(rois=json.dumps(deep_name))
+    # ...but a group's string values are MATLAB values, held to the same bound
+    deep_name["RoiGroups"]["imagingRoiGroup"]["name"] = "[" * 5000 + "]" * 5000
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*imagingRoiGroup.*nests"):
+        _from(rois=json.dumps(deep_name))
+
+
+def test_roi_json_keys_and_wrong_rois():
+    rois = json.loads(SEED_ROIS)
+    group = rois["RoiGroups"]["imagingRoiGroup"]
+    group["roi_list"] = 5
+    group["__class__"] = "x"
+    group["fields"] = 3
+    im_par = _from(rois=json.dumps(rois))
+    imaging = im_par.roi_groups["imagingRoiGroup"]
+    assert isinstance(imaging, ROIGroup) and isinstance(imaging.fields, dict)
+    assert [type(r) for r in imaging.roi_list] == [SIROI]
+    assert imaging.fields["roi_list"] == 5
+    group["rois"] = 5
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*imagingRoiGroup.*'rois' is a int"):
+        _from(rois=json.dumps(rois))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("SI.hStackManager.actualNumSlices", "Inf"), ("SI.hStackManager.actualNumSlices", "NaN"),
+    ("SI.hStackManager.actualNumSlices", "1e9"), ("SI.hStackManager.actualNumSlices", "-3"),
+    ("SI.hStackManager.framesPerSlice", "1000000000"),
+    ("SI.hStackManager.framesPerSlice", "-Inf"),
+    ("SI.hFastZ.numDiscardFlybackFrames", "1e12"),
+    ("SI.hChannels.channelSave", "[" + " ".join(["1"] * 5000) + "]"),
+])
+def test_counts_are_checked_against_the_file(key, value):
+    """Non-finite counts and counts far beyond the file's 280 frames are format errors before
+    any frame list is built."""
+    im_par = _from(edit(SEED_HEADER, key, value))
+    for get in (lambda: im_par.num_timepoints, lambda: im_par.framelist_by_slice(),
+                lambda: im_par.flatten_by_timepoints(), lambda: im_par.frame_table()):
+        with pytest.raises(SiffFormatError, match=r"evil\.siff: header value"):
+            get()
+
+
+def test_a_count_may_exceed_a_short_file():
+    """An aborted 6-plane stack with 5 frames is still readable: no complete timepoint."""
+    im_par = _from(frames=5)
+    assert im_par.num_timepoints == 0 and im_par.framelist_by_slice() == [[]] * 6
+    assert im_par.all_frames == [0, 1, 2, 3, 4]
+
+
+def test_flim_keys_are_read_by_their_full_name():
+    """A crafted key routed to the same submodule (``SI.hScan2D.Acq``) or appearing earlier
+    under another module cannot change what ImParams reads (the C core reads the same)."""
+    crafted = ("SI.hFoo.hAcq.Tau_bins = 5\nSI.Tau_bins = 6\n" + SEED_HEADER
+               + "\nSI.hScan2D.Acq.Tau_bins = 999\nSI.hScan2D.Acq.binResolution = 7\n")
+    im_par = _from(crafted)
+    assert im_par.num_bins == 627 and im_par.picoseconds_per_bin == 20
+    with pytest.raises(SiffFormatError, match=r"evil\.siff.*binResolution"):
+        _from(edit(SEED_HEADER, "SI.hScan2D.hAcq.binResolution", "1e300")).picoseconds_per_bin
+
+
+_HEADER_ALPHABET = st.sampled_from(
+    list("SIh.ABFZaxyz_0123456789 =[]{}();,'\"-+eE\n\r") + [" = ", "SI.h", "Inf", "NaN", "true"])
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(extra=st.lists(_HEADER_ALPHABET, max_size=200).map("".join),
+       frames=st.integers(0, 10_000))
+def test_any_header_text_gives_a_result_or_a_siff_error(extra, frames):
+    """Fuzzing: arbitrary lines added to a real header never raise anything but SiffError
+    from construction, the counts or the frame lists."""
+    try:
+        im_par = ImParams.from_header(SEED_HEADER + "\n" + extra, SEED_ROIS, frames,
+                                      filename="fuzz.siff")
+        im_par.num_timepoints
+        im_par.framelist_by_slice()
+        im_par.flatten_by_timepoints(color_channel=None)
+        im_par.num_bins
+        str(im_par)
+    except SiffError as exc:
+        assert "fuzz.siff" in str(exc)
+
+
+_JSON_TEXT = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["rois", "scanfields", "roi_list", "__class__", "fields", "name",
+                         "pixelResolutionXY", "RoiGroups", "imagingRoiGroup"]), kids,
+        max_size=4),
+    max_leaves=20).map(json.dumps)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(text=_JSON_TEXT | st.text(alphabet='{}[]":,0a \\', max_size=300))
+def test_any_roi_json_gives_a_result_or_a_siff_error(text):
+    """Fuzzing the ROI JSON: groups or a RuntimeWarning, or a SiffFormatError naming the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            im_par = _from(rois=text)
+        except SiffError as exc:
+            assert "evil.siff" in str(exc)
+            return
+    for group in im_par.roi_groups.values():
+        str(group)
+        assert all(isinstance(roi, SIROI) for roi in group.roi_list)
+
+
+def test_reader_reports_a_hostile_header_with_the_file_name(tmp_path):
+    """End to end: a .siff whose header nests 5000 brackets opens with a SiffFormatError
+    naming the file, and nothing is left open."""
+    from libsiff import SiffReader
+    from libsiff.writer import SiffWriter
+
+    path = tmp_path / "deep.siff"
+    nvfd = SEED_HEADER + "\nSI.hFoo.x = " + "[" * 5000 + "]" * 5000 + "\n"
+    with SiffWriter(path, nvfd, SEED_ROIS) as writer:
+        writer.add_frame([0], [0], [0], (256, 128))
+    with pytest.raises(SiffFormatError, match=r"deep\.siff: header value nests"):
+        SiffReader(str(path))

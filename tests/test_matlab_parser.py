@@ -1,13 +1,18 @@
-"""The MATLAB value parser against the test vectors of siffpy-semantics.md §9, with the
-changes of §8a decision 7 (Inf/-Inf/NaN → float, cell arrays → lists), and against every
+"""The MATLAB value parser against the test vectors of docs/compatibility.md §9, with the
+changes of docs/compatibility.md §8a decision 7 (Inf/-Inf/NaN → float, cell arrays → lists), and against every
 value of the real ScanImage headers in tests/data/headers."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from libsiff.errors import SiffError, SiffFormatError
 from libsiff.matlab import parse_value
+from libsiff.scanimage.matlab import _last_bracket_contents
 
 HEADERS = Path(__file__).parent / "data" / "headers"
 
@@ -41,7 +46,8 @@ SECTION_9 = [
      "@scanimage.components.integrationRois.integrationPostProcessingFcn"),
 ]
 
-# §8a decision 7: where we differ from SiffPy on purpose (SiffPy's result in the comment).
+# docs/compatibility.md §8a decision 7: where we differ from SiffPy on purpose (SiffPy's result
+# in the comment).
 DECISION_7 = [
     ("Inf", INF),  # SiffPy: 'Inf'
     ("NaN", NAN),  # SiffPy: 'NaN'
@@ -59,11 +65,11 @@ DECISION_7 = [
     ("{zeros(0,2) true Inf}", ["zeros(0,2)", True, INF]),
 ]
 
-# Other cases the semantics fix (§1.4) or that MATLAB defines.
+# Other cases the semantics fix (docs/compatibility.md §1.4) or that MATLAB defines.
 OTHER = [
     ("[0, 0]", [0, 0]),  # a well-formed Python list
     ("[5]", [5]),
-    ("[1;2 3]", "[1;2 3]"),  # ragged: raw, as §1.4 says
+    ("[1;2 3]", "[1;2 3]"),  # ragged: raw, as docs/compatibility.md §1.4 says
     ("TRUE", True),  # str.capitalize() rule
     ("'it''s'", "it's"),  # MATLAB doubled quote (SiffPy's eval gives 'its')
     ("'C:\\new\\tau'", "C:\\new\\tau"),  # verbatim, no escape processing
@@ -133,3 +139,47 @@ def test_real_header_values():
     assert values["SI.hChannels.channelAdcResolution"] == [16] * 64
     assert values["SI.hBeams.lengthConstants"] == INF
     assert values["SI.hStackManager.zsRelative"] == [50] * 160
+
+
+# ---- hostile values (issue 17): linear time, bounded nesting, only SiffError ------------------
+
+SIFFPY_LAST_BRACKET = re.compile(r"^.*\[(.*)\].*$")  # SiffPy's (quadratic) matrix detector
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="[]; 1a'\n\r", max_size=40))
+def test_last_bracket_capture_is_siffpy_regex(text):
+    """The linear-time capture equals what SiffPy's greedy regex captures."""
+    match = SIFFPY_LAST_BRACKET.match(text)
+    assert _last_bracket_contents(text) == (None if match is None else match.group(1))
+
+
+def test_many_open_brackets_parse_without_the_quadratic_regex():
+    """40k '[' took 4.9 s with the regex; no matrix is captured, the text comes back."""
+    text = "[" * 40_000 + "x"
+    with pytest.raises(SiffFormatError, match="nests brackets deeper"):
+        parse_value(text)  # counted as nesting: bounded before any recursion
+    flat = "[1 2] " * 40_000 + "["  # shallow and long: SiffPy captures the last complete pair
+    assert parse_value(flat) == [1, 2] == parse_value("[1 2] [1 2] [")
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, "{" * 5000 + "}" * 5000,
+                                  "{[" * 3000 + "]}" * 3000])
+def test_deep_values_are_format_errors(text):
+    with pytest.raises(SiffFormatError, match="nests brackets deeper than 16"):
+        parse_value(text)
+
+
+def test_long_integers_do_not_leak_value_errors():
+    assert parse_value("1" * 5000) == math.inf
+    assert parse_value("[" + "9" * 5000 + " 1]") == [math.inf, 1]
+
+
+@settings(max_examples=1000, deadline=2000)
+@given(st.text(max_size=300) | st.text(alphabet="[]{}()'\";, 1.eE+-InfaNtrue\\", max_size=300))
+def test_any_text_gives_a_value_or_a_siff_error(text):
+    """Fuzzing: any text parses to a value or raises SiffError, never anything else."""
+    try:
+        parse_value(text)
+    except SiffError:
+        pass

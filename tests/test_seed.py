@@ -8,10 +8,10 @@ import io
 
 import numpy as np
 import pytest
-from test_imparams import SEED_HEADER, SEED_PRINT_FASTZ, SEED_PRINT_IM_PAR, SEED_ROIS
 
 from libsiff import _bindings
 from libsiff.writer import SiffWriter, make_description
+from test_imparams import SEED_HEADER, SEED_PRINT_FASTZ, SEED_PRINT_IM_PAR, SEED_ROIS
 
 TIMEPOINTS = 12
 FRAMES = TIMEPOINTS * 14  # (6 planes + 1 flyback) x 2 colours per volume

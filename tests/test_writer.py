@@ -1,10 +1,10 @@
 """libsiff.writer and libsiff.simulate, checked against independent truth:
 
 * the five golden files of an independent writer (rewritten byte for byte),
-* the byte-level worked example of siff-format.md §6.2/§8,
-* a small TIFF walker written here from the spec (§2, §4, §5, §6),
-* corrosiffpy 0.1.2, the reference reader (§7),
-* SiffPy's header semantics (siffpy-semantics.md §1.7),
+* the byte-level worked example of docs/format.md §6.2/§8,
+* a small TIFF walker written here from the spec (docs/format.md §2, §4, §5, §6),
+* corrosiffpy 0.1.2, the reference reader (docs/format.md §7),
+* SiffPy's header semantics (docs/compatibility.md §1.7),
 * the analytic arrival-time distribution (ex-Gaussian, wrapped at the laser period).
 """
 
@@ -19,20 +19,28 @@ from pathlib import Path
 import corrosiffpy
 import numpy as np
 import pytest
-from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2, exponnorm
 
-from libsiff.simulate import (SimulationSpec, frame_table, motion_shifts, simulate,
-                              simulate_histogram)
-from libsiff.writer import (DEFAULT_HEADER_PATH, DEFAULT_ROI_PATH, MatlabLiteral, SiffWriter,
-                            build_nvfd, build_roi_json, format_matlab_value, make_description)
+from libsiff.testing import SimulationSpec, frame_table, motion_shifts, simulate, simulate_histogram
+from libsiff.writer import (
+    DEFAULT_HEADER_PATH,
+    DEFAULT_ROI_PATH,
+    MatlabLiteral,
+    SiffWriter,
+    build_nvfd,
+    build_roi_json,
+    format_matlab_value,
+    make_description,
+)
+
+from conftest import DATA
 
 GOLDEN = ["raw_volume", "compressed_plane", "auto_mixed", "mixed_random", "compressed_wrap"]
 REPO = Path(__file__).resolve().parent.parent
 
-# §4: tag ids in order, with the field type a BigTIFF writer uses.
+# docs/format.md §4: tag ids in order, with the field type a BigTIFF writer uses.
 BIG_TYPES = {256: 4, 257: 4, 258: 3, 259: 3, 262: 3, 270: 2, 273: 16, 274: 3, 277: 3, 278: 4,
              279: 16, 282: 5, 283: 5, 284: 3, 296: 3, 305: 2, 315: 2, 339: 3, 907: 3}
 
@@ -40,7 +48,7 @@ BIG_TYPES = {256: 4, 257: 4, 258: 3, 259: 3, 262: 3, 270: 2, 273: 16, 274: 3, 27
 # --------------------------------------------------------------------- helpers
 
 def walk(path) -> dict:
-    """Independent reader of the container (§2, §4): header fields and every IFD."""
+    """Independent reader of the container (docs/format.md §2, §4): header fields and every IFD."""
     b = Path(path).read_bytes()
     assert b[:2] == b"II"
     big = struct.unpack_from("<H", b, 2)[0] == 43
@@ -74,7 +82,7 @@ def walk(path) -> dict:
 
 
 def decode(b: bytes, frame: dict) -> dict:
-    """Decode one frame per §5/§6: photons (file order) or image, and the description."""
+    """Decode one frame per docs/format.md §5/§6: photons (file order) or image, and the description."""
     t = frame["tags"]
     h, w = t[257][2], t[256][2]
     strip, nbytes, desc_off = t[273][2], t[279][2], t[270][2]
@@ -110,7 +118,7 @@ def counts_image(y, x, shape):
 
 
 def header_values(nvfd: str) -> dict:
-    """`SI.key = value` lines -> Python values, enough of siffpy-semantics §1.4 for geometry."""
+    """`SI.key = value` lines -> Python values, enough of docs/compatibility.md §1.4 for geometry."""
     def parse(text):
         text = text.strip()
         if text in ("true", "false"):
@@ -129,7 +137,7 @@ def header_values(nvfd: str) -> dict:
 
 
 def siffpy_geometry(nvfd: str, n_frames: int) -> dict:
-    """SiffPy's ImParams properties (siffpy-semantics §1.7) computed from the NVFD."""
+    """SiffPy's ImParams properties (docs/compatibility.md §1.7) computed from the NVFD."""
     v = header_values(nvfd)
     stack = bool(v.get("SI.hStackManager.enable", False))
     same_z = v["SI.hStackManager.stackZEndPos"] == v["SI.hStackManager.stackZStartPos"]
@@ -204,9 +212,9 @@ def test_make_description_reproduces_golden_text(name):
         assert got == str(d["descriptions"][i])
 
 
-# ------------------------------------------------------ worked example §6.2/§8
+# ------------------------------------------------------ worked example docs/format.md §6.2/§8
 
-# (y, x, tau) of §6.2/§8; within pixels (1,1) and (1,2) in the order §6.2 lists.
+# (y, x, tau) of docs/format.md §6.2/§8; within pixels (1,1) and (1,2) in the order docs/format.md §6.2 lists.
 EXAMPLE = [(0, 1, 68), (0, 3, 81), (1, 0, 50), (1, 1, 99), (1, 1, 195), (1, 2, 83), (1, 2, 78),
            (1, 3, 246)]
 
@@ -224,7 +232,7 @@ def example_file(path: Path, photons, encoding: str) -> bytes:
 
 
 def test_worked_example_raw_bytes(tmp_path):
-    photons = [EXAMPLE[i] for i in (0, 1, 2, 3, 4, 6, 7, 5)]  # §8 ends with (1, 2, 83)
+    photons = [EXAMPLE[i] for i in (0, 1, 2, 3, 4, 6, 7, 5)]  # docs/format.md §8 ends with (1, 2, 83)
     b = example_file(tmp_path / "ex.siff", photons, "raw")
     assert b[:32].hex() == "49492b0008000000c8130000000000000103030704000000" "6e0900003a0a0000"
     assert b[32:41] == b"SI.LINE_F"
@@ -251,7 +259,7 @@ def test_worked_example_raw_bytes(tmp_path):
 def test_worked_example_compressed_bytes(tmp_path):
     rng = np.random.default_rng(5)
     shuffled = [EXAMPLE[i] for i in rng.permutation(len(EXAMPLE))]
-    # keep the §6.2 order inside pixels (1,1) and (1,2): the writer's grouping is stable
+    # keep the docs/format.md §6.2 order inside pixels (1,1) and (1,2): the writer's grouping is stable
     for pix in ((1, 1), (1, 2)):
         slots = [k for k, p in enumerate(shuffled) if p[:2] == pix]
         ordered = [p for p in EXAMPLE if p[:2] == pix]
@@ -310,7 +318,7 @@ def test_container_structure(tmp_path, bigtiff):
         assert t[315][1:] == (len(roi), f["text_start"] + len(nvfd))
         if kind != 2:
             assert t[907][1:] == (1, kind)
-        # description right after the IFD, data right after it (§4.1/§5)
+        # description right after the IFD, data right after it (docs/format.md §4.1/§5)
         assert t[270][2] == fr["offset"] + fr["size"] == fl.description_offset
         assert t[273][2] == t[270][2] + t[270][1] + (70 if kind == 1 else 0) == fl.strip_offset
         end = t[273][2] + t[279][2]
@@ -329,7 +337,7 @@ def test_container_structure(tmp_path, bigtiff):
 
 
 def test_classic_tiff_is_unusable_with_corrosiffpy(tmp_path):
-    """§2.2: corrosiffpy reads classic IFDs as BigTIFF ones. With this layout the first
+    """docs/format.md §2.2: corrosiffpy reads classic IFDs as BigTIFF ones. With this layout the first
     misread tag id is unknown, so open_file panics (PanicException, a BaseException)."""
     path = tmp_path / "classic.siff"
     mixed_file(path, bigtiff=False)
@@ -399,7 +407,7 @@ def test_random_frames_read_back_by_corrosiffpy(case):
         np.testing.assert_array_equal(f.get_experiment_timestamps(),
                                       [0.1 * (i + 1) for i in range(len(frames))])
         walked = walk(path)
-        for (enc, p), fr in zip(frames, walked["frames"]):
+        for (_enc, p), fr in zip(frames, walked["frames"]):
             dec = decode(walked["bytes"], fr)
             for a, b in zip(per_pixel(dec["y"], dec["x"], dec["tau"], shape),
                             per_pixel(p[:, 0], p[:, 1], p[:, 2], shape)):
@@ -407,7 +415,7 @@ def test_random_frames_read_back_by_corrosiffpy(case):
 
 
 def test_out_of_range_raw_words_wrap_in_corrosiffpy(tmp_path):
-    """add_raw_words writes verbatim; corrosiffpy takes y mod H and x mod W (§6.1)."""
+    """add_raw_words writes verbatim; corrosiffpy takes y mod H and x mod W (docs/format.md §6.1)."""
     y = np.array([0, 7, 12, 3], np.uint64)
     x = np.array([9, 2, 1, 4], np.uint64)
     tau = np.array([1, 2, 3, 2**32 - 1], np.uint64)
@@ -666,7 +674,7 @@ def test_simulated_file_against_corrosiffpy(simulated):
     assert (header["Non-varying frame data"], header["ROI string"]) == (gt.nvfd, gt.roi_string)
     assert header["BigTiff"] and header["IsSiff"]
     np.testing.assert_array_equal(f.get_frames(), gt.intensity)
-    # registration: non-negative shifts (corrosiffpy's raw frames misplace negative ones, §7.1)
+    # registration: non-negative shifts (corrosiffpy's raw frames misplace negative ones, docs/format.md §7.1)
     reg = {i: (dy % h, dx % w) for i, (dy, dx) in gt.registration().items()}
     rolled = np.stack([np.roll(im, gt.shifts[i], axis=(0, 1)) for i, im in enumerate(gt.intensity)])
     np.testing.assert_array_equal(f.get_frames(registration=reg), rolled)
@@ -680,7 +688,7 @@ def test_simulated_file_against_corrosiffpy(simulated):
     expected_events = [(int(fr), t, float(s)) if m == 1 else (int(fr), t)
                        for fr, t, s, m in zip(gt.appended_frames, gt.appended_text,
                                               gt.appended_timestamps, gt.appended_timestamp_state)
-                       if m >= 0]  # no Text timestamp line: corrosiffpy drops the event (§5)
+                       if m >= 0]  # no Text timestamp line: corrosiffpy drops the event (docs/format.md §5)
     assert f.get_appended_text() == expected_events
     meta = f.get_frame_metadata()
     assert [m["Frame metadata"] for m in meta] == gt.descriptions
@@ -867,3 +875,32 @@ def test_simulate_histogram_matches_the_analytic_decay(taus, fracs, noise, tau_b
     again = simulate_histogram(n, taus, fracs, 1.2, 0.12, tau_bins, bin_ps, noise_fraction=noise,
                                rng=1)
     np.testing.assert_array_equal(bins, again)
+
+
+def test_atomic_writes_keep_mode_and_fsync_data_and_folder(tmp_path, monkeypatch):
+    """Every writer goes through libsiff.atomic: a replaced file keeps its permission bits,
+    the data and then the folder are fsynced (checked with fstat on the fsynced descriptors),
+    and a failed write leaves the old file and no temporary file."""
+    import stat
+
+    from libsiff.atomic import atomic_open
+
+    target = tmp_path / "keep.siff"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_mode),
+                                                 real_fsync(fd))[1])
+    with SiffWriter(target, *tiny_header()) as w:
+        w.add_frame([0], [0], [0], (1, 1))
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [stat.S_ISREG(m) for m in synced] == [True, False]
+    assert stat.S_ISDIR(synced[1])
+
+    with pytest.raises(ZeroDivisionError):
+        with atomic_open(target, "w", encoding="utf-8") as fh:
+            fh.write("half")
+            1 / 0
+    assert target.stat().st_mode & 0o777 == 0o640 and os.listdir(tmp_path) == ["keep.siff"]
+    assert corrosiffpy.open_file(str(target)).get_frames().shape[0] == 1

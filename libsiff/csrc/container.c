@@ -181,7 +181,7 @@ static int check_frame_tags(const siff_frame_info *fi, uint32_t have, int64_t in
     return SIFF_OK;
 }
 
-/* Where the data lies and how long the description is (siff-format.md §5): flags the
+/* Where the data lies and how long the description is (docs/format.md §5): flags the
  * frame when either is inconsistent with the file. A compressed or plain TIFF frame must
  * hold its count image (2 bytes a pixel) inside the file. */
 static void locate_frame_data(const siff_file *f, siff_frame_info *fi, uint32_t strip_count) {

@@ -1,6 +1,6 @@
 """Vectorised lifetime helpers: empirical lifetimes (mean arrival bin) and phasors.
 
-Conventions (``siff-format.md`` §7.4–7.5, ``siffpy-semantics.md`` §8a):
+Conventions (docs/format.md §7.4–7.5, docs/compatibility.md §8a):
 
 * Arrival times are **count bins** unless a name says ``_ns``; one bin lasts the file's
   ``bin_width_ps`` picoseconds, and bin ``i`` represents time ``i * bin_width``.

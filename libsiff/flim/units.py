@@ -13,6 +13,8 @@ from typing import Union
 
 import numpy as np
 
+from ..constants import FALLBACK_PICOSECONDS_PER_BIN, bin_width_ps_from_bin_resolution
+
 __all__ = [
     "BASE_RESOLUTION_PICOSECONDS",
     "FlimUnits",
@@ -22,10 +24,7 @@ __all__ = [
 ]
 
 #: Default width of one arrival-time bin, in picoseconds (SiffPy's hard-coded value).
-BASE_RESOLUTION_PICOSECONDS = 20.0
-
-#: Width of the MultiHarp base time bin, in picoseconds (``binResolution = 0``).
-MULTIHARP_BASE_PICOSECONDS = 5.0
+BASE_RESOLUTION_PICOSECONDS = float(FALLBACK_PICOSECONDS_PER_BIN)
 
 _ALIASES = {
     "ps": "picoseconds",
@@ -70,20 +69,6 @@ FlimUnitsLike = Union[FlimUnits, str]
 
 # Duration of one unit, in picoseconds (count bins are handled with the bin width).
 _PS_PER_UNIT = {FlimUnits.PICOSECONDS: 1.0, FlimUnits.NANOSECONDS: 1000.0}
-
-
-def bin_width_ps_from_bin_resolution(bin_resolution: int) -> float:
-    """Width of one arrival-time bin in picoseconds: ``5 ps * 2**binResolution``.
-
-    Parameters
-    ----------
-    bin_resolution : int
-        The header key ``SI.hScan2D.hAcq.binResolution`` (non-negative).
-    """
-    bin_resolution = int(bin_resolution)
-    if bin_resolution < 0:
-        raise ValueError(f"binResolution must be >= 0, got {bin_resolution}")
-    return MULTIHARP_BASE_PICOSECONDS * 2.0**bin_resolution
 
 
 def _check_bin_width(bin_width_ps: float) -> float:

@@ -130,6 +130,7 @@ class MaskSet(Observable):
 
     # ------------------------------------------------------------------ queries
     def get(self, roi_id: int) -> Roi:
+        """The ROI with id ``roi_id`` (KeyError if there is none)."""
         for roi in self.rois:
             if roi.roi_id == roi_id:
                 return roi
@@ -144,10 +145,12 @@ class MaskSet(Observable):
 
     @property
     def can_undo(self) -> bool:
+        """True when there is an edit to undo."""
         return bool(self._undo)
 
     @property
     def can_redo(self) -> bool:
+        """True when there is an undone edit to redo."""
         return bool(self._redo)
 
     # ------------------------------------------------------------------ recording
@@ -201,6 +204,7 @@ class MaskSet(Observable):
         return roi
 
     def remove_roi(self, roi_id: int) -> None:
+        """Delete the ROI ``roi_id``; undoable."""
         roi = self.get(roi_id)
         index = self.rois.index(roi)
         self.rois.remove(roi)
@@ -225,6 +229,7 @@ class MaskSet(Observable):
         self._stroke = _Edit(label)
 
     def end_stroke(self) -> None:
+        """Finish the brush stroke begun by ``begin_stroke`` as one undoable edit."""
         if self._stroke is not None:
             edit, self._stroke = self._stroke, None
             if edit.masks:
@@ -301,7 +306,7 @@ class MaskSet(Observable):
         if forward:
             for roi in edit.added:
                 self.rois.append(roi)
-            for index, roi in sorted(edit.removed, key=lambda t: -t[0]):
+            for _index, roi in sorted(edit.removed, key=lambda t: -t[0]):
                 self.rois.remove(self.get(roi.roi_id))
         else:
             for index, roi in sorted(edit.removed, key=lambda t: t[0]):
@@ -395,6 +400,7 @@ def read_masks(path: str | Path, shape: tuple[int, int, int]):
 
 
 def masks_path_for(acquisition: str | Path) -> Path:
+    """The masks file saved beside ``acquisition`` (``<stem>`` + MASKS_SUFFIX)."""
     p = Path(acquisition)
     return p.with_name(p.stem + MASKS_SUFFIX)
 

@@ -46,6 +46,7 @@ class Session:
                          and self.io.get_frame_metadata([first])[0]["siff_tag"] is not None)
 
     def close(self) -> None:
+        """Close the acquisition file."""
         self.reader.close()
 
     # ------------------------------------------------------------------ frames
@@ -105,6 +106,7 @@ class Session:
         return self._times
 
     def frame_time(self, timepoint: int, plane: int, color: int) -> float:
+        """Time (s) of the frame at (timepoint, plane, colour); NaN if there is none."""
         frame = int(self.grid[timepoint, plane, color])
         return float(self.times()[frame]) if frame >= 0 else float("nan")
 
@@ -118,6 +120,7 @@ class Session:
 
     # ------------------------------------------------------------------ metadata
     def description(self, frame: int) -> str:
+        """The description text of file frame ``frame``."""
         return self.io.get_description(frame)
 
     def roi_json(self) -> str:
@@ -213,12 +216,14 @@ class Session:
         return params[color] if color < len(params) else None
 
     def set_flim_params(self, color: int, params) -> None:
+        """Use ``params`` (FLIMParams or None) for colour position ``color``."""
         slots = list(self.reader.flim_params or ())
         slots += [None] * (color + 1 - len(slots))
         slots[color] = params
         self.reader.flim_params = tuple(slots)
 
     def registration_text(self) -> str:
+        """One line describing the registration in use ("none" without one)."""
         info = self.registration
         if info is None:
             return "none"
@@ -227,6 +232,7 @@ class Session:
                 f"{self.path.stem}.siffreg.npz")
 
     def flim_text(self, params) -> str:
+        """``params`` as JSON text, or a note that lifetimes are mean arrival times."""
         if params is None:
             return "none (lifetime = mean arrival time)"
         return json.dumps(params.to_dict(), default=float)

@@ -40,6 +40,7 @@ class ViewState(Observable):
         self.play_fps = 10.0
 
     def key(self) -> FrameKey:
+        """The fields that decide which frame is shown, as a hashable FrameKey."""
         return FrameKey(self.timepoint, self.plane, self.color, self.average, self.registered)
 
     def update(self, **values) -> None:
@@ -65,4 +66,5 @@ class ViewState(Observable):
 
 
 def frame_key_fields() -> list[str]:
+    """Names of the FrameKey fields (the state changes that need a new frame)."""
     return [f.name for f in fields(FrameKey)]

@@ -67,15 +67,18 @@ class FrameView(QtWidgets.QWidget):
             self.overlay_item.setImage(rgba, autoLevels=False, levels=(0, 255))
 
     def set_preview(self, path) -> None:
+        """Show ``path`` (a QPainterPath) as the drawing preview; None clears it."""
         from PyQt6 import QtGui
 
         self.preview_item.setPath(path if path is not None else QtGui.QPainterPath())
 
     def set_levels(self, levels: tuple[float, float]) -> None:
+        """Set the display levels (low, high) of the image and its histogram."""
         self.image_item.setLevels(levels)
         self.histogram.setLevels(*levels)
 
     def levels(self) -> tuple[float, float]:
+        """The display levels (low, high) of the histogram widget."""
         lo, hi = self.histogram.getLevels()
         return float(lo), float(hi)
 

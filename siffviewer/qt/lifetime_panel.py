@@ -38,6 +38,7 @@ def lifetime_rgb(counts: np.ndarray, lifetime_ns: np.ndarray, lo_ns: float, hi_n
 
 
 def colorbar_rgb(width: int = 256) -> np.ndarray:
+    """A 12-row RGB strip of the lifetime colour map (hue from red to blue)."""
     return np.array([[tuple(int(255 * v) for v in colorsys.hsv_to_rgb(k / width * 2 / 3, 1, 1))
                       for k in range(width)]] * 12, np.uint8)
 
@@ -224,6 +225,7 @@ class LifetimePanel(QtWidgets.QWidget):
             self.refresh()
 
     def refresh(self) -> None:
+        """Recompute the histogram, lifetime image and phasor (when the panel is shown)."""
         if not self._active():
             return
         self._stale = False
@@ -232,6 +234,7 @@ class LifetimePanel(QtWidgets.QWidget):
         self.refresh_phasor()
 
     def set_roi(self, roi_id: int | None) -> None:
+        """Show the histogram of ROI ``roi_id`` (None: the whole frame)."""
         self.roi_id = roi_id
         self.refresh()
 
@@ -247,6 +250,7 @@ class LifetimePanel(QtWidgets.QWidget):
 
     # ---- fit ----
     def start_fit(self) -> None:
+        """Fit the lifetime model to the current histogram in the background."""
         hist = self.histogram
         if hist is None or hist.sum() == 0:
             self.error.emit("No photons to fit: select an ROI with photons or a frame")
@@ -293,6 +297,7 @@ class LifetimePanel(QtWidgets.QWidget):
                 id(self.session.flim_params_for(s.color)))
 
     def refresh_image(self) -> None:
+        """Request the lifetime image of the current view (background load)."""
         if self._active():
             self.image_loader.request(self._image_key())
 
@@ -317,6 +322,7 @@ class LifetimePanel(QtWidgets.QWidget):
             self.image_view.autoRange(padding=0.01)
 
     def refresh_phasor(self) -> None:
+        """Request the phasor of every ROI (background load); clear it without ROIs."""
         if not self.masks.rois:
             self.phasor_points.setData([])
             return

@@ -11,8 +11,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
-from ..model.masks import (MaskFileError, MaskSet, autosave_candidates, autosave_path_for,
-                           masks_path_for)
+from ..model.masks import MaskFileError, MaskSet, autosave_candidates, autosave_path_for, masks_path_for
 from ..model.session import Session
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
@@ -188,6 +187,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
+        """Ask for an acquisition and open it."""
         start = str(Path(self.session.path).parent) if self.session else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open acquisition", start,
                                                         FILE_FILTER)
@@ -195,6 +195,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> bool:
+        """Open the bundled sample acquisition; False if it is missing."""
         path = sample_path()
         if not path.exists():
             self.report_error("No sample", f"The bundled sample acquisition is missing: {path}")
@@ -279,6 +280,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_recent()
 
     def recent_files(self) -> list[str]:
+        """Recently opened files, newest first, from the settings."""
         value = self.settings.value("recent", [])
         if isinstance(value, str):
             value = [value]
@@ -306,6 +308,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return (self._session_id, self.state.key())
 
     def request_frame(self) -> None:
+        """Load the frame the view state asks for (in the background)."""
         if self.session is not None:
             self.loader.request(self._frame_key())
 
@@ -341,6 +344,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.levels = (lo, hi)  # the view already shows them
 
     def auto_levels(self) -> None:
+        """Set the display levels from the shown image."""
         if self.state is not None and self.frame_view.image is not None:
             self.state.update(levels=auto_levels(self.frame_view.image))
 
@@ -511,6 +515,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return answer == QtWidgets.QMessageBox.StandardButton.Discard
 
     def save_masks(self, path: str | Path | None = None) -> Path | None:
+        """Save the masks (to ``path`` or beside the acquisition); the path, or None on failure."""
         if self.masks is None:
             return None
         target = Path(path) if path else masks_path_for(self.session.path)
@@ -528,6 +533,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return target
 
     def save_masks_as(self) -> None:
+        """Ask for a file name and save the masks there."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
@@ -536,6 +542,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_masks(path)
 
     def load_masks(self, path: str | Path) -> bool:
+        """Load masks from ``path``; False (with a message) if the file is unreadable."""
         try:
             self.masks.load(path)
         except MaskFileError as e:
@@ -544,6 +551,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def load_masks_dialog(self) -> None:
+        """Ask for a masks file and load it."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -601,6 +609,7 @@ class MainWindow(QtWidgets.QMainWindow):
             signal.connect(cleanup)
 
     def export_traces_dialog(self) -> None:
+        """Ask for a CSV file (tidy or wide) and export the ROI traces."""
         if self.masks is None or not self.masks.rois:
             self.report_error("Export traces", "Draw at least one ROI first.")
             return
@@ -611,6 +620,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_traces(path, wide=chosen.startswith("Wide"))
 
     def export_mask_images_dialog(self) -> None:
+        """Ask for a folder and export one image per ROI mask."""
         if self.masks is None or not self.masks.rois:
             return
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
@@ -620,6 +630,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                         [r.name for r in self.masks.rois])
 
     def export_fit_dialog(self) -> None:
+        """Ask for a file and export the lifetime fit."""
         fit = getattr(self.lifetime_panel, "fit", None)
         if fit is None:
             self.report_error("Export fit", "Fit a lifetime model first (Lifetime panel).")

@@ -65,6 +65,7 @@ class MaskEditor(QtCore.QObject):
 
     @property
     def shape2d(self) -> tuple[int, int]:
+        """(rows, columns) of one mask plane."""
         return self.masks.shape[1:]
 
     def _roi(self) -> int | None:
@@ -74,6 +75,7 @@ class MaskEditor(QtCore.QObject):
 
     # ---- gestures ----
     def press(self, row: float, col: float) -> None:
+        """Mouse press at (row, col): start a stroke or a shape with the current tool."""
         rid = self._roi()
         self._start = self._last = (row, col)
         if rid is not None and self.tool in ("brush", "eraser"):
@@ -81,6 +83,7 @@ class MaskEditor(QtCore.QObject):
             self.masks.dab(rid, self.plane, row, col, self.brush_radius, self.tool == "eraser")
 
     def drag(self, row: float, col: float) -> None:
+        """Mouse drag to (row, col): paint along the path or update the shape preview."""
         rid = self._roi()
         if rid is None or self._start is None:
             return
@@ -102,6 +105,7 @@ class MaskEditor(QtCore.QObject):
         self._last = (row, col)
 
     def release(self, row: float, col: float) -> None:
+        """Mouse release at (row, col): end the stroke or apply the shape."""
         rid = self._roi()
         start, self._start = self._start, None
         if rid is None or start is None:
@@ -120,6 +124,7 @@ class MaskEditor(QtCore.QObject):
                 self.masks.move(rid, dy, dx)
 
     def click(self, row: float, col: float, double: bool = False) -> None:
+        """Click at (row, col): add a polygon vertex, or fill (``double`` closes a polygon)."""
         rid = self._roi()
         if rid is None:
             return
@@ -145,6 +150,7 @@ class MaskEditor(QtCore.QObject):
                                         self.threshold_level, seed=(int(row), int(col)))
 
     def close_polygon(self) -> None:
+        """Apply the polygon drawn so far (three vertices or more) and start a new one."""
         rid = self._roi()
         if rid is not None and len(self.polygon) >= 3:
             self.masks.apply_region(rid, self.plane, polygon_mask(self.shape2d, self.polygon),

@@ -96,16 +96,19 @@ class MasksPanel(QtWidgets.QWidget):
 
     # ---- actions ----
     def add_roi(self, all_planes: bool) -> None:
+        """Add an ROI (on every plane if ``all_planes``), select it and pick the brush."""
         roi = self.masks.add_roi(all_planes=all_planes)
         self.select(roi.roi_id)
         if self.editor.tool == "pan":
             self.set_tool("brush")
 
     def delete_selected(self) -> None:
+        """Delete the selected ROIs."""
         for rid in self.selected_ids():
             self.masks.remove_roi(rid)
 
     def pick_color(self) -> None:
+        """Ask for a colour and give it to the selected ROIs."""
         ids = self.selected_ids()
         if not ids:
             return
@@ -116,6 +119,7 @@ class MasksPanel(QtWidgets.QWidget):
                 self.masks.set_property(rid, "color", (color.red(), color.green(), color.blue()))
 
     def set_tool(self, name: str) -> None:
+        """Switch the editing tool (``brush``, ``eraser``, ``polygon``, ...)."""
         self.tools.button(TOOLS.index(name)).setChecked(True)
         self._on_tool(TOOLS.index(name))
 
@@ -125,6 +129,7 @@ class MasksPanel(QtWidgets.QWidget):
         self.editor.tool = TOOLS[index]
 
     def select(self, roi_id: int) -> None:
+        """Select the ROI ``roi_id`` in the list."""
         for i in range(self.list.count()):
             item = self.list.item(i)
             item.setSelected(item.data(QtCore.Qt.ItemDataRole.UserRole) == roi_id)
@@ -132,6 +137,7 @@ class MasksPanel(QtWidgets.QWidget):
                 self.list.setCurrentItem(item)
 
     def selected_ids(self) -> list[int]:
+        """Ids of the ROIs selected in the list."""
         return [it.data(QtCore.Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
 
     # ---- model -> view ----

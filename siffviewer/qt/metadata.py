@@ -56,6 +56,7 @@ class SettingsTree(QtWidgets.QWidget):
         return shown
 
     def visible_settings(self) -> list[tuple[str, str, str]]:
+        """(module, key, value) of every setting the filter leaves visible."""
         out = []
         for i in range(self.tree.topLevelItemCount()):
             module = self.tree.topLevelItem(i)
@@ -119,6 +120,7 @@ class MetadataPanel(QtWidgets.QTabWidget):
         self.description.setPlainText(f"File frame {frame}\n\n{text}")
 
     def refresh_summary(self) -> None:
+        """Update the summary labels from the session."""
         for key, value in self.session.summary().items():
             if key in self.summary_labels:
                 self.summary_labels[key].setText(value)

@@ -35,6 +35,7 @@ class AxisControl(QtWidgets.QWidget):
         self.setEnabled(count > 1)
 
     def sync(self) -> None:
+        """Show the state's value of this axis in the slider and spin box."""
         value = getattr(self.state, self.axis)
         if self.describe is not None:
             self.total.setText(f"/ {self.spin.maximum()}  {self.describe(value)}")
@@ -95,6 +96,7 @@ class NavigationPanel(QtWidgets.QWidget):
         self._on_state({"timepoint", "plane", "color", "playing"})
 
     def set_registration_available(self, available: bool) -> None:
+        """Enable the registered-frames switch (unchecked when unavailable)."""
         self.registered.setEnabled(available)
         if not available and self.registered.isChecked():
             self.registered.setChecked(False)

@@ -87,6 +87,7 @@ class PlanesPanel(QtWidgets.QWidget):
                 view.autoRange(padding=0.01)
 
     def refresh(self) -> None:
+        """Reload the plane images when the panel is visible (or synchronous)."""
         if on_screen(self) or self.sync:
             self.loader.request(self._key())
 
@@ -105,6 +106,7 @@ class PlanesPanel(QtWidgets.QWidget):
             self.job.abandon()
 
     def start_projection(self) -> None:
+        """Compute the mean projection of every plane in the background."""
         color, reg = self.state.color, self.state.registered
         session = self.session
         Z = session.geometry.n_planes

@@ -67,6 +67,7 @@ class RegistrationPanel(QtWidgets.QWidget):
 
     # ---- running ----
     def start(self) -> None:
+        """Start registering the acquisition in the background (if not running)."""
         if self.job is not None and self.job.running:
             return
         method, color = self.method.currentText(), self.color.value()
@@ -93,6 +94,7 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.job.abandon()
 
     def stop(self) -> None:
+        """Cancel the running registration."""
         if self.job is not None:
             self.job.cancel()
             self.status.setText("Cancelling…")
@@ -125,6 +127,7 @@ class RegistrationPanel(QtWidgets.QWidget):
 
     # ---- display ----
     def refresh(self) -> None:
+        """Show the session's registration: reference image and shifts."""
         info = self.session.registration
         if info is None:
             self.ref_image.clear()

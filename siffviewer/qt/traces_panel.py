@@ -108,6 +108,7 @@ class TracesPanel(QtWidgets.QWidget):
 
     # ---- computing ----
     def baseline(self) -> Baseline | None:
+        """The dF/F baseline settings, or None when dF/F is off."""
         if not self.use_dff.isChecked():
             return None
         return Baseline(self.percentile.value(), self.window.value())
@@ -117,6 +118,7 @@ class TracesPanel(QtWidgets.QWidget):
         return (self.masks.version, self.state.color, self.state.registered, id(params))
 
     def request(self) -> None:
+        """Compute the traces of every ROI in the background."""
         if not self.masks.rois:
             self.traces = None
             self.redraw()
@@ -170,6 +172,7 @@ class TracesPanel(QtWidgets.QWidget):
             self.state.update(timepoint=int(np.nanargmin(np.abs(t - line.value()))))
 
     def set_selected(self, roi_ids: list[int]) -> None:
+        """Highlight the traces of ``roi_ids``."""
         self.selected = list(roi_ids)
         self.redraw()
 
@@ -191,6 +194,7 @@ class TracesPanel(QtWidgets.QWidget):
                 self._event_items.append(line)
 
     def redraw(self) -> None:
+        """Redraw the intensity, dF/F and lifetime plots from the traces."""
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             for item in list(plot.listDataItems()):
                 plot.removeItem(item)

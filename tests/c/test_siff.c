@@ -89,7 +89,7 @@ static uint64_t word(uint16_t y, uint16_t x, uint32_t tau) {
     return ((uint64_t)y << 48) | ((uint64_t)x << 32) | tau;
 }
 
-/* The worked example of siff-format.md §6: a 2x4 frame, raw then compressed. */
+/* The worked example of docs/format.md §6: a 2x4 frame, raw then compressed. */
 static const char *example_file(void) {
     buf_t b = {0};
     header(&b);
