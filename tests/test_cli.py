@@ -18,7 +18,7 @@ from libsiff.tiff_export import siff_to_tiff
 from siffviewer.cli import ProgressBar, file_info, main
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "resources" / "sample.siff"
+SAMPLE = ROOT / "siffviewer" / "data" / "sample.siff"
 corrosiffpy = pytest.importorskip("corrosiffpy")
 
 
@@ -459,6 +459,10 @@ def test_launcher_forwards_macos_file_open_events(qtbot, tmp_path):
             return True
 
     app = QtWidgets.QApplication.instance()
+    for old in QtWidgets.QApplication.topLevelWidgets():  # windows other tests left behind
+        if hasattr(old, "open_path"):
+            old.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete.value)
     window = Window()
     qtbot.addWidget(window)
     window.show()

@@ -86,6 +86,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.masks: MaskSet | None = None
         self.editor: MaskEditor | None = None
         self._autosaved = None
+        self.keep_session_files = True  # False: never autosave (screenshot runs)
         self.identity: Identity | None = None
         self.notices: list[str] = []  # non-error messages shown in the status bar
         self.levels_by_channel: dict[int, tuple[float, float]] = {}
@@ -331,8 +332,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_frame(self, key, image) -> None:
         if image is None or key[0] != self._session_id or self.state is None:
             return
-        if self.state.levels is None:
+        if self.state.levels is None:  # automatic levels are not an edit worth autosaving
+            clean = self._autosave_key() == self._autosaved
             self.state.update(levels=auto_levels(image))
+            if clean:
+                self._autosaved = self._autosave_key()
         self.frame_view.set_image(image, self.state.levels)
         if self.editor is not None:
             self.editor.set_threshold_image(image)
@@ -541,7 +545,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``
         (beside the file, or in the user's data folder when that folder is read-only). True
         when nothing is left unsaved."""
-        if self.masks is None or self.session is None:
+        if self.masks is None or self.session is None or not self.keep_session_files:
             return True
         key = self._autosave_key()
         if key == self._autosaved:
