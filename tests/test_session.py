@@ -295,3 +295,21 @@ def test_two_threads_sharing_one_flimparams_leave_it_unchanged():
     assert params.to_dict() == before and params.units.value == "nanoseconds"
     for r in results:
         np.testing.assert_allclose(r, truth, rtol=1e-12, equal_nan=True)
+
+
+def test_package_data_ships_the_sample_and_icons():
+    """A plain `pip install .` has the sample: every file of siffviewer/data matches the
+    package-data patterns setuptools reads from pyproject.toml."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["siffviewer"]
+    files = sorted(p.relative_to(root / "siffviewer").as_posix()
+                   for p in (root / "siffviewer" / "data").iterdir())
+    assert "data/sample.siff" in files and "data/siffviewer.png" in files
+    for f in files:
+        assert any(fnmatch.fnmatch(f, pat) for pat in patterns), f
+    assert sample_path() == root / "siffviewer" / "data" / "sample.siff"
