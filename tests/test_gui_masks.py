@@ -284,3 +284,27 @@ def test_read_only_folder_autosaves_to_user_data(qtbot, tmp_path, monkeypatch):
         assert w3.masks.rois[0].mask[1, 60, 60]
     finally:
         os.chmod(folder, 0o755)
+
+
+def test_brush_stroke_updates_the_overlay_in_place_and_traces_after_the_stroke(window):
+    """Dabs repaint only their box (equal to a full redraw of the overlay); traces and
+    lifetime results wait for the end of the stroke."""
+    from siffviewer.qt.mask_tools import overlay_rgba
+
+    masks, editor = window.masks, window.editor
+    other = masks.add_roi("other")
+    masks.apply_region(other.roi_id, 0, polygon_mask(masks.shape[1:], [(30, 30), (60, 30), (60, 60)]))
+    roi = masks.add_roi("painted")
+    window.masks_panel.select(roi.roi_id)
+    editor.roi_id, editor.tool, editor.brush_radius = roi.roi_id, "brush", 4
+    before = window.traces_panel.traces.mask_version
+    shown = window.frame_view.overlay_item.image
+    editor.press(40, 40)
+    for k in range(12):
+        editor.drag(40 + k, 40 + 2 * k)
+    assert masks.version > before and window.traces_panel.traces.mask_version == before
+    assert window.frame_view.overlay_item.image is shown  # updated in place, not replaced
+    np.testing.assert_array_equal(shown, overlay_rgba(masks, 0, roi.roi_id))
+    editor.release(52, 64)
+    assert window.traces_panel.traces.mask_version == masks.version
+    assert window.traces_panel.traces.photons[1].sum() > 0

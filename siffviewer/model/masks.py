@@ -125,6 +125,7 @@ class MaskSet(Observable):
         self._undo: list[_Edit] = []
         self._redo: list[_Edit] = []
         self._stroke: _Edit | None = None
+        self.changed_box: tuple | None = None
         self.version = 0  # increases with every change (a cache key for traces)
         self.dirty = False
 
@@ -159,10 +160,17 @@ class MaskSet(Observable):
         self._redo.clear()
         self._changed(changed)
 
-    def _changed(self, what: str) -> None:
+    def _changed(self, what: str, box: tuple | None = None) -> None:
         self.version += 1
         self.dirty = True
+        #: what the last "masks" change touched: (planes, y0, y1, x0, x1), None for "all"
+        self.changed_box = box
         self._notify({what})
+
+    @property
+    def in_stroke(self) -> bool:
+        """A brush stroke is under way: whole-session results wait for its end."""
+        return self._stroke is not None
 
     def _set_plane(self, edit: _Edit, roi: Roi, plane: int, new: np.ndarray) -> None:
         old = roi.mask[plane]
@@ -225,6 +233,7 @@ class MaskSet(Observable):
         self._stroke = _Edit(label)
 
     def end_stroke(self) -> None:
+        """Close the stroke (one undo step); subscribers hear {"masks", "stroke_end"}."""
         if self._stroke is not None:
             edit, self._stroke = self._stroke, None
             if edit.masks:
@@ -232,6 +241,8 @@ class MaskSet(Observable):
                 del self._undo[:-UNDO_DEPTH]
                 self._redo.clear()
                 self.dirty = True
+                self.changed_box = None
+                self._notify({"masks", "stroke_end"})
 
     def dab(self, roi_id: int, plane: int, row: float, col: float, radius: float,
             erase: bool = False) -> None:
@@ -253,7 +264,7 @@ class MaskSet(Observable):
         if self._stroke is None:
             self._commit(edit, "masks")
         else:
-            self._changed("masks")
+            self._changed("masks", (list(self._planes_of(roi, plane)), y0, y1, x0, x1))
 
     def apply_region(self, roi_id: int, plane: int, region: np.ndarray, mode: str = "add",
                      label: str = "shape") -> None:

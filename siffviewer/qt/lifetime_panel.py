@@ -135,6 +135,7 @@ class LifetimePanel(QtWidgets.QWidget):
         self.phasor_loader.loaded.connect(self._show_phasors)
         self.phasor_loader.failed.connect(lambda k, m: self.error.emit(m))
         self._stale = True
+        self._shut = False
         self.fit_button.clicked.connect(self.start_fit)
         self.source.currentIndexChanged.connect(lambda _: self.refresh())
         for w in (self.lo, self.hi):  # the range lives in the session state
@@ -144,7 +145,7 @@ class LifetimePanel(QtWidgets.QWidget):
         self._label_colorbar()
         self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
         state.subscribe(self._on_state)
-        masks.subscribe(lambda changed: self.refresh())
+        masks.subscribe(lambda changed: None if masks.in_stroke else self.refresh())
         if not session.has_flim:
             for w in (self.fit_button, self.source, self.n_exps, self.lo, self.hi, self.image_mode):
                 w.setEnabled(False)
@@ -182,6 +183,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self.hist_loader.request(self._hist_key(), mask)
 
     def _show_histogram(self, key, hist) -> None:
+        if self._shut:
+            return
         self.histogram = hist
         self.hist_plot.clear()
         self.resid_plot.clear()
@@ -206,6 +209,7 @@ class LifetimePanel(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         """Stop background work: the session is being replaced."""
+        self._shut = True  # results still in flight are dropped: the file may be closed
         for loader in (self.hist_loader, self.image_loader, self.phasor_loader):
             loader.stop(wait=False)
         if getattr(self, "fit_job", None) is not None:
@@ -325,6 +329,8 @@ class LifetimePanel(QtWidgets.QWidget):
         return lifetime_rgb(counts, life_ns, lo, hi, max(bright, 1.0))
 
     def _show_image(self, key, rgb) -> None:
+        if self._shut:
+            return
         first = self.life_image.image is None
         self.life_image.setImage(rgb, autoLevels=False)
         if first:
@@ -341,6 +347,8 @@ class LifetimePanel(QtWidgets.QWidget):
                                        self.masks.stack())
 
     def _show_phasors(self, key, points) -> None:
+        if self._shut:
+            return
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
             for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])

@@ -86,6 +86,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.masks: MaskSet | None = None
         self.editor: MaskEditor | None = None
         self._autosaved = None
+        self._overlay: np.ndarray | None = None
+        self._overlay_key = None
         self.keep_session_files = True  # False: never autosave (screenshot runs)
         self.identity: Identity | None = None
         self.notices: list[str] = []  # non-error messages shown in the status bar
@@ -444,7 +446,7 @@ class MainWindow(QtWidgets.QMainWindow):
             page.deleteLater()
         self.analysis_tabs.addTab(self.traces_panel, "Traces")
         self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
-        self.masks.subscribe(lambda changed: self._update_overlay())
+        self.masks.subscribe(self._update_overlay)
         self._restore_session(session)
         self.autosave_timer.start()
         self._update_overlay()
@@ -536,10 +538,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lifetime_panel.set_roi(ids[0] if ids else None)
         self._update_overlay()
 
-    def _update_overlay(self) -> None:
+    def _update_overlay(self, changed: set[str] | None = None) -> None:
+        """Redraw the ROI overlay: only the dab's box during a brush stroke, else all of it."""
         if self.masks is None or self.state is None:
             return
-        self.frame_view.set_overlay(overlay_rgba(self.masks, self.state.plane, self.editor.roi_id))
+        plane, box = self.state.plane, self.masks.changed_box
+        key = (id(self.masks), plane, self.editor.roi_id)
+        if changed == {"masks"} and box is not None and self._overlay_key == key:
+            if plane not in box[0]:
+                return
+            y0, y1, x0, x1 = box[1:]
+            self._overlay[y0:y1, x0:x1] = overlay_rgba(self.masks, plane, self.editor.roi_id,
+                                                       box=(y0, y1, x0, x1))
+            self.frame_view.set_overlay(self._overlay, (y0, y1, x0, x1))
+            return
+        self._overlay = overlay_rgba(self.masks, plane, self.editor.roi_id)
+        self._overlay_key = key
+        self.frame_view.set_overlay(self._overlay)
 
     def autosave(self) -> bool:
         """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``

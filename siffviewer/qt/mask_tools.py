@@ -159,10 +159,15 @@ class MaskEditor(QtCore.QObject):
 
 
 def overlay_rgba(masks: MaskSet, plane: int, selected: int | None = None,
-                 alpha: int = 90) -> np.ndarray:
+                 alpha: int = 90, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """RGBA ``(H, W, 4)`` uint8 of the visible ROIs in ``plane`` (the selected one brighter,
-    outlines opaque)."""
+    outlines opaque); only the rows y0:y1 and columns x0:x1 of ``box`` when given."""
     H, W = masks.shape[1:]
+    if box is not None:  # one pixel of context on each side keeps the outlines exact
+        y0, y1, x0, x1 = box
+        py0, py1, px0, px1 = max(0, y0 - 1), min(H, y1 + 1), max(0, x0 - 1), min(W, x1 + 1)
+        full = overlay_rgba(_Window(masks, plane, py0, py1, px0, px1), 0, selected, alpha)
+        return full[y0 - py0: y1 - py0, x0 - px0: x1 - px0]
     out = np.zeros((H, W, 4), np.uint8)
     for roi in masks.rois:
         if not roi.visible:
@@ -177,6 +182,20 @@ def overlay_rgba(masks: MaskSet, plane: int, selected: int | None = None,
         out[edge, :3] = roi.color
         out[edge, 3] = 255
     return out
+
+
+class _Window:
+    """A MaskSet-like view of one plane's window (what ``overlay_rgba`` reads)."""
+
+    def __init__(self, masks: MaskSet, plane: int, y0: int, y1: int, x0: int, x1: int) -> None:
+        self.shape = (1, y1 - y0, x1 - x0)
+        self.rois = [_RoiWindow(r.roi_id, r.visible, r.color, r.mask[plane:plane + 1, y0:y1, x0:x1])
+                     for r in masks.rois]
+
+
+class _RoiWindow:
+    def __init__(self, roi_id, visible, color, mask) -> None:
+        self.roi_id, self.visible, self.color, self.mask = roi_id, visible, color, mask
 
 
 def _erode(m: np.ndarray) -> np.ndarray:

@@ -156,6 +156,8 @@ class TracesPanel(QtWidgets.QWidget):
         self.traces_ready.emit(traces)
 
     def _on_masks(self, changed: set[str]) -> None:
+        if self.masks.in_stroke:  # traces follow when the stroke ends
+            return
         if self.sync:
             self.request()
         else:
