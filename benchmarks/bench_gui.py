@@ -74,7 +74,7 @@ def measure(path: Path, jumps: int = 200) -> dict:
         window.navigation.time.slider.setValue(t)  # as a drag would
         window.navigation.plane.slider.setValue(z)
         key = state.key()
-        wait_for(app, lambda: bool(shown) and shown[-1] == key)
+        wait_for(app, lambda key=key: bool(shown) and shown[-1] == key)
         window.frame_view.graphics.viewport().repaint()
         latencies.append(time.perf_counter() - start)
     # 10 ROIs, then brush strokes: time from the end of a stroke to updated traces
@@ -99,7 +99,7 @@ def measure(path: Path, jumps: int = 200) -> dict:
         editor.release(H / 2 + 6, 15 + k)
         t_end = time.perf_counter()
         version = masks.version
-        wait_for(app, lambda: bool(ready) and ready[-1].mask_version == version, 30)
+        wait_for(app, lambda version=version: bool(ready) and ready[-1].mask_version == version, 30)
         stroke_ms.append((time.perf_counter() - t_end) * 1000)
     window.close()
     _clean(path)
@@ -151,7 +151,7 @@ def measure_dabs(path: Path, tab: str, dabs: int = 150) -> np.ndarray:
         painted = overlay.paint_count
         start = time.perf_counter()
         editor.drag(row, col)  # as a mouse move would: the dab, then Qt paints what changed
-        wait_for(app, lambda: overlay.paint_count > painted)
+        wait_for(app, lambda painted=painted: overlay.paint_count > painted)
         times.append(time.perf_counter() - start)
     editor.release(row, col)
     window.keep_session_files = False

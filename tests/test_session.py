@@ -301,8 +301,9 @@ def test_package_data_ships_the_sample_and_icons():
     """A plain `pip install .` has the sample: every file of siffviewer/data matches the
     package-data patterns setuptools reads from pyproject.toml."""
     import fnmatch
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parent.parent
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][

@@ -312,7 +312,7 @@ class MaskSet(Observable):
         if forward:
             for roi in edit.added:
                 self.rois.append(roi)
-            for index, roi in sorted(edit.removed, key=lambda t: -t[0]):
+            for _index, roi in sorted(edit.removed, key=lambda t: -t[0]):
                 self.rois.remove(self.get(roi.roi_id))
         else:
             for index, roi in sorted(edit.removed, key=lambda t: t[0]):
