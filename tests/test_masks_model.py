@@ -5,8 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from siffviewer.model.masks import (UNDO_DEPTH, MaskFileError, MaskSet, disk, ellipse_mask,
-                                    polygon_mask, read_masks, rectangle_mask)
+from siffviewer.model.masks import (
+    UNDO_DEPTH,
+    MaskFileError,
+    MaskSet,
+    disk,
+    ellipse_mask,
+    polygon_mask,
+    read_masks,
+    rectangle_mask,
+)
 
 SHAPE = (3, 40, 50)
 

@@ -115,7 +115,7 @@ def export_mask_images(folder: str | Path, masks: np.ndarray, names: list[str]) 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, mask in zip(names, masks):
+    for name, mask in zip(names, masks, strict=True):
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "roi"
         for z, plane in enumerate(mask):
             target = folder / f"{safe}_plane{z}.png"

@@ -351,7 +351,7 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
-            for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])
+            for roi, p in zip(self.masks.rois, points, strict=False) if np.isfinite(p)])
 
     def roi_phasors(self, stack: np.ndarray | None = None) -> np.ndarray:
         """Pooled phasor g + i s of every ROI over the session (current colour)."""
