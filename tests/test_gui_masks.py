@@ -308,3 +308,93 @@ def test_brush_stroke_updates_the_overlay_in_place_and_traces_after_the_stroke(w
     editor.release(52, 64)
     assert window.traces_panel.traces.mask_version == masks.version
     assert window.traces_panel.traces.photons[1].sum() > 0
+
+
+def test_plot_svg_export_reads_back(window, tmp_path):
+    """The plots' SVG export (pyqtgraph's own fails on Qt 6.11 paths) writes valid SVG."""
+    import xml.etree.ElementTree as ET
+
+    import pyqtgraph.exporters as pgex
+
+    from siffviewer.qt.svg_export import QtSvgExporter
+
+    names = [e.Name for e in pgex.Exporter.Exporters]
+    assert names.count("Scalable Vector Graphics (SVG)") == 1 and QtSvgExporter in pgex.Exporter.Exporters
+    roi = window.masks.add_roi("a", all_planes=True)
+    window.masks.apply_region(roi.roi_id, 0, np.ones(window.masks.shape[1:], bool))
+    out = tmp_path / "traces.svg"
+    QtSvgExporter(window.traces_panel.intensity_plot).export(str(out))
+    root = ET.parse(out).getroot()
+    assert root.tag.endswith("svg") and len(list(root.iter())) > 10
+
+
+def test_redo_shortcut_and_export_errors_are_shown(window, tmp_path, qtbot):
+    roi = window.masks.add_roi("a")
+    window.masks.dab(roi.roi_id, 0, 20, 20, 3)
+    assert window.masks.undo()
+    assert not roi.mask[0, 20, 20]
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier
+                   | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert window.masks.get(roi.roi_id).mask[0, 20, 20]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    blocker = locked / "file"
+    blocker.write_text("not a folder")
+    assert window.export_mask_images(blocker / "sub") == []
+    assert "mask images" not in window.statusBar().currentMessage()
+    assert "file" in window.errors[-1]
+    written = window.export_mask_images(tmp_path / "png")
+    assert written and f"{len(written)} mask images written" in window.statusBar().currentMessage()
+
+
+def test_polygon_is_closed_into_the_roi_and_plane_it_was_drawn_in(window):
+    masks, editor = window.masks, window.editor
+    first, second = masks.add_roi("first"), masks.add_roi("second")
+    editor.roi_id = first.roi_id
+    window.masks_panel.set_tool("polygon")
+    for x, y in ((10, 10), (40, 10), (40, 40)):
+        editor.click(y, x)
+    window.state.update(plane=2)
+    editor.roi_id = second.roi_id
+    window.masks_panel.set_tool("brush")  # the unfinished polygon is closed where it began
+    assert masks.get(first.roi_id).mask[0].sum() > 300
+    assert not masks.get(second.roi_id).mask.any() and not masks.get(first.roi_id).mask[2].any()
+
+
+def test_averaging_near_the_end_says_how_many_timepoints(window):
+    n = window.state.n_timepoints
+    window.state.update(timepoint=n - 3, average=8)
+    text = window.frame_label.text()
+    assert "mean of 3 (of 8 asked" in text
+    window.state.update(timepoint=0)
+    assert "mean of 8" in window.frame_label.text() and "asked" not in window.frame_label.text()
+
+
+def test_truncated_file_notice_full_open_errors_and_status_beside_the_readout(qtbot, tmp_path):
+    data = sample_path().read_bytes()
+    cut = tmp_path / "cut.siff"
+    cut.write_bytes(data[: len(data) - 5000])  # ends inside the last frame
+    w = make_window(qtbot, tmp_path, cut)
+    assert any("ends inside frame" in n for n in w.notices)
+    assert "ends inside frame" in w.last_warning_box.text()
+    w._on_hover(10, 10)
+    w.statusBar().showMessage("a temporary message")
+    assert w.pixel_label.isVisible() and w.pixel_label.text()  # not hidden by the message
+    bad = tmp_path / "bad.siff"
+    bad.write_bytes(b"II*\x00" + b"\x00" * 10)
+    assert not w.open_path(bad)
+    message = " ".join(line.strip() for line in w.errors[-1].splitlines() if line.strip())
+    assert w.statusBar().currentMessage() == message and len(w.errors[-1].splitlines()) > 1
+
+
+def test_arrow_keys_step_time_after_a_fit(window, qtbot):
+    masks = window.masks
+    a = masks.add_roi("bright", all_planes=True)
+    masks.apply_region(a.roi_id, 0, np.ones(a.mask.shape[1:], bool))
+    window.masks_panel.select(a.roi_id)
+    window.show_analysis("Lifetime")
+    window.activateWindow()
+    window.lifetime_panel.hi.setFocus()
+    window.lifetime_panel.start_fit()
+    focused = QtWidgets.QApplication.focusWidget()
+    assert focused is not window.lifetime_panel.hi and focused is not window.lifetime_panel.lo

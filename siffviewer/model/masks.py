@@ -167,6 +167,11 @@ class MaskSet(Observable):
         self.changed_box = box
         self._notify({what})
 
+    def clear_history(self) -> None:
+        """Forget undo and redo steps (after opening a session)."""
+        self._undo.clear()
+        self._redo.clear()
+
     @property
     def in_stroke(self) -> bool:
         """A brush stroke is under way: whole-session results wait for its end."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,10 @@ from .metadata import MetadataPanel
 from .navigation import NavigationPanel
 from .planes_panel import PlanesPanel
 from .registration_panel import RegistrationPanel
+from .svg_export import install as _install_svg_export
 from .traces_panel import TracesPanel
+
+_install_svg_export()
 
 APP_NAME = "siffviewer"
 MAX_RECENT = 10
@@ -120,7 +124,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.pixel_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel()
-        self.statusBar().addWidget(self.pixel_label, 1)
+        # permanent widgets: temporary messages take the space left of them, never over them
+        self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.frame_label)
 
         self.loader = LatestLoader(self._load_frame, sync=sync, parent=self)
@@ -154,7 +159,7 @@ class MainWindow(QtWidgets.QMainWindow):
         act = e.addAction("&Undo", lambda: self.masks and self.masks.undo())
         act.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
         act = e.addAction("&Redo", lambda: self.masks and self.masks.redo())
-        act.setShortcut(QtGui.QKeySequence.StandardKey.Redo)
+        act.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
         v = self.menuBar().addMenu("&View")
         v.addAction("&Auto levels", self.auto_levels).setShortcut("A")
         for dock in self.docks.values():
@@ -218,7 +223,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_path(self, path: str | Path, remember: bool = True) -> bool:
         """Open ``path``; on failure show why and keep the current session."""
         try:
-            session = Session(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                session = Session(path)
         except (SiffError, OSError, ValueError) as e:
             self.report_error("Cannot open file", f"{Path(path).name} cannot be opened:\n\n{e}")
             return False
@@ -234,6 +241,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if remember:
             self._remember(Path(path))
         self.setWindowTitle(f"{session.path.name} — {APP_NAME}")
+        for w in dict.fromkeys(str(w.message) for w in caught):  # e.g. a truncated file
+            self.report_warning(f"{session.path.name} opened with a warning", w)
         self.session_opened.emit(session)
         return True
 
@@ -349,7 +358,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             self.request_frame()
         if "plane" in changed and self.editor is not None:
-            self.editor.plane = self.state.plane
+            self.editor.set_plane(self.state.plane)
             self._update_overlay()
         if "color" in changed:  # each channel keeps its own display range
             self.state.update(levels=self.levels_by_channel.get(self.state.color))
@@ -375,7 +384,10 @@ class MainWindow(QtWidgets.QMainWindow):
         s, session = self.state, self.session
         frame = int(session.grid[s.timepoint, s.plane, s.color])
         t = session.frame_time(s.timepoint, s.plane, s.color)
-        avg = f", mean of {s.average}" if s.average > 1 else ""
+        used = len(session.frames_for(s.timepoint, s.plane, s.color, s.average))
+        avg = f", mean of {used}" if used > 1 else ""
+        if used < s.average:  # near the end fewer timepoints are left than asked for
+            avg += f" (of {s.average} asked: the recording ends)"
         reg = " registered" if s.registered else ""
         self.frame_label.setText(f"frame {frame}{reg}{avg} · t = {t:.3f} s")
 
@@ -395,11 +407,23 @@ class MainWindow(QtWidgets.QMainWindow):
     def report_error(self, title: str, message: str) -> None:
         """Show an error without blocking (the window stays usable) and keep it in ``errors``."""
         self.errors.append(message)
-        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        self.statusBar().showMessage(" ".join(line.strip() for line in message.splitlines()
+                                              if line.strip()), 10000)
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, message,
                                     QtWidgets.QMessageBox.StandardButton.Ok, self)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.last_error_box = box
+        if not self.sync:
+            box.open()
+
+    def report_warning(self, title: str, message: str) -> None:
+        """Show a warning without blocking and keep it in ``notices``."""
+        self.notices.append(message)
+        self.statusBar().showMessage(message, 15000)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.last_warning_box = box
         if not self.sync:
             box.open()
 
@@ -426,7 +450,7 @@ class MainWindow(QtWidgets.QMainWindow):
         g = session.geometry
         self.masks = MaskSet((g.n_planes, g.height, g.width))
         self.editor = MaskEditor(self.masks, parent=self)
-        self.editor.plane = self.state.plane
+        self.editor.set_plane(self.state.plane)
         self.frame_view.set_editor(self.editor)
         self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
         self.masks_panel = MasksPanel(self.masks, self.editor)
@@ -435,6 +459,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync)
         self.lifetime_panel.error.connect(lambda m: self.report_error("Lifetime", m))
         self.lifetime_panel.params_fitted.connect(lambda _: self.traces_panel.request())
+        # arrow keys step time again after a fit (not the lifetime colour-range box)
+        self.lifetime_panel.params_fitted.connect(lambda _: self.frame_view.setFocus())
         self.masks_panel.selection_changed.connect(self._on_roi_selection)
         old = self.docks["Masks"].widget()
         self.docks["Masks"].setWidget(self.masks_panel)
@@ -478,7 +504,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from libsiff.flim import FLIMParams
 
         self.masks.set_records(doc.rois, label="open session")
-        self.masks._undo.clear()  # opening is not an edit to undo
+        self.masks.clear_history()  # opening is not an edit to undo
         for channel, pdict in doc.flim_params.items():
             if 0 <= channel < self.session.geometry.n_colors:
                 try:
@@ -713,8 +739,18 @@ class MainWindow(QtWidgets.QMainWindow):
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
                                                             str(self.session.path.parent))
         if folder:
-            exporter.export_mask_images(folder, self.masks.stack(),
-                                        [r.name for r in self.masks.rois])
+            self.export_mask_images(folder)
+
+    def export_mask_images(self, folder: str | Path) -> list[Path]:
+        """One PNG per ROI and plane in ``folder``; says where, or why not."""
+        try:
+            written = exporter.export_mask_images(folder, self.masks.stack(),
+                                                  [r.name for r in self.masks.rois])
+        except OSError as e:
+            self.report_error("Export mask images", f"{e.filename or folder}: {e.strerror or e}")
+            return []
+        self.statusBar().showMessage(f"{len(written)} mask images written to {folder}", 8000)
+        return written
 
     def export_fit_dialog(self) -> None:
         fit = getattr(self.lifetime_panel, "fit", None)
@@ -725,5 +761,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Export lifetime fit", str(self.session.path.with_suffix(".flimfit.json")),
             "JSON (*.json)")
         if path:
-            exporter.export_fit_json(path, fit, self.lifetime_panel.histogram,
-                                     str(self.session.path))
+            self.export_fit(path)
+
+    def export_fit(self, path: str | Path) -> Path | None:
+        """Write the lifetime fit as JSON; says where, or why not."""
+        try:
+            written = exporter.export_fit_json(path, self.lifetime_panel.fit,
+                                               self.lifetime_panel.histogram,
+                                               str(self.session.path.resolve()))
+        except OSError as e:
+            self.report_error("Export lifetime fit", f"{path}: {e.strerror or e}")
+            return None
+        self.statusBar().showMessage(f"Lifetime fit written to {written}", 8000)
+        return written

@@ -59,6 +59,7 @@ class MaskEditor(QtCore.QObject):
         self.threshold_image: np.ndarray | None = None  # the displayed image (set_threshold_image)
         self.threshold_level = 1.0
         self.polygon: list[tuple[float, float]] = []  # (x, y) vertices
+        self._polygon_target: tuple[int, int] | None = None  # (roi_id, plane)
         self._start: tuple[float, float] | None = None
         self._last: tuple[float, float] | None = None
         self.preview: QtGui.QPainterPath | None = None
@@ -136,6 +137,8 @@ class MaskEditor(QtCore.QObject):
                                                                row - self.polygon[0][1]) < 1.5):
                 self.close_polygon()
             else:
+                if not self.polygon:  # the polygon belongs to the ROI and plane it began in
+                    self._polygon_target = (rid, self.plane)
                 self.polygon.append((col, row))
                 path = QtGui.QPainterPath(QtCore.QPointF(*self.polygon[0]))
                 for x, y in self.polygon[1:]:
@@ -148,11 +151,25 @@ class MaskEditor(QtCore.QObject):
             self.masks.threshold_region(rid, self.plane, self.threshold_image,
                                         self.threshold_level, seed=(int(row), int(col)))
 
+    def set_tool(self, name: str) -> None:
+        """Switch tools; an unfinished polygon is closed into the ROI and plane it was
+        drawn in (never into whichever is current now)."""
+        if name not in TOOLS:
+            raise ValueError(f"unknown tool {name!r}")
+        if self.polygon:
+            self.close_polygon()
+        self.tool = name
+
+    def set_plane(self, plane: int) -> None:
+        self.plane = int(plane)
+
     def close_polygon(self) -> None:
-        rid = self._roi()
-        if rid is not None and len(self.polygon) >= 3:
-            self.masks.apply_region(rid, self.plane, polygon_mask(self.shape2d, self.polygon),
+        rid, plane = self._polygon_target or (None, self.plane)
+        exists = rid is not None and any(r.roi_id == rid for r in self.masks.rois)
+        if exists and len(self.polygon) >= 3:
+            self.masks.apply_region(rid, plane, polygon_mask(self.shape2d, self.polygon),
                                     "add", "polygon")
+        self._polygon_target = None
         self.polygon = []
         self.preview = None
         self.preview_changed.emit()
