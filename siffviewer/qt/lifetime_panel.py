@@ -250,6 +250,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self._label_colorbar()
 
     def _on_state(self, changed: set[str]) -> None:
+        if "color" in changed:
+            self.show_fit()
         if "lifetime_range" in changed:
             self._show_range()
             if self._active():
@@ -288,8 +290,19 @@ class LifetimePanel(QtWidgets.QWidget):
         self.fit_job.start()
 
     def _on_fit(self, params) -> None:
-        self.fit = params
         self.session.set_flim_params(self.state.color, params)
+        self.show_fit()
+        self._show_histogram(None, self.histogram)
+        self.params_fitted.emit(params)
+        self.refresh_phasor()
+
+    def show_fit(self) -> None:
+        """Show the fit of the current channel (from a fit, or restored with the session)."""
+        params = self.fit = self.session.flim_params_for(self.state.color)
+        if params is None:
+            if self.session.has_flim:
+                self.params_text.setText("No fit yet.")
+            return
         ns = params.copy()
         ns.convert_units("nanoseconds")
         parts = [f"τ{i + 1} = {e.tau:.3f} ns ({e.frac:.2f})" for i, e in enumerate(ns.exps)]
@@ -299,9 +312,6 @@ class LifetimePanel(QtWidgets.QWidget):
         if chi is not None:
             parts.append(f"reduced χ² {chi:.2f}")
         self.params_text.setText(" · ".join(parts))
-        self._show_histogram(None, self.histogram)
-        self.params_fitted.emit(params)
-        self.refresh_phasor()
 
     # ---- image & phasor ----
     def _image_key(self):

@@ -518,9 +518,10 @@ class MainWindow(QtWidgets.QMainWindow):
                           lifetime_range=doc.lifetime_range or self.state.lifetime_range,
                           levels=doc.levels.get(doc.channel))
         self.levels_by_channel = dict(doc.levels)
-        if doc.tools and self.editor is not None:
-            self.editor.brush_radius = float(doc.tools.get("brush_radius", self.editor.brush_radius))
-        self.lifetime_panel.fit = self.session.flim_params_for(doc.channel)
+        if doc.tools:
+            self.masks_panel.brush.setValue(float(doc.tools.get("brush_radius",
+                                                                 self.editor.brush_radius)))
+        self.lifetime_panel.show_fit()
         self.traces_panel.request()
 
     def session_document(self) -> SessionDocument:
