@@ -314,3 +314,26 @@ def test_package_data_ships_the_sample_and_icons():
     for f in files:
         assert any(fnmatch.fnmatch(f, pat) for pat in patterns), f
     assert sample_path() == root / "siffviewer" / "data" / "sample.siff"
+
+
+def test_legacy_masks_files_keep_opening(tmp_path, acq, capsys):
+    """Today's .siffmasks.npz (and its autosave) open as sessions holding their ROIs."""
+    from siffviewer.model.masks import AUTOSAVE_SUFFIX as LEGACY_AUTOSAVE
+
+    m = MaskSet(SHAPE)
+    region = np.zeros(SHAPE, bool)
+    region[1, 10:20, 30:45] = True
+    m.add_roi("old", mask=region)
+    m.save(acq.with_name(acq.stem + ".siffmasks.npz"), source=str(acq))
+    loaded = load_session(acq, SHAPE)
+    assert loaded.source.name == "sample.siffmasks.npz" and not loaded.from_autosave
+    np.testing.assert_array_equal(loaded.document.rois[0][2], region)
+    m.add_roi("newer")
+    m.save(acq.with_name(acq.stem + LEGACY_AUTOSAVE))
+    import os
+    os.utime(acq.with_name(acq.stem + LEGACY_AUTOSAVE), (2e9, 2e9))  # newer than the saved file
+    loaded = load_session(acq, SHAPE)
+    assert loaded.from_autosave and [r[0] for r in loaded.document.rois] == ["old", "newer"]
+    assert main(["session", str(acq)]) == 0
+    out = capsys.readouterr().out
+    assert "(autosave)" in out and "ROIs:          2" in out and "old: 150 pixels in planes [1]" in out
