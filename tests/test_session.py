@@ -337,3 +337,29 @@ def test_legacy_masks_files_keep_opening(tmp_path, acq, capsys):
     assert main(["session", str(acq)]) == 0
     out = capsys.readouterr().out
     assert "(autosave)" in out and "ROIs:          2" in out and "old: 150 pixels in planes [1]" in out
+
+
+def test_export_result_summaries_match_corrosiffpy(tmp_path, acq):
+    """TraceExportResult: per-ROI mean photons and pooled lifetime against corrosiffpy."""
+    corrosiffpy = pytest.importorskip("corrosiffpy")
+    from siffviewer.model.export import TraceExportOptions, export_traces_file
+
+    region = np.zeros(SHAPE, bool)
+    region[:, 20:70, 30:90] = True
+    m = MaskSet(SHAPE)
+    m.add_roi("box", mask=region)
+    masks_path = m.save(tmp_path / "m.siffmasks.npz")
+    result = export_traces_file(acq, tmp_path / "t.csv", TraceExportOptions(masks=masks_path, raw=True))
+    with SiffReader(acq) as sr:
+        grid, bin_ns = sr.frame_grid(), sr.picoseconds_per_bin / 1000.0
+    sio = corrosiffpy.open_file(str(acq))
+    photons, weighted = np.zeros(grid.shape[0]), 0.0
+    for z in range(SHAPE[0]):
+        frames = [int(f) for f in grid[:, z, 0]]
+        life, counts, _ = sio.sum_roi_flim(region[z], frames=frames, registration={})
+        photons += counts
+        weighted += np.nansum(np.asarray(life) * counts)
+    assert result.roi_names == ["box"] and result.n_timepoints == grid.shape[0]
+    assert result.mean_photons[0] == pytest.approx(photons.mean(), rel=1e-12)
+    assert result.mean_lifetime_ns[0] == pytest.approx(weighted / photons.sum() * bin_ns, rel=1e-9)
+    assert result.provenance["source_file"] == str(acq.resolve())

@@ -281,3 +281,14 @@ def export_traces_file(acquisition, out_path, options: TraceExportOptions = Trac
                                      identity)
     finally:
         session.close()
+
+
+def export_traces_cli(acquisition: str | Path, masks_path: str | Path, out_path: str | Path,
+                      progress=None, color: int = 0, registered: bool = True,
+                      wide: bool = False, baseline: Baseline | None = None) -> Path:
+    """The earlier ``siff export-traces`` entry point (a masks file, explicit settings);
+    kept for callers of it. New code calls :func:`export_traces_file`."""
+    options = TraceExportOptions(masks=masks_path, channel=color, raw=not registered,
+                                 dff=(baseline.percentile, baseline.window_s) if baseline else None,
+                                 wide=wide)
+    return export_traces_file(acquisition, out_path, options, progress).path
