@@ -363,3 +363,26 @@ def test_export_result_summaries_match_corrosiffpy(tmp_path, acq):
     assert result.mean_photons[0] == pytest.approx(photons.mean(), rel=1e-12)
     assert result.mean_lifetime_ns[0] == pytest.approx(weighted / photons.sum() * bin_ns, rel=1e-9)
     assert result.provenance["source_file"] == str(acq.resolve())
+
+
+def test_lifetime_model_functions_match_corrosiffpy(acq):
+    """The Qt-free analysis the Lifetime panel runs in the background, against corrosiffpy."""
+    corrosiffpy = pytest.importorskip("corrosiffpy")
+    from siffviewer.model import lifetime
+    from siffviewer.model.session import Session
+
+    session = Session(acq)
+    try:
+        frame = int(session.grid[5, 1, 0])
+        counts, life_ns = lifetime.lifetime_map(session, [frame], registered=False)
+        sio = corrosiffpy.open_file(str(acq))
+        ref_life, ref_counts, _ = sio.flim_map(None, frames=[frame], registration={})
+        bin_ns = session.reader.picoseconds_per_bin / 1000.0
+        np.testing.assert_array_equal(counts, ref_counts[0])
+        np.testing.assert_allclose(life_ns, ref_life[0] * bin_ns, rtol=1e-9, equal_nan=True)
+        hist = lifetime.frames_histogram(session, 5, 1, 0)
+        np.testing.assert_array_equal(hist, np.asarray(sio.get_histogram(frames=[frame])).ravel()[
+            : len(hist)])
+        assert hist.sum() == counts.sum()
+    finally:
+        session.close()

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from ..model import lifetime as analysis
 from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
@@ -130,8 +131,9 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_loader = LatestLoader(self._load_image, sync=sync, parent=self)
         self.image_loader.loaded.connect(self._show_image)
         self.image_loader.failed.connect(lambda k, m: self.error.emit(m))
-        self.phasor_loader = LatestLoader(lambda key, stack: self.roi_phasors(stack), sync=sync,
-                                          parent=self)
+        self.phasor_loader = LatestLoader(  # worker thread: inputs from the arguments only
+            lambda key, stack, params: analysis.roi_phasors(session, stack, key[1], key[2], params),
+            sync=sync, parent=self)
         self.phasor_loader.loaded.connect(self._show_phasors)
         self.phasor_loader.failed.connect(lambda k, m: self.error.emit(m))
         self._stale = True
@@ -164,18 +166,11 @@ class LifetimePanel(QtWidgets.QWidget):
         return (self.source.currentIndex(), roi, self.masks.version, s.timepoint, s.plane,
                 s.color, s.average, s.registered)
 
-    def _load_histogram(self, key, mask):  # worker thread; mask copied on the GUI thread
+    def _load_histogram(self, key, mask):  # worker thread: inputs from the key only
         mode, roi, _, t, z, c, avg, reg = key
-        io = self.session.io
-        registration = self.session.shifts(reg)
         if mode == 0:
-            if mask is None:
-                return None
-            # mask (Z, H, W): frame i of the volume-ordered list uses plane i % Z
-            return io.get_histograms_masked(mask[None], self.session.volume_frames(c),
-                                            registration, sum_frames=True)[0]
-        frames = self.session.frames_for(t, z, c, avg)
-        return io.get_histogram(frames)
+            return None if mask is None else analysis.roi_histogram(self.session, mask, c, reg)
+        return analysis.frames_histogram(self.session, t, z, c, avg)
 
     def _request_histogram(self) -> None:
         roi = next((r for r in self.masks.rois if r.roi_id == self.roi_id), None)
@@ -322,19 +317,14 @@ class LifetimePanel(QtWidgets.QWidget):
 
     def refresh_image(self) -> None:
         if self._active():
-            self.image_loader.request(self._image_key())
+            self.image_loader.request(self._image_key(),
+                                      self.session.flim_params_for(self.state.color))
 
-    def _load_image(self, key):  # worker thread
+    def _load_image(self, key, params):  # worker thread: inputs from the arguments only
         mode, t, z, c, avg, reg, lo, hi, _ = key
         s = self.session
         frames = s.frames_for(t, z, c, avg) if mode == 0 else s.plane_frames(z, c)
-        counts, sums, _ = s.io.flim_sums(frames, s.shifts(reg))
-        params = s.flim_params_for(c)
-        from libsiff.flim import tau_offset_bins
-
-        offset = tau_offset_bins(params) if params is not None else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            life_ns = (sums / counts - offset) * s.reader.picoseconds_per_bin / 1000.0
+        counts, life_ns = analysis.lifetime_map(s, frames, reg, params)
         bright = np.percentile(counts, 99.5) if counts.any() else 1.0
         return lifetime_rgb(counts, life_ns, lo, hi, max(bright, 1.0))
 
@@ -352,9 +342,9 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         if self._active():
             s = self.state
-            self.phasor_loader.request((self.masks.version, s.color, s.registered,
-                                        id(self.session.flim_params_for(s.color))),
-                                       self.masks.stack())
+            params = self.session.flim_params_for(s.color)
+            self.phasor_loader.request((self.masks.version, s.color, s.registered, id(params)),
+                                       self.masks.stack(), params)
 
     def _show_phasors(self, key, points) -> None:
         if self._shut:
@@ -364,12 +354,9 @@ class LifetimePanel(QtWidgets.QWidget):
             for roi, p in zip(self.masks.rois, points, strict=False) if np.isfinite(p)])
 
     def roi_phasors(self, stack: np.ndarray | None = None) -> np.ndarray:
-        """Pooled phasor g + i s of every ROI over the session (current colour)."""
+        """Pooled phasor g + i s of every ROI over the session (current colour), computed
+        now (the background path passes its inputs to the model function itself)."""
+        s = self.state
         stack = self.masks.stack() if stack is None else stack
-        s = self.session
-        params = s.flim_params_for(self.state.color)
-        z, counts, _ = s.io.sum_rois_flim(stack, params, s.volume_frames(self.state.color),
-                                          "phasor", s.shifts(self.state.registered))
-        with np.errstate(invalid="ignore"):
-            weights = counts.astype(float)
-            return np.nansum(z * weights, axis=1) / weights.sum(axis=1)
+        return analysis.roi_phasors(self.session, stack, s.color, s.registered,
+                                    self.session.flim_params_for(s.color))
