@@ -32,9 +32,14 @@ def wait_for(app, predicate, timeout=10.0) -> None:
         time.sleep(0.0002)
 
 
+DAB_FILE = dict(height=1024, width=1024, slices=1, flyback_planes=0, colors=2, timepoints=12,
+                photons_per_pixel=0.3, background=0.05, encoding="auto", seed=9)
+
+
 def _clean(path: Path) -> None:
-    """Remove masks/registration files a previous run left next to the cached file."""
-    for suffix in (".siffmasks.npz", ".siffmasks.autosave.npz", ".siffreg.npz"):
+    """Remove session/masks/registration files a previous run left next to the cached file."""
+    for suffix in (".siffmasks.npz", ".siffmasks.autosave.npz", ".siffreg.npz",
+                   ".siffsession.npz", ".siffsession.autosave.npz"):
         path.with_name(path.stem + suffix).unlink(missing_ok=True)
 
 
@@ -103,7 +108,68 @@ def measure(path: Path, jumps: int = 200) -> dict:
             "p95_ms": float(np.percentile(lat, 95)), "stroke_ms": np.array(stroke_ms)}
 
 
+def measure_dabs(path: Path, tab: str, dabs: int = 150) -> np.ndarray:
+    """Brush dab -> overlay painted (ms per dab) with every panel open and ``tab`` (Traces or
+    Lifetime) in front, 10 ROIs drawn."""
+    from PyQt6 import QtCore, QtWidgets
+
+    _clean(path)
+    from siffviewer.model.masks import ellipse_mask
+    from siffviewer.qt.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    settings = QtCore.QSettings(str(path.with_suffix(".ini")), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.resize(1920, 1080)
+    window.show()
+    shown = []
+    window.frame_shown.connect(shown.append)
+    window.open_path(path)
+    wait_for(app, lambda: bool(shown), 30)
+    window.docks["Masks"].raise_()
+    window.show_analysis(tab)
+    masks, editor = window.masks, window.editor
+    H, W = masks.shape[1:]
+    for r in range(10):
+        roi = masks.add_roi(f"roi {r}", all_planes=True)
+        cx, cy = (r % 5 + 0.5) * W / 5, (r // 5 + 0.5) * H / 2
+        masks.apply_region(roi.roi_id, 0, ellipse_mask((H, W), cx - 40, cy - 40, cx + 40, cy + 40))
+    window.masks_panel.select(masks.rois[0].roi_id)
+    end = time.perf_counter() + 3
+    while time.perf_counter() < end:  # let the panels' first background results land
+        app.processEvents()
+        time.sleep(0.01)
+    editor.roi_id = masks.rois[0].roi_id
+    editor.tool = "brush"
+    editor.brush_radius = 6
+    overlay = window.frame_view.overlay_item
+    times = []
+    editor.press(H / 4, W / 4)
+    app.processEvents()
+    for k in range(dabs):
+        row, col = H / 4 + 200 * np.sin(k / 15), W / 4 + k * 3
+        painted = overlay.paint_count
+        start = time.perf_counter()
+        editor.drag(row, col)  # as a mouse move would: the dab, then Qt paints what changed
+        wait_for(app, lambda painted=painted: overlay.paint_count > painted)
+        times.append(time.perf_counter() - start)
+    editor.release(row, col)
+    window.keep_session_files = False
+    window.close()
+    app.processEvents()
+    _clean(path)
+    return np.array(times) * 1000
+
+
 def main() -> None:
+    dab_path = cached_acquisition("bench_gui_1024", **DAB_FILE)
+    for tab in ("Traces", "Lifetime"):
+        ms = measure_dabs(dab_path, tab)
+        print(f"1024x1024, every panel open, {tab} tab in front: brush dab -> overlay painted "
+              f"p50 {np.median(ms):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms (target p95 <= 16)",
+              flush=True)
+    if os.environ.get("BENCH_GUI_DABS_ONLY"):
+        return
     for name, spec in FILES.items():
         path = cached_acquisition(f"bench_gui_{name}", **spec)
         r = measure(path)

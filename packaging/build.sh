@@ -96,10 +96,10 @@ mkdir -p "$PKG/DEBIAN" "$PKG/opt" "$PKG/usr/bin" "$PKG/usr/share/applications" \
 cp -a "$BUNDLE" "$PKG/opt/$NAME"
 ln -s "/opt/$NAME/$NAME" "$PKG/usr/bin/$NAME"
 ln -s "/opt/$NAME/siff" "$PKG/usr/bin/siff"
-install -m644 resources/siffviewer.desktop "$PKG/usr/share/applications/$NAME.desktop"
-install -m644 resources/siffviewer.png "$PKG/usr/share/icons/hicolor/256x256/apps/$NAME.png"
-install -m644 resources/siffviewer.png "$PKG/usr/share/icons/hicolor/256x256/mimetypes/application-x-siff.png"
-install -m644 resources/siffviewer-mime.xml "$PKG/usr/share/mime/packages/$NAME.xml"
+install -m644 siffviewer/data/siffviewer.desktop "$PKG/usr/share/applications/$NAME.desktop"
+install -m644 siffviewer/data/siffviewer.png "$PKG/usr/share/icons/hicolor/256x256/apps/$NAME.png"
+install -m644 siffviewer/data/siffviewer.png "$PKG/usr/share/icons/hicolor/256x256/mimetypes/application-x-siff.png"
+install -m644 siffviewer/data/siffviewer-mime.xml "$PKG/usr/share/mime/packages/$NAME.xml"
 cat > "$PKG/usr/share/doc/$NAME/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: $NAME

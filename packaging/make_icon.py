@@ -1,4 +1,4 @@
-"""Draw the siffviewer application icon: resources/siffviewer.png (256x256 RGBA).
+"""Draw the siffviewer application icon: siffviewer/data/siffviewer.png (256x256 RGBA).
 
 A small lifetime-coloured cell image (hue = fluorescence lifetime, brightness = photon
 count), as the viewer shows a FLIM acquisition, on a rounded dark tile with a photon
@@ -116,5 +116,5 @@ def render(out: Path, size: int = SIZE) -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "resources" / "siffviewer.png"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "siffviewer" / "data" / "siffviewer.png"
     print(render(target))

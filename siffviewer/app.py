@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("siffviewer")
     app.setOrganizationName("siffviewer")
     window = MainWindow(sync=bool(args.screenshot))
+    window.keep_session_files = not args.screenshot  # a screenshot run changes no session
     if args.screenshot:
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)

@@ -1,5 +1,5 @@
-"""Where the app's bundled files are: the repository's resources/ folder, or the
-PyInstaller bundle's copy of it."""
+"""Where the app's bundled files are: the package data folder ``siffviewer/data`` (a plain
+``pip install .`` has it), or the PyInstaller bundle's ``resources`` copy of it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def resources_dir() -> Path:
     bundled = getattr(sys, "_MEIPASS", None)
     if bundled:
         return Path(bundled) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    return Path(__file__).resolve().parent / "data"
 
 
 def resource_path(name: str) -> Path:

@@ -12,7 +12,8 @@ import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from libsiff import SiffReader
-from siffviewer.model.masks import autosave_path_for, masks_path_for, polygon_mask
+from siffviewer.model.masks import polygon_mask
+from siffviewer.model.session_file import autosave_path_for, session_path_for
 from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
 
@@ -166,7 +167,7 @@ def test_save_reload_autosave_and_corrupt(qtbot, tmp_path, acq):
     roi = w.masks.add_roi("kept")
     w.masks.apply_region(roi.roi_id, 0, polygon_mask(roi.mask.shape[1:], [(5, 5), (30, 5), (30, 30)]))
     saved = w.save_masks()
-    assert saved == masks_path_for(acq) and saved.exists()
+    assert saved == session_path_for(acq) and saved.exists()
     expected = w.masks.stack().copy()
     w2 = make_window(qtbot, tmp_path, acq)
     assert [r.name for r in w2.masks.rois] == ["kept"]
@@ -183,7 +184,7 @@ def test_save_reload_autosave_and_corrupt(qtbot, tmp_path, acq):
     bad.write_bytes(b"\x00garbage")
     before = w3.masks.stack().copy()
     assert not w3.load_masks(bad)
-    assert "corrupt.npz" in w3.errors[-1] and "not a readable siffviewer masks file" in w3.errors[-1]
+    assert "corrupt.npz" in w3.errors[-1] and "not a .npz archive" in w3.errors[-1]
     np.testing.assert_array_equal(w3.masks.stack(), before)
 
 
@@ -283,3 +284,117 @@ def test_read_only_folder_autosaves_to_user_data(qtbot, tmp_path, monkeypatch):
         assert w3.masks.rois[0].mask[1, 60, 60]
     finally:
         os.chmod(folder, 0o755)
+
+
+def test_brush_stroke_updates_the_overlay_in_place_and_traces_after_the_stroke(window):
+    """Dabs repaint only their box (equal to a full redraw of the overlay); traces and
+    lifetime results wait for the end of the stroke."""
+    from siffviewer.qt.mask_tools import overlay_rgba
+
+    masks, editor = window.masks, window.editor
+    other = masks.add_roi("other")
+    masks.apply_region(other.roi_id, 0, polygon_mask(masks.shape[1:], [(30, 30), (60, 30), (60, 60)]))
+    roi = masks.add_roi("painted")
+    window.masks_panel.select(roi.roi_id)
+    editor.roi_id, editor.tool, editor.brush_radius = roi.roi_id, "brush", 4
+    before = window.traces_panel.traces.mask_version
+    shown = window.frame_view.overlay_item.image
+    editor.press(40, 40)
+    for k in range(12):
+        editor.drag(40 + k, 40 + 2 * k)
+    assert masks.version > before and window.traces_panel.traces.mask_version == before
+    assert window.frame_view.overlay_item.image is shown  # updated in place, not replaced
+    np.testing.assert_array_equal(shown, overlay_rgba(masks, 0, roi.roi_id))
+    editor.release(52, 64)
+    assert window.traces_panel.traces.mask_version == masks.version
+    assert window.traces_panel.traces.photons[1].sum() > 0
+
+
+def test_plot_svg_export_reads_back(window, tmp_path):
+    """The plots' SVG export (pyqtgraph's own fails on Qt 6.11 paths) writes valid SVG."""
+    import xml.etree.ElementTree as ET
+
+    import pyqtgraph.exporters as pgex
+
+    from siffviewer.qt.svg_export import QtSvgExporter
+
+    names = [e.Name for e in pgex.Exporter.Exporters]
+    assert names.count("Scalable Vector Graphics (SVG)") == 1 and QtSvgExporter in pgex.Exporter.Exporters
+    roi = window.masks.add_roi("a", all_planes=True)
+    window.masks.apply_region(roi.roi_id, 0, np.ones(window.masks.shape[1:], bool))
+    out = tmp_path / "traces.svg"
+    QtSvgExporter(window.traces_panel.intensity_plot).export(str(out))
+    root = ET.parse(out).getroot()
+    assert root.tag.endswith("svg") and len(list(root.iter())) > 10
+
+
+def test_redo_shortcut_and_export_errors_are_shown(window, tmp_path, qtbot):
+    roi = window.masks.add_roi("a")
+    window.masks.dab(roi.roi_id, 0, 20, 20, 3)
+    assert window.masks.undo()
+    assert not roi.mask[0, 20, 20]
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier
+                   | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert window.masks.get(roi.roi_id).mask[0, 20, 20]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    blocker = locked / "file"
+    blocker.write_text("not a folder")
+    assert window.export_mask_images(blocker / "sub") == []
+    assert "mask images" not in window.statusBar().currentMessage()
+    assert "file" in window.errors[-1]
+    written = window.export_mask_images(tmp_path / "png")
+    assert written and f"{len(written)} mask images written" in window.statusBar().currentMessage()
+
+
+def test_polygon_is_closed_into_the_roi_and_plane_it_was_drawn_in(window):
+    masks, editor = window.masks, window.editor
+    first, second = masks.add_roi("first"), masks.add_roi("second")
+    editor.roi_id = first.roi_id
+    window.masks_panel.set_tool("polygon")
+    for x, y in ((10, 10), (40, 10), (40, 40)):
+        editor.click(y, x)
+    window.state.update(plane=2)
+    editor.roi_id = second.roi_id
+    window.masks_panel.set_tool("brush")  # the unfinished polygon is closed where it began
+    assert masks.get(first.roi_id).mask[0].sum() > 300
+    assert not masks.get(second.roi_id).mask.any() and not masks.get(first.roi_id).mask[2].any()
+
+
+def test_averaging_near_the_end_says_how_many_timepoints(window):
+    n = window.state.n_timepoints
+    window.state.update(timepoint=n - 3, average=8)
+    text = window.frame_label.text()
+    assert "mean of 3 (of 8 asked" in text
+    window.state.update(timepoint=0)
+    assert "mean of 8" in window.frame_label.text() and "asked" not in window.frame_label.text()
+
+
+def test_truncated_file_notice_full_open_errors_and_status_beside_the_readout(qtbot, tmp_path):
+    data = sample_path().read_bytes()
+    cut = tmp_path / "cut.siff"
+    cut.write_bytes(data[: len(data) - 5000])  # ends inside the last frame
+    w = make_window(qtbot, tmp_path, cut)
+    assert any("ends inside frame" in n for n in w.notices)
+    assert "ends inside frame" in w.last_warning_box.text()
+    w._on_hover(10, 10)
+    w.statusBar().showMessage("a temporary message")
+    assert w.pixel_label.isVisible() and w.pixel_label.text()  # not hidden by the message
+    bad = tmp_path / "bad.siff"
+    bad.write_bytes(b"II*\x00" + b"\x00" * 10)
+    assert not w.open_path(bad)
+    message = " ".join(line.strip() for line in w.errors[-1].splitlines() if line.strip())
+    assert w.statusBar().currentMessage() == message and len(w.errors[-1].splitlines()) > 1
+
+
+def test_arrow_keys_step_time_after_a_fit(window, qtbot):
+    masks = window.masks
+    a = masks.add_roi("bright", all_planes=True)
+    masks.apply_region(a.roi_id, 0, np.ones(a.mask.shape[1:], bool))
+    window.masks_panel.select(a.roi_id)
+    window.show_analysis("Lifetime")
+    window.activateWindow()
+    window.lifetime_panel.hi.setFocus()
+    window.lifetime_panel.start_fit()
+    focused = QtWidgets.QApplication.focusWidget()
+    assert focused is not window.lifetime_panel.hi and focused is not window.lifetime_panel.lo

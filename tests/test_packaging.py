@@ -112,7 +112,7 @@ def test_bundle_contents(build):
     text = "\n".join(rel)
     # what must be in
     assert (internal / "resources" / "sample.siff").stat().st_size == \
-        (ROOT / "resources" / "sample.siff").stat().st_size
+        (ROOT / "siffviewer" / "data" / "sample.siff").stat().st_size
     assert (internal / "resources" / "siffviewer.png").is_file()
     assert re.search(r"^_internal/libsiff/_siff\.[^/]*(so|pyd)$", text, re.M)
     assert re.search(r"^_internal/_cffi_backend\.[^/]*(so|pyd)$", text, re.M)
@@ -195,7 +195,7 @@ def test_bundle_runs_the_sample_offscreen(build, tmp_path):
 def test_bundle_command_line_tool(build, tmp_path):
     siff = build["bundle"] / ("siff" + EXE_SUFFIX)
     sample = tmp_path / "s.siff"
-    shutil.copy(ROOT / "resources" / "sample.siff", sample)
+    shutil.copy(ROOT / "siffviewer" / "data" / "sample.siff", sample)
     proc = run_exe(siff, "info", sample, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)

@@ -4,9 +4,50 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+class OverlayItem(QtWidgets.QGraphicsObject):
+    """The ROI overlay: an RGBA array drawn as a QImage that shares its memory, so a brush
+    dab repaints only the dab's box (pyqtgraph's ImageItem re-renders the whole image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image: np.ndarray | None = None
+        self._qimage: QtGui.QImage | None = None
+        self.paint_count = 0
+
+    def set_rgba(self, rgba: np.ndarray | None) -> None:
+        """Show ``rgba`` (H, W, 4) uint8 (kept by reference: edit it, then update_box)."""
+        self.prepareGeometryChange()
+        if rgba is None:
+            self.image, self._qimage = None, None
+        else:
+            self.image = np.ascontiguousarray(rgba, np.uint8)
+            h, w = self.image.shape[:2]
+            self._qimage = QtGui.QImage(self.image.data, w, h, 4 * w,
+                                        QtGui.QImage.Format.Format_RGBA8888)
+        self.update()
+
+    def update_box(self, y0: int, y1: int, x0: int, x1: int) -> None:
+        """Repaint the rows y0:y1 and columns x0:x1 (changed in place in ``image``)."""
+        self.update(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt override
+        if self.image is None:
+            return QtCore.QRectF()
+        return QtCore.QRectF(0, 0, self.image.shape[1], self.image.shape[0])
+
+    def paint(self, painter, option, widget=None) -> None:
+        if self._qimage is None:
+            return
+        rect = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
+        if rect.isEmpty():
+            return
+        painter.drawImage(QtCore.QRectF(rect), self._qimage, QtCore.QRectF(rect))
+        self.paint_count += 1
 
 
 class FrameView(QtWidgets.QWidget):
@@ -28,7 +69,9 @@ class FrameView(QtWidgets.QWidget):
         self.view.setMenuEnabled(False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
-        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item = OverlayItem()
+        self.overlay_item.setFlag(
+            QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # exposedRect
         self.overlay_item.setZValue(10)
         self.view.addItem(self.overlay_item)
         self.preview_item = QtWidgets.QGraphicsPathItem()
@@ -59,18 +102,24 @@ class FrameView(QtWidgets.QWidget):
             self.view.autoRange(padding=0.01)
         self.paint_count += 1
 
-    def set_overlay(self, rgba: np.ndarray | None) -> None:
-        """Translucent ROI colours over the image (None hides them)."""
-        if rgba is None or not rgba[..., 3].any():
-            self.overlay_item.clear()
+    def set_overlay(self, rgba: np.ndarray | None, box: tuple[int, int, int, int] | None = None
+                    ) -> None:
+        """Translucent ROI colours over the image (None hides them). With ``box``
+        (y0, y1, x0, x1), ``rgba`` is the array already shown, changed only there."""
+        if box is not None and rgba is self.overlay_item.image:
+            self.overlay_item.update_box(*box)
         else:
-            self.overlay_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.overlay_item.set_rgba(rgba)
 
     def set_preview(self, path) -> None:
         """Show ``path`` (a QPainterPath) as the drawing preview; None clears it."""
         from PyQt6 import QtGui
 
         self.preview_item.setPath(path if path is not None else QtGui.QPainterPath())
+
+    def set_editor(self, editor) -> None:
+        """The mask editor that mouse gestures go to (None: pan and zoom only)."""
+        self.view.editor = editor
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         """Set the display levels (low, high) of the image and its histogram."""

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from ..model import lifetime as analysis
 from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
@@ -131,20 +132,23 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_loader = LatestLoader(self._load_image, sync=sync, parent=self)
         self.image_loader.loaded.connect(self._show_image)
         self.image_loader.failed.connect(lambda k, m: self.error.emit(m))
-        self.phasor_loader = LatestLoader(lambda key, stack: self.roi_phasors(stack), sync=sync,
-                                          parent=self)
+        self.phasor_loader = LatestLoader(  # worker thread: inputs from the arguments only
+            lambda key, stack, params: analysis.roi_phasors(session, stack, key[1], key[2], params),
+            sync=sync, parent=self)
         self.phasor_loader.loaded.connect(self._show_phasors)
         self.phasor_loader.failed.connect(lambda k, m: self.error.emit(m))
         self._stale = True
+        self._shut = False
         self.fit_button.clicked.connect(self.start_fit)
         self.source.currentIndexChanged.connect(lambda _: self.refresh())
-        for w in (self.lo, self.hi):
-            w.valueChanged.connect(lambda _: self.refresh_image())
-            w.valueChanged.connect(lambda _: self._label_colorbar())
+        for w in (self.lo, self.hi):  # the range lives in the session state
+            w.valueChanged.connect(lambda _: self.state.update(
+                lifetime_range=(float(self.lo.value()), float(self.hi.value()))))
+        self._show_range()
         self._label_colorbar()
         self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
         state.subscribe(self._on_state)
-        masks.subscribe(lambda changed: self.refresh())
+        masks.subscribe(lambda changed: None if masks.in_stroke else self.refresh())
         if not session.has_flim:
             for w in (self.fit_button, self.source, self.n_exps, self.lo, self.hi, self.image_mode):
                 w.setEnabled(False)
@@ -152,7 +156,8 @@ class LifetimePanel(QtWidgets.QWidget):
                                      "no Tau_bins in its header): intensity only.")
 
     def _label_colorbar(self) -> None:
-        self.colorbar_label.setText(f"{self.lo.value():.2f} ns (red) → {self.hi.value():.2f} ns "
+        lo, hi = self.state.lifetime_range
+        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns "
                                     "(blue); brightness = photons")
 
     # ---- histogram ----
@@ -162,18 +167,11 @@ class LifetimePanel(QtWidgets.QWidget):
         return (self.source.currentIndex(), roi, self.masks.version, s.timepoint, s.plane,
                 s.color, s.average, s.registered)
 
-    def _load_histogram(self, key, mask):  # worker thread; mask copied on the GUI thread
+    def _load_histogram(self, key, mask):  # worker thread: inputs from the key only
         mode, roi, _, t, z, c, avg, reg = key
-        io = self.session.io
-        registration = self.session.shifts(reg)
         if mode == 0:
-            if mask is None:
-                return None
-            # mask (Z, H, W): frame i of the volume-ordered list uses plane i % Z
-            return io.get_histograms_masked(mask[None], self.session.volume_frames(c),
-                                            registration, sum_frames=True)[0]
-        frames = self.session.frames_for(t, z, c, avg)
-        return io.get_histogram(frames)
+            return None if mask is None else analysis.roi_histogram(self.session, mask, c, reg)
+        return analysis.frames_histogram(self.session, t, z, c, avg)
 
     def _request_histogram(self) -> None:
         roi = next((r for r in self.masks.rois if r.roi_id == self.roi_id), None)
@@ -181,6 +179,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self.hist_loader.request(self._hist_key(), mask)
 
     def _show_histogram(self, key, hist) -> None:
+        if self._shut:
+            return
         self.histogram = hist
         self.hist_plot.clear()
         self.resid_plot.clear()
@@ -205,6 +205,7 @@ class LifetimePanel(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         """Stop background work: the session is being replaced."""
+        self._shut = True  # results still in flight are dropped: the file may be closed
         for loader in (self.hist_loader, self.image_loader, self.phasor_loader):
             loader.stop(wait=False)
         if getattr(self, "fit_job", None) is not None:
@@ -238,7 +239,21 @@ class LifetimePanel(QtWidgets.QWidget):
         self.roi_id = roi_id
         self.refresh()
 
+    def _show_range(self) -> None:
+        """Show the state's lifetime colour range in the spin boxes (without echoing it)."""
+        for w, v in zip((self.lo, self.hi), self.state.lifetime_range, strict=True):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+        self._label_colorbar()
+
     def _on_state(self, changed: set[str]) -> None:
+        if "color" in changed:
+            self.show_fit()
+        if "lifetime_range" in changed:
+            self._show_range()
+            if self._active():
+                self.refresh_image()
         if not self._active():
             return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
@@ -274,8 +289,19 @@ class LifetimePanel(QtWidgets.QWidget):
         self.fit_job.start()
 
     def _on_fit(self, params) -> None:
-        self.fit = params
         self.session.set_flim_params(self.state.color, params)
+        self.show_fit()
+        self._show_histogram(None, self.histogram)
+        self.params_fitted.emit(params)
+        self.refresh_phasor()
+
+    def show_fit(self) -> None:
+        """Show the fit of the current channel (from a fit, or restored with the session)."""
+        params = self.fit = self.session.flim_params_for(self.state.color)
+        if params is None:
+            if self.session.has_flim:
+                self.params_text.setText("No fit yet.")
+            return
         ns = params.copy()
         ns.convert_units("nanoseconds")
         parts = [f"τ{i + 1} = {e.tau:.3f} ns ({e.frac:.2f})" for i, e in enumerate(ns.exps)]
@@ -285,37 +311,31 @@ class LifetimePanel(QtWidgets.QWidget):
         if chi is not None:
             parts.append(f"reduced χ² {chi:.2f}")
         self.params_text.setText(" · ".join(parts))
-        self._show_histogram(None, self.histogram)
-        self.params_fitted.emit(params)
-        self.refresh_phasor()
 
     # ---- image & phasor ----
     def _image_key(self):
         s = self.state
         return (self.image_mode.currentIndex(), s.timepoint, s.plane, s.color, s.average,
-                s.registered, self.lo.value(), self.hi.value(),
+                s.registered, *s.lifetime_range,
                 id(self.session.flim_params_for(s.color)))
 
     def refresh_image(self) -> None:
         """Request the lifetime image of the current view (background load)."""
         if self._active():
-            self.image_loader.request(self._image_key())
+            self.image_loader.request(self._image_key(),
+                                      self.session.flim_params_for(self.state.color))
 
-    def _load_image(self, key):  # worker thread
+    def _load_image(self, key, params):  # worker thread: inputs from the arguments only
         mode, t, z, c, avg, reg, lo, hi, _ = key
         s = self.session
         frames = s.frames_for(t, z, c, avg) if mode == 0 else s.plane_frames(z, c)
-        counts, sums, _ = s.io.flim_sums(frames, s.shifts(reg))
-        params = s.flim_params_for(c)
-        from libsiff.flim import tau_offset_bins
-
-        offset = tau_offset_bins(params) if params is not None else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            life_ns = (sums / counts - offset) * s.reader.picoseconds_per_bin / 1000.0
+        counts, life_ns = analysis.lifetime_map(s, frames, reg, params)
         bright = np.percentile(counts, 99.5) if counts.any() else 1.0
         return lifetime_rgb(counts, life_ns, lo, hi, max(bright, 1.0))
 
     def _show_image(self, key, rgb) -> None:
+        if self._shut:
+            return
         first = self.life_image.image is None
         self.life_image.setImage(rgb, autoLevels=False)
         if first:
@@ -328,22 +348,21 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         if self._active():
             s = self.state
-            self.phasor_loader.request((self.masks.version, s.color, s.registered,
-                                        id(self.session.flim_params_for(s.color))),
-                                       self.masks.stack())
+            params = self.session.flim_params_for(s.color)
+            self.phasor_loader.request((self.masks.version, s.color, s.registered, id(params)),
+                                       self.masks.stack(), params)
 
     def _show_phasors(self, key, points) -> None:
+        if self._shut:
+            return
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
-            for roi, p in zip(self.masks.rois, points) if np.isfinite(p)])
+            for roi, p in zip(self.masks.rois, points, strict=False) if np.isfinite(p)])
 
     def roi_phasors(self, stack: np.ndarray | None = None) -> np.ndarray:
-        """Pooled phasor g + i s of every ROI over the session (current colour)."""
+        """Pooled phasor g + i s of every ROI over the session (current colour), computed
+        now (the background path passes its inputs to the model function itself)."""
+        s = self.state
         stack = self.masks.stack() if stack is None else stack
-        s = self.session
-        params = s.flim_params_for(self.state.color)
-        z, counts, _ = s.io.sum_rois_flim(stack, params, s.volume_frames(self.state.color),
-                                          "phasor", s.shifts(self.state.registered))
-        with np.errstate(invalid="ignore"):
-            weights = counts.astype(float)
-            return np.nansum(z * weights, axis=1) / weights.sum(axis=1)
+        return analysis.roi_phasors(self.session, stack, s.color, s.registered,
+                                    self.session.flim_params_for(s.color))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,17 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
-from ..model.masks import MaskFileError, MaskSet, autosave_candidates, autosave_path_for, masks_path_for
+from ..model.masks import MaskFileError, MaskSet
 from ..model.session import Session
+from ..model.session_file import (
+    Identity,
+    SessionDocument,
+    autosave_session,
+    load_session,
+    save_session,
+    session_path_for,
+    write_session_file,
+)
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
@@ -24,7 +34,10 @@ from .metadata import MetadataPanel
 from .navigation import NavigationPanel
 from .planes_panel import PlanesPanel
 from .registration_panel import RegistrationPanel
+from .svg_export import install as _install_svg_export
 from .traces_panel import TracesPanel
+
+_install_svg_export()
 
 APP_NAME = "siffviewer"
 MAX_RECENT = 10
@@ -76,7 +89,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self.masks: MaskSet | None = None
         self.editor: MaskEditor | None = None
-        self._autosaved_version = 0
+        self._autosaved = None
+        self._overlay: np.ndarray | None = None
+        self._overlay_key = None
+        self.keep_session_files = True  # False: never autosave (screenshot runs)
+        self.identity: Identity | None = None
+        self.notices: list[str] = []  # non-error messages shown in the status bar
+        self.levels_by_channel: dict[int, tuple[float, float]] = {}
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -105,7 +124,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.pixel_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel()
-        self.statusBar().addWidget(self.pixel_label, 1)
+        # permanent widgets: temporary messages take the space left of them, never over them
+        self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.frame_label)
 
         self.loader = LatestLoader(self._load_frame, sync=sync, parent=self)
@@ -139,7 +159,7 @@ class MainWindow(QtWidgets.QMainWindow):
         act = e.addAction("&Undo", lambda: self.masks and self.masks.undo())
         act.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
         act = e.addAction("&Redo", lambda: self.masks and self.masks.redo())
-        act.setShortcut(QtGui.QKeySequence.StandardKey.Redo)
+        act.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
         v = self.menuBar().addMenu("&View")
         v.addAction("&Auto levels", self.auto_levels).setShortcut("A")
         for dock in self.docks.values():
@@ -187,7 +207,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
-        """Ask for an acquisition and open it."""
         start = str(Path(self.session.path).parent) if self.session else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open acquisition", start,
                                                         FILE_FILTER)
@@ -195,7 +214,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> bool:
-        """Open the bundled sample acquisition; False if it is missing."""
         path = sample_path()
         if not path.exists():
             self.report_error("No sample", f"The bundled sample acquisition is missing: {path}")
@@ -205,7 +223,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_path(self, path: str | Path, remember: bool = True) -> bool:
         """Open ``path``; on failure show why and keep the current session."""
         try:
-            session = Session(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                session = Session(path)
         except (SiffError, OSError, ValueError) as e:
             self.report_error("Cannot open file", f"{Path(path).name} cannot be opened:\n\n{e}")
             return False
@@ -221,6 +241,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if remember:
             self._remember(Path(path))
         self.setWindowTitle(f"{session.path.name} — {APP_NAME}")
+        for w in dict.fromkeys(str(w.message) for w in caught):  # e.g. a truncated file
+            self.report_warning(f"{session.path.name} opened with a warning", w)
         self.session_opened.emit(session)
         return True
 
@@ -264,10 +286,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks[name].setWidget(widget)
             if old is not None:
                 old.deleteLater()
-        self._install_masks(session)
         self.navigation.set_registration_available(session.registration is not None)
         if session.registration is not None:
             self.state.update(registered=True)
+        self.levels_by_channel = {}
+        self._install_masks(session)  # restores the saved session into the state
         self.state.subscribe(self._on_state)
         self.center.setCurrentIndex(1)
         self.frame_view.image = None
@@ -280,7 +303,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_recent()
 
     def recent_files(self) -> list[str]:
-        """Recently opened files, newest first, from the settings."""
         value = self.settings.value("recent", [])
         if isinstance(value, str):
             value = [value]
@@ -308,7 +330,6 @@ class MainWindow(QtWidgets.QMainWindow):
         return (self._session_id, self.state.key())
 
     def request_frame(self) -> None:
-        """Load the frame the view state asks for (in the background)."""
         if self.session is not None:
             self.loader.request(self._frame_key())
 
@@ -322,11 +343,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_frame(self, key, image) -> None:
         if image is None or key[0] != self._session_id or self.state is None:
             return
-        if self.state.levels is None:
-            self.state.levels = auto_levels(image)
+        if self.state.levels is None:  # automatic levels are not an edit worth autosaving
+            clean = self._autosave_key() == self._autosaved
+            self.state.update(levels=auto_levels(image))
+            if clean:
+                self._autosaved = self._autosave_key()
         self.frame_view.set_image(image, self.state.levels)
         if self.editor is not None:
-            self.editor.threshold_image = image
+            self.editor.set_threshold_image(image)
         self._update_frame_label()
         self.frame_shown.emit(key[1])
 
@@ -334,17 +358,19 @@ class MainWindow(QtWidgets.QMainWindow):
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             self.request_frame()
         if "plane" in changed and self.editor is not None:
-            self.editor.plane = self.state.plane
+            self.editor.set_plane(self.state.plane)
             self._update_overlay()
+        if "color" in changed:  # each channel keeps its own display range
+            self.state.update(levels=self.levels_by_channel.get(self.state.color))
         if "levels" in changed and self.state.levels is not None:
+            self.levels_by_channel[self.state.color] = tuple(self.state.levels)
             self.frame_view.set_levels(self.state.levels)
 
     def _on_levels_dragged(self, lo: float, hi: float) -> None:
         if self.state is not None and self.frame_view.image is not None:
-            self.state.levels = (lo, hi)  # the view already shows them
+            self.state.update(levels=(lo, hi))
 
     def auto_levels(self) -> None:
-        """Set the display levels from the shown image."""
         if self.state is not None and self.frame_view.image is not None:
             self.state.update(levels=auto_levels(self.frame_view.image))
 
@@ -358,7 +384,10 @@ class MainWindow(QtWidgets.QMainWindow):
         s, session = self.state, self.session
         frame = int(session.grid[s.timepoint, s.plane, s.color])
         t = session.frame_time(s.timepoint, s.plane, s.color)
-        avg = f", mean of {s.average}" if s.average > 1 else ""
+        used = len(session.frames_for(s.timepoint, s.plane, s.color, s.average))
+        avg = f", mean of {used}" if used > 1 else ""
+        if used < s.average:  # near the end fewer timepoints are left than asked for
+            avg += f" (of {s.average} asked: the recording ends)"
         reg = " registered" if s.registered else ""
         self.frame_label.setText(f"frame {frame}{reg}{avg} · t = {t:.3f} s")
 
@@ -378,11 +407,23 @@ class MainWindow(QtWidgets.QMainWindow):
     def report_error(self, title: str, message: str) -> None:
         """Show an error without blocking (the window stays usable) and keep it in ``errors``."""
         self.errors.append(message)
-        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        self.statusBar().showMessage(" ".join(line.strip() for line in message.splitlines()
+                                              if line.strip()), 10000)
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, message,
                                     QtWidgets.QMessageBox.StandardButton.Ok, self)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.last_error_box = box
+        if not self.sync:
+            box.open()
+
+    def report_warning(self, title: str, message: str) -> None:
+        """Show a warning without blocking and keep it in ``notices``."""
+        self.notices.append(message)
+        self.statusBar().showMessage(message, 15000)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.last_warning_box = box
         if not self.sync:
             box.open()
 
@@ -409,8 +450,8 @@ class MainWindow(QtWidgets.QMainWindow):
         g = session.geometry
         self.masks = MaskSet((g.n_planes, g.height, g.width))
         self.editor = MaskEditor(self.masks, parent=self)
-        self.editor.plane = self.state.plane
-        self.frame_view.view.editor = self.editor
+        self.editor.set_plane(self.state.plane)
+        self.frame_view.set_editor(self.editor)
         self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
         self.masks_panel = MasksPanel(self.masks, self.editor)
         self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync)
@@ -418,6 +459,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync)
         self.lifetime_panel.error.connect(lambda m: self.report_error("Lifetime", m))
         self.lifetime_panel.params_fitted.connect(lambda _: self.traces_panel.request())
+        # arrow keys step time again after a fit (not the lifetime colour-range box)
+        self.lifetime_panel.params_fitted.connect(lambda _: self.frame_view.setFocus())
         self.masks_panel.selection_changed.connect(self._on_roi_selection)
         old = self.docks["Masks"].widget()
         self.docks["Masks"].setWidget(self.masks_panel)
@@ -429,32 +472,80 @@ class MainWindow(QtWidgets.QMainWindow):
             page.deleteLater()
         self.analysis_tabs.addTab(self.traces_panel, "Traces")
         self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
-        self.masks.subscribe(lambda changed: self._update_overlay())
-        self._load_saved_masks(session)
-        self._autosaved_version = self.masks.version
+        self.masks.subscribe(self._update_overlay)
+        self._restore_session(session)
         self.autosave_timer.start()
         self._update_overlay()
 
-    def _load_saved_masks(self, session: Session) -> None:
-        saved = masks_path_for(session.path)
-        autos = [p for p in autosave_candidates(session.path) if p.exists()]
-        auto = max(autos, key=lambda p: p.stat().st_mtime) if autos else None
-        source = None
-        if auto is not None and (not saved.exists()
-                                 or auto.stat().st_mtime > saved.stat().st_mtime):
-            source = auto
-        elif saved.exists():
-            source = saved
-        if source is None:
-            return
-        try:
-            self.masks.load(source)
-        except MaskFileError as e:
-            self.report_error("Cannot load masks", str(e))
-            return
-        self.masks.dirty = source == auto
-        if source == auto:
-            self.statusBar().showMessage(f"Recovered unsaved ROI edits from {auto.name}", 10000)
+    @property
+    def _shape(self) -> tuple[int, int, int]:
+        g = self.session.geometry
+        return (g.n_planes, g.height, g.width)
+
+    def _restore_session(self, session: Session) -> None:
+        """Apply the newest readable session file (autosave, saved, legacy masks); damaged
+        files are set aside and reported."""
+        self.identity = Identity.of(session.path)
+        loaded = load_session(session.path, self._shape, self.identity)
+        for message in loaded.messages:
+            if "set aside" in message:
+                self.report_error("Damaged session file", message)
+            else:
+                self.notices.append(message)
+                self.statusBar().showMessage(message, 10000)
+        doc = loaded.document
+        if doc is not None:
+            self.apply_document(doc)
+            self.masks.dirty = loaded.from_autosave
+        self._autosaved = self._autosave_key()
+
+    def apply_document(self, doc: SessionDocument) -> None:
+        """Show a session document: ROIs, channel, registration, fits, dF/F, position, levels."""
+        from libsiff.flim import FLIMParams
+
+        self.masks.set_records(doc.rois, label="open session")
+        self.masks.clear_history()  # opening is not an edit to undo
+        for channel, pdict in doc.flim_params.items():
+            if 0 <= channel < self.session.geometry.n_colors:
+                try:
+                    self.session.set_flim_params(channel, FLIMParams.from_dict(pdict))
+                except (KeyError, ValueError, TypeError) as e:
+                    self.report_error("Session", f"FLIM fit of channel {channel} not restored: {e}")
+        registered = doc.registered and self.session.registration is not None
+        self.state.update(color=doc.channel, registered=registered, timepoint=doc.timepoint,
+                          plane=doc.plane, average=doc.average, dff=doc.dff,
+                          dff_settings=doc.dff or self.state.dff_settings,
+                          lifetime_range=doc.lifetime_range or self.state.lifetime_range,
+                          levels=doc.levels.get(doc.channel))
+        self.levels_by_channel = dict(doc.levels)
+        if doc.tools:
+            self.masks_panel.brush.setValue(float(doc.tools.get("brush_radius",
+                                                                 self.editor.brush_radius)))
+        self.lifetime_panel.show_fit()
+        self.traces_panel.request()
+
+    def session_document(self) -> SessionDocument:
+        """Everything the user decided, as one document (what Save and autosave write)."""
+        s, session = self.state, self.session
+        params = {c: p.to_dict() for c, p in enumerate(session.reader.flim_params or ())
+                  if p is not None}
+        levels = dict(getattr(self, "levels_by_channel", {}))
+        if s.levels is not None:
+            levels[s.color] = tuple(float(v) for v in s.levels)
+        reg = session.registration
+        return SessionDocument(
+            rois=self.masks.records(), channel=s.color, registered=s.registered,
+            registration=f"{session.path.stem}.siffreg.npz" if reg is not None else None,
+            flim_params=params, dff=s.dff, timepoint=s.timepoint, plane=s.plane,
+            average=s.average, levels=levels, lifetime_range=s.lifetime_range,
+            tools={"tool": self.editor.tool, "brush_radius": self.editor.brush_radius},
+            identity=self.identity, source=str(session.path.resolve()))
+
+    def _autosave_key(self):
+        if self.masks is None or self.session is None:
+            return None
+        doc = self.session_document()
+        return (self.masks.version, repr(doc.settings()))
 
     def _dock_shown(self, dock) -> None:
         """A dock tab came to the front: let its panel catch up on what it skipped."""
@@ -474,21 +565,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lifetime_panel.set_roi(ids[0] if ids else None)
         self._update_overlay()
 
-    def _update_overlay(self) -> None:
+    def _update_overlay(self, changed: set[str] | None = None) -> None:
+        """Redraw the ROI overlay: only the dab's box during a brush stroke, else all of it."""
         if self.masks is None or self.state is None:
             return
-        self.frame_view.set_overlay(overlay_rgba(self.masks, self.state.plane, self.editor.roi_id))
+        plane, box = self.state.plane, self.masks.changed_box
+        key = (id(self.masks), plane, self.editor.roi_id)
+        if changed == {"masks"} and box is not None and self._overlay_key == key:
+            if plane not in box[0]:
+                return
+            y0, y1, x0, x1 = box[1:]
+            self._overlay[y0:y1, x0:x1] = overlay_rgba(self.masks, plane, self.editor.roi_id,
+                                                       box=(y0, y1, x0, x1))
+            self.frame_view.set_overlay(self._overlay, (y0, y1, x0, x1))
+            return
+        self._overlay = overlay_rgba(self.masks, plane, self.editor.roi_id)
+        self._overlay_key = key
+        self.frame_view.set_overlay(self._overlay)
 
     def autosave(self) -> bool:
-        """Save ROI edits made since the last save to ``<stem>.siffmasks.autosave.npz`` (beside
-        the file, or in the user's data folder when that folder is read-only). True when
-        nothing is left unsaved."""
-        if self.masks is None or self.session is None or not self.masks.dirty \
-                or self.masks.version == self._autosaved_version:
+        """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``
+        (beside the file, or in the user's data folder when that folder is read-only). True
+        when nothing is left unsaved."""
+        if self.masks is None or self.session is None or not self.keep_session_files:
+            return True
+        key = self._autosave_key()
+        if key == self._autosaved:
             return True
         try:
-            self.masks.save(autosave_path_for(self.session.path), str(self.session.path))
-            self._autosaved_version = self.masks.version
+            autosave_session(self.session.path, self.session_document(), self._shape)
+            self._autosaved = key
+            self.masks.dirty = True
             return True
         except OSError as e:
             self.statusBar().showMessage(f"Autosave failed: {e}", 10000)
@@ -514,35 +621,54 @@ class MainWindow(QtWidgets.QMainWindow):
             return not self.masks.dirty
         return answer == QtWidgets.QMessageBox.StandardButton.Discard
 
+    def _confirm_fewer_rois(self, saved: int, new: int) -> bool:
+        """Ask before a Save replaces a session file holding more ROIs than now."""
+        message = (f"The saved session holds {saved} ROIs; saving now keeps {new}. "
+                   "Replace it?")
+        if self.sync:
+            self.errors.append(message)
+            return bool(getattr(self, "answer_fewer_rois", False))
+        answer = QtWidgets.QMessageBox.question(
+            self, "Save session", message, QtWidgets.QMessageBox.StandardButton.Save
+            | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel)
+        return answer == QtWidgets.QMessageBox.StandardButton.Save
+
     def save_masks(self, path: str | Path | None = None) -> Path | None:
-        """Save the masks (to ``path`` or beside the acquisition); the path, or None on failure."""
+        """Save the session (ROIs and every setting) beside the acquisition, or to ``path``."""
         if self.masks is None:
             return None
-        target = Path(path) if path else masks_path_for(self.session.path)
+        self.masks.end_stroke()
+        doc = self.session_document()
         try:
-            self.masks.save(target, str(self.session.path))
+            if path is None:
+                target = save_session(self.session.path, doc, self._shape,
+                                      confirm_fewer=self._confirm_fewer_rois)
+                if target is None:
+                    self.statusBar().showMessage("Not saved: the saved session was kept", 8000)
+                    return None
+            else:
+                target = write_session_file(path, doc, self._shape)
         except OSError as e:
-            self.report_error("Cannot save masks", f"{target}: {e}")
+            self.report_error("Cannot save session", f"{path or session_path_for(self.session.path)}"
+                                                      f": {e.strerror or e}")
             return None
-        self.masks.dirty = False
-        if target == masks_path_for(self.session.path):
-            # the default file is what opening loads: older autosaves are now obsolete
-            for stale in autosave_candidates(self.session.path):
-                stale.unlink(missing_ok=True)
-        self.statusBar().showMessage(f"Masks saved to {target}", 5000)
+        if path is None:
+            self.masks.dirty = False
+            self._autosaved = self._autosave_key()
+        self.statusBar().showMessage(f"Session saved to {target}", 5000)
         return target
 
     def save_masks_as(self) -> None:
-        """Ask for a file name and save the masks there."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save masks", str(masks_path_for(self.session.path)), "Masks (*.npz)")
+            self, "Save session as", str(session_path_for(self.session.path)),
+            "siffviewer session (*.npz)")
         if path:
             self.save_masks(path)
 
     def load_masks(self, path: str | Path) -> bool:
-        """Load masks from ``path``; False (with a message) if the file is unreadable."""
         try:
             self.masks.load(path)
         except MaskFileError as e:
@@ -551,7 +677,6 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def load_masks_dialog(self) -> None:
-        """Ask for a masks file and load it."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -561,25 +686,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ exports
     def export_traces(self, path: str | Path, wide: bool = False):
-        """Export the traces of every ROI as CSV in the background; returns the Job."""
-        from ..model.traces import compute_traces
+        """Export the traces of every ROI as CSV in the background; returns the Job.
+
+        The same model function as ``siff export-traces``, given this session's document."""
         from ..workers import Job
 
-        session, masks, state = self.session, self.masks, self.state
-        stack = masks.stack()
-        ids = [r.roi_id for r in masks.rois]
-        names = [r.name for r in masks.rois]
-        color, registered = state.color, state.registered
-        params = session.flim_params_for(color)
-        baseline = self.traces_panel.baseline()
-        registration = session.registration_text()
-        flim = session.flim_text(params)
+        session, doc, identity = self.session, self.session_document(), self.identity
 
         def work(progress, cancelled):
-            traces = compute_traces(session, stack, ids, names, color, registered, params,
-                                    progress=progress, cancel=cancelled)
-            return exporter.export_traces(path, str(session.path), traces, registration, flim,
-                                          baseline, wide)
+            return exporter.export_session_traces(session, doc, path, wide, progress, cancelled,
+                                                  identity)
 
         job = Job("export traces", work, sync=self.sync, parent=self)
         self._jobs.append(job)
@@ -609,7 +725,6 @@ class MainWindow(QtWidgets.QMainWindow):
             signal.connect(cleanup)
 
     def export_traces_dialog(self) -> None:
-        """Ask for a CSV file (tidy or wide) and export the ROI traces."""
         if self.masks is None or not self.masks.rois:
             self.report_error("Export traces", "Draw at least one ROI first.")
             return
@@ -620,17 +735,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_traces(path, wide=chosen.startswith("Wide"))
 
     def export_mask_images_dialog(self) -> None:
-        """Ask for a folder and export one image per ROI mask."""
         if self.masks is None or not self.masks.rois:
             return
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
                                                             str(self.session.path.parent))
         if folder:
-            exporter.export_mask_images(folder, self.masks.stack(),
-                                        [r.name for r in self.masks.rois])
+            self.export_mask_images(folder)
+
+    def export_mask_images(self, folder: str | Path) -> list[Path]:
+        """One PNG per ROI and plane in ``folder``; says where, or why not."""
+        try:
+            written = exporter.export_mask_images(folder, self.masks.stack(),
+                                                  [r.name for r in self.masks.rois])
+        except OSError as e:
+            self.report_error("Export mask images", f"{e.filename or folder}: {e.strerror or e}")
+            return []
+        self.statusBar().showMessage(f"{len(written)} mask images written to {folder}", 8000)
+        return written
 
     def export_fit_dialog(self) -> None:
-        """Ask for a file and export the lifetime fit."""
         fit = getattr(self.lifetime_panel, "fit", None)
         if fit is None:
             self.report_error("Export fit", "Fit a lifetime model first (Lifetime panel).")
@@ -639,5 +762,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Export lifetime fit", str(self.session.path.with_suffix(".flimfit.json")),
             "JSON (*.json)")
         if path:
-            exporter.export_fit_json(path, fit, self.lifetime_panel.histogram,
-                                     str(self.session.path))
+            self.export_fit(path)
+
+    def export_fit(self, path: str | Path) -> Path | None:
+        """Write the lifetime fit as JSON; says where, or why not."""
+        try:
+            written = exporter.export_fit_json(path, self.lifetime_panel.fit,
+                                               self.lifetime_panel.histogram,
+                                               str(self.session.path.resolve()))
+        except OSError as e:
+            self.report_error("Export lifetime fit", f"{path}: {e.strerror or e}")
+            return None
+        self.statusBar().showMessage(f"Lifetime fit written to {written}", 8000)
+        return written

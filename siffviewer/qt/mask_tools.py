@@ -56,16 +56,16 @@ class MaskEditor(QtCore.QObject):
         self.roi_id: int | None = None
         self.plane = 0
         self.brush_radius = 3.0
-        self.threshold_image: np.ndarray | None = None
+        self.threshold_image: np.ndarray | None = None  # the displayed image (set_threshold_image)
         self.threshold_level = 1.0
         self.polygon: list[tuple[float, float]] = []  # (x, y) vertices
+        self._polygon_target: tuple[int, int] | None = None  # (roi_id, plane)
         self._start: tuple[float, float] | None = None
         self._last: tuple[float, float] | None = None
         self.preview: QtGui.QPainterPath | None = None
 
     @property
     def shape2d(self) -> tuple[int, int]:
-        """(rows, columns) of one mask plane."""
         return self.masks.shape[1:]
 
     def _roi(self) -> int | None:
@@ -74,8 +74,11 @@ class MaskEditor(QtCore.QObject):
         return self.roi_id
 
     # ---- gestures ----
+    def set_threshold_image(self, image: np.ndarray | None) -> None:
+        """The image the threshold tool picks pixels from (the one on screen)."""
+        self.threshold_image = image
+
     def press(self, row: float, col: float) -> None:
-        """Mouse press at (row, col): start a stroke or a shape with the current tool."""
         rid = self._roi()
         self._start = self._last = (row, col)
         if rid is not None and self.tool in ("brush", "eraser"):
@@ -83,7 +86,6 @@ class MaskEditor(QtCore.QObject):
             self.masks.dab(rid, self.plane, row, col, self.brush_radius, self.tool == "eraser")
 
     def drag(self, row: float, col: float) -> None:
-        """Mouse drag to (row, col): paint along the path or update the shape preview."""
         rid = self._roi()
         if rid is None or self._start is None:
             return
@@ -105,7 +107,6 @@ class MaskEditor(QtCore.QObject):
         self._last = (row, col)
 
     def release(self, row: float, col: float) -> None:
-        """Mouse release at (row, col): end the stroke or apply the shape."""
         rid = self._roi()
         start, self._start = self._start, None
         if rid is None or start is None:
@@ -124,7 +125,6 @@ class MaskEditor(QtCore.QObject):
                 self.masks.move(rid, dy, dx)
 
     def click(self, row: float, col: float, double: bool = False) -> None:
-        """Click at (row, col): add a polygon vertex, or fill (``double`` closes a polygon)."""
         rid = self._roi()
         if rid is None:
             return
@@ -137,6 +137,8 @@ class MaskEditor(QtCore.QObject):
                                                                row - self.polygon[0][1]) < 1.5):
                 self.close_polygon()
             else:
+                if not self.polygon:  # the polygon belongs to the ROI and plane it began in
+                    self._polygon_target = (rid, self.plane)
                 self.polygon.append((col, row))
                 path = QtGui.QPainterPath(QtCore.QPointF(*self.polygon[0]))
                 for x, y in self.polygon[1:]:
@@ -149,22 +151,40 @@ class MaskEditor(QtCore.QObject):
             self.masks.threshold_region(rid, self.plane, self.threshold_image,
                                         self.threshold_level, seed=(int(row), int(col)))
 
+    def set_tool(self, name: str) -> None:
+        """Switch tools; an unfinished polygon is closed into the ROI and plane it was
+        drawn in (never into whichever is current now)."""
+        if name not in TOOLS:
+            raise ValueError(f"unknown tool {name!r}")
+        if self.polygon:
+            self.close_polygon()
+        self.tool = name
+
+    def set_plane(self, plane: int) -> None:
+        self.plane = int(plane)
+
     def close_polygon(self) -> None:
-        """Apply the polygon drawn so far (three vertices or more) and start a new one."""
-        rid = self._roi()
-        if rid is not None and len(self.polygon) >= 3:
-            self.masks.apply_region(rid, self.plane, polygon_mask(self.shape2d, self.polygon),
+        rid, plane = self._polygon_target or (None, self.plane)
+        exists = rid is not None and any(r.roi_id == rid for r in self.masks.rois)
+        if exists and len(self.polygon) >= 3:
+            self.masks.apply_region(rid, plane, polygon_mask(self.shape2d, self.polygon),
                                     "add", "polygon")
+        self._polygon_target = None
         self.polygon = []
         self.preview = None
         self.preview_changed.emit()
 
 
 def overlay_rgba(masks: MaskSet, plane: int, selected: int | None = None,
-                 alpha: int = 90) -> np.ndarray:
+                 alpha: int = 90, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """RGBA ``(H, W, 4)`` uint8 of the visible ROIs in ``plane`` (the selected one brighter,
-    outlines opaque)."""
+    outlines opaque); only the rows y0:y1 and columns x0:x1 of ``box`` when given."""
     H, W = masks.shape[1:]
+    if box is not None:  # one pixel of context on each side keeps the outlines exact
+        y0, y1, x0, x1 = box
+        py0, py1, px0, px1 = max(0, y0 - 1), min(H, y1 + 1), max(0, x0 - 1), min(W, x1 + 1)
+        full = overlay_rgba(_Window(masks, plane, py0, py1, px0, px1), 0, selected, alpha)
+        return full[y0 - py0: y1 - py0, x0 - px0: x1 - px0]
     out = np.zeros((H, W, 4), np.uint8)
     for roi in masks.rois:
         if not roi.visible:
@@ -179,6 +199,20 @@ def overlay_rgba(masks: MaskSet, plane: int, selected: int | None = None,
         out[edge, :3] = roi.color
         out[edge, 3] = 255
     return out
+
+
+class _Window:
+    """A MaskSet-like view of one plane's window (what ``overlay_rgba`` reads)."""
+
+    def __init__(self, masks: MaskSet, plane: int, y0: int, y1: int, x0: int, x1: int) -> None:
+        self.shape = (1, y1 - y0, x1 - x0)
+        self.rois = [_RoiWindow(r.roi_id, r.visible, r.color, r.mask[plane:plane + 1, y0:y1, x0:x1])
+                     for r in masks.rois]
+
+
+class _RoiWindow:
+    def __init__(self, roi_id, visible, color, mask) -> None:
+        self.roi_id, self.visible, self.color, self.mask = roi_id, visible, color, mask
 
 
 def _erode(m: np.ndarray) -> np.ndarray:

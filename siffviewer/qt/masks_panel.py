@@ -124,9 +124,7 @@ class MasksPanel(QtWidgets.QWidget):
         self._on_tool(TOOLS.index(name))
 
     def _on_tool(self, index: int) -> None:
-        if self.editor.tool == "polygon" and TOOLS[index] != "polygon":
-            self.editor.close_polygon()
-        self.editor.tool = TOOLS[index]
+        self.editor.set_tool(TOOLS[index])
 
     def select(self, roi_id: int) -> None:
         """Select the ROI ``roi_id`` in the list."""

@@ -80,7 +80,7 @@ class PlanesPanel(QtWidgets.QWidget):
                 item.clear()
             return
         levels = auto_levels(np.asarray(stack))
-        for item, view, image in zip(self.items, self.views, stack):
+        for item, view, image in zip(self.items, self.views, stack, strict=False):
             first = item.image is None
             item.setImage(image, autoLevels=False, levels=levels)
             if first:

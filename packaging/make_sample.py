@@ -1,6 +1,6 @@
-"""Writes resources/sample.siff, the acquisition the app opens when no file is given:
+"""Writes siffviewer/data/sample.siff, the acquisition the app opens when no file is given:
 3 planes + 1 flyback, 2 colour channels, slow drift with jumps, bi- and mono-exponential
-decays with a Gaussian IRF, a few events. Run: python resources/make_sample.py"""
+decays with a Gaussian IRF, a few events. Run: python packaging/make_sample.py"""
 
 from pathlib import Path
 
@@ -15,6 +15,6 @@ SPEC = SimulationSpec(
 )
 
 if __name__ == "__main__":
-    out = Path(__file__).parent / "sample.siff"
+    out = Path(__file__).resolve().parent.parent / "siffviewer" / "data" / "sample.siff"
     simulate(out, SPEC)
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
