@@ -129,7 +129,7 @@ def masks_to_imagej(masks: np.ndarray, names: list[str]) -> list[ImagejRoi]:
     """ImageJ ROIs for masks ``(R, planes, rows, columns)``: one per ROI when it is the same
     in every plane, else one per plane it covers."""
     out = []
-    for mask, name in zip(masks, names):
+    for mask, name in zip(masks, names, strict=True):
         if same_in_every_plane(mask):
             out.append(plane_roi(mask[0], name, None))
             continue

@@ -83,5 +83,6 @@ def write_label_tiff(path, masks: np.ndarray, names: list[str]) -> Path:
     axes = "YX" if labels.ndim == 2 else "ZYX"
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, labels, metadata={"axes": axes, "roi_names": list(names)},
+                         photometric="minisblack",
                          compression="zlib")
     return path

@@ -115,8 +115,7 @@ def export_nwb(acquisition, masks: np.ndarray, names: list[str], out, color: int
     requires one. Written atomically."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
-    from pynwb.ophys import (DfOverF, Fluorescence, ImageSegmentation, OpticalChannel,
-                             RoiResponseSeries)
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
 
     from libsiff.reader import SiffReader
 

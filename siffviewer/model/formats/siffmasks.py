@@ -44,7 +44,7 @@ def write_siffmasks(path, masks: np.ndarray, names: list[str], source: str = "")
     ``all_planes``."""
     masks = np.asarray(masks, bool)
     mask_set = MaskSet(masks.shape[1:])
-    for mask, name in zip(masks, names):
+    for mask, name in zip(masks, names, strict=True):
         mask_set.add_roi(name, all_planes=masks.shape[1] > 1 and same_in_every_plane(mask),
                          mask=mask)
     return mask_set.save(path, source=source)

@@ -116,7 +116,7 @@ def masks_to_stat(masks: np.ndarray, names: list[str]) -> np.ndarray:
     masks = np.asarray(masks, bool)
     overlap = masks.sum(0) > 1
     stat = []
-    for mask, name in zip(masks, names):
+    for mask, name in zip(masks, names, strict=True):
         for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(1)):
             y, x = np.nonzero(mask[z])
             n = len(y)
