@@ -141,8 +141,9 @@ def export_nwb(acquisition, masks: np.ndarray, names: list[str], out, color: int
                       source_script="siffviewer export-nwb",
                       source_script_file_name=Path(reader.filename).name,
                       subject=Subject(**subject) if subject else None)
-        device = nwb.create_device(name="Microscope", description=_describe(meta),
-                                   manufacturer="ScanImage (MBF Bioscience) with FLIM")
+        device = nwb.create_device(name="Microscope", description="ScanImage (MBF "
+                                   "Bioscience) two-photon microscope with FLIM; "
+                                   + _describe(meta))
         ophys = nwb.create_processing_module(
             "ophys", "ROIs and their photon counts, lifetimes and dF/F (siffviewer)")
         segmentation = ImageSegmentation()
