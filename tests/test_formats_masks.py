@@ -85,6 +85,17 @@ def test_roiset_from_known_polygons_imports_as_fiji_fills(tmp_path):
     np.testing.assert_array_equal(masks[:, :, ~ties], truth[:, :, ~ties])
 
 
+def test_ties_follow_imagej_polygonfiller(tmp_path):
+    # vertices on pixel centres: ImageJ's PolygonFiller takes rows whose centre y is in
+    # [2.5, 5.5) and columns whose centre x is in (2.5, 6.5]
+    square = np.array([[2.5, 2.5], [6.5, 2.5], [6.5, 5.5], [2.5, 5.5]], np.float32)
+    roifile.roiwrite(tmp_path / "sq.roi", roifile.ImagejRoi.frompoints(square, name="sq"))
+    masks, _ = read_masks_any(tmp_path / "sq.roi", SHAPE)
+    truth = np.zeros(SHAPE[1:], bool)
+    truth[2:5, 3:7] = True
+    np.testing.assert_array_equal(masks[0, 0], truth)
+
+
 @pytest.mark.parametrize("suffix", [".zip", ".npy", ".npz"])
 def test_masks_round_trip_exactly(tmp_path, suffix):
     masks = random_masks(np.random.default_rng(7))

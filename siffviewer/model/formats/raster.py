@@ -1,10 +1,12 @@
 """ImageJ's rasterisation of area ROIs, vectorised with numpy.
 
 A pixel (x, y) belongs to a shape when its centre (x + 0.5, y + 0.5) is inside, as in
-ImageJ's ``PolygonFiller`` (polygon, freehand, traced), ``OvalRoi.getMask`` and
-``ShapeRoi`` (composite). A centre exactly on an edge is inside on left and top edges and
-outside on right and bottom edges (the half-open rule ``PolygonFiller`` uses for
-horizontal scan lines)."""
+ImageJ's ``PolygonFiller`` (polygon, freehand, traced, composite, rectangles) and
+``OvalRoi.getMask`` (ellipses). Ties follow ``PolygonFiller``'s arithmetic: a scan line
+(row centre) meets an edge when ``y_low <= y_centre < y_high``, and a pixel whose centre
+lies exactly on a crossing counts as outside on the left boundary of a span and inside on
+its right boundary (ImageJ nudges crossings by 1e-8 to the right, then rounds); an
+ellipse keeps centres with ``(dx/a)^2 + (dy/b)^2 <= 1``."""
 
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ def fill_polygons(shape: tuple[int, int], loops) -> np.ndarray:
     ei, ri = np.nonzero(crosses)
     x0, y0, x1, y1 = (e[ei, k] for k in range(4))
     xint = x0 + (py[0, ri] - y0) * (x1 - x0) / (y1 - y0)
-    # the first pixel whose centre is at or right of the crossing toggles the parity
-    col = np.clip(np.ceil(xint - 0.5), 0, W).astype(np.int64)
+    # PolygonFiller: spans run from (int)(x_left + 1e-8 + 0.5) to (int)(x_right + 1e-8 + 0.5)
+    col = np.clip(np.floor(xint + (0.5 + 1e-8)), 0, W).astype(np.int64)
     toggles = np.zeros((len(rows), W + 1), np.int64)
     np.add.at(toggles, (ri, col), 1)
     out[r0:r1] = (np.cumsum(toggles[:, :W], axis=1) & 1).astype(bool)
@@ -48,12 +50,13 @@ def fill_polygons(shape: tuple[int, int], loops) -> np.ndarray:
 
 def fill_rectangle(shape: tuple[int, int], x: float, y: float, w: float, h: float,
                    arc: float = 0.0) -> np.ndarray:
-    """Pixels whose centres are inside the box at (x, y) of size (w, h), with corners
-    rounded by arcs of diameter ``arc`` (ImageJ's rounded rectangles) when arc > 0."""
+    """Pixels whose centres are inside the box at (x, y) of size (w, h) (ties as the
+    polygon of its corners), with corners rounded by arcs of diameter ``arc`` (ImageJ's
+    rounded rectangles) when arc > 0."""
     H, W = int(shape[0]), int(shape[1])
     px = np.arange(W) + 0.5
     py = np.arange(H) + 0.5
-    inx = (px >= x) & (px < x + w)
+    inx = (px > x + 1e-8) & (px <= x + w + 1e-8)
     iny = (py >= y) & (py < y + h)
     out = iny[:, None] & inx[None, :]
     r = min(float(arc) / 2.0, w / 2.0, h / 2.0)
@@ -73,4 +76,4 @@ def fill_oval(shape: tuple[int, int], x: float, y: float, w: float, h: float) ->
     cx, cy, rx, ry = x + w / 2.0, y + h / 2.0, w / 2.0, h / 2.0
     u = ((np.arange(W) + 0.5 - cx) / rx) ** 2
     v = ((np.arange(H) + 0.5 - cy) / ry) ** 2
-    return v[:, None] + u[None, :] < 1.0
+    return v[:, None] + u[None, :] <= 1.0
