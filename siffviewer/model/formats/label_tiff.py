@@ -22,6 +22,9 @@ def read_label_tiff(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tif:
+            found = tuple(v for v in tif.series[0].shape if v != 1) or (1,)
+            if len(found) in (2, 3):  # check before reading the pixels
+                check_shape(path, found, shape)
             labels = tif.asarray()
             meta = tif.shaped_metadata[0] if tif.shaped_metadata else {}
     except FileNotFoundError:

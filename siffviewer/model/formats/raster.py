@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
+CROSSING_BUDGET = 1 << 22  # edge-row pairs tested at once
+
 
 def fill_polygons(shape: tuple[int, int], loops) -> np.ndarray:
     """Pixels of ``shape`` (rows, columns) whose centres are inside the closed polygons
-    ``loops`` [(n, 2) (x, y) arrays] by the even-odd rule (one loop: a plain polygon)."""
+    ``loops`` [(n, 2) (x, y) arrays; NaN rows separate polygons] by the even-odd rule."""
     H, W = int(shape[0]), int(shape[1])
     out = np.zeros((H, W), bool)
     edges = []
-    for pts in loops:
-        pts = np.asarray(pts, np.float64).reshape(-1, 2)
-        if len(pts) >= 3:
-            edges.append(np.concatenate([pts, np.roll(pts, -1, axis=0)], axis=1))
+    for loop in loops:
+        loop = np.asarray(loop, np.float64).reshape(-1, 2)
+        # ImageJ separates the polygons of one float polygon by NaN points
+        gaps = np.flatnonzero(~np.isfinite(loop).all(1))
+        for pts in np.split(loop, gaps):
+            pts = pts[np.isfinite(pts).all(1)]
+            if len(pts) >= 3:
+                edges.append(np.concatenate([pts, np.roll(pts, -1, axis=0)], axis=1))
     if not edges or H == 0 or W == 0:
         return out
     e = np.concatenate(edges)  # (E, 4): x0, y0, x1, y1
@@ -34,17 +40,20 @@ def fill_polygons(shape: tuple[int, int], loops) -> np.ndarray:
     r1 = min(H, int(np.ceil(yhi.max() - 0.5)) + 1)
     if r0 >= r1:
         return out
-    rows = np.arange(r0, r1)
-    py = rows[None, :] + 0.5
-    crosses = (ylo[:, None] <= py) & (py < yhi[:, None])  # (E, rows), half-open in y
-    ei, ri = np.nonzero(crosses)
-    x0, y0, x1, y1 = (e[ei, k] for k in range(4))
-    xint = x0 + (py[0, ri] - y0) * (x1 - x0) / (y1 - y0)
-    # PolygonFiller: spans run from (int)(x_left + 1e-8 + 0.5) to (int)(x_right + 1e-8 + 0.5)
-    col = np.clip(np.floor(xint + (0.5 + 1e-8)), 0, W).astype(np.int64)
-    toggles = np.zeros((len(rows), W + 1), np.int64)
-    np.add.at(toggles, (ri, col), 1)
-    out[r0:r1] = (np.cumsum(toggles[:, :W], axis=1) & 1).astype(bool)
+    # scan lines in blocks so that the (edges x rows) crossing table stays bounded
+    block = max(1, CROSSING_BUDGET // len(e))
+    for b0 in range(r0, r1, block):
+        b1 = min(r1, b0 + block)
+        py = np.arange(b0, b1) + 0.5
+        crosses = (ylo[:, None] <= py[None, :]) & (py[None, :] < yhi[:, None])  # half-open
+        ei, ri = np.nonzero(crosses)
+        x0, y0, x1, y1 = (e[ei, k] for k in range(4))
+        xint = x0 + (py[ri] - y0) * (x1 - x0) / (y1 - y0)
+        # PolygonFiller: spans run from (int)(x_left + 1e-8 + 0.5) to (int)(x_right + 1e-8 + 0.5)
+        col = np.clip(np.floor(xint + (0.5 + 1e-8)), 0, W).astype(np.int64)
+        toggles = np.zeros((b1 - b0, W + 1), np.int64)
+        np.add.at(toggles, (ri, col), 1)
+        out[b0:b1] = (np.cumsum(toggles[:, :W], axis=1) & 1).astype(bool)
     return out
 
 
