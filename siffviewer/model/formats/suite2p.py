@@ -9,7 +9,7 @@ selects the plane (absent: every plane). ROIs with the same ``name`` (written by
 
 Writing gives the fields suite2p's GUI and extraction read: ``ypix``, ``xpix``, ``lam``
 (uniform weights summing to 1), ``med``, ``npix``, ``npix_soma``, ``soma_crop``,
-``overlap``, ``radius``, ``aspect_ratio``, ``compact``, ``footprint``, ``npix_norm``,
+``overlap``, ``radius``, ``aspect_ratio`` (1), ``compact``, ``footprint`` (1), ``npix_norm``,
 ``iplane``, plus ``name``; one entry per ROI and plane it covers.
 """
 
@@ -129,8 +129,11 @@ def masks_to_stat(masks: np.ndarray, names: list[str]) -> np.ndarray:
                 "npix_soma": n, "soma_crop": np.ones(n, bool), "overlap": overlap[z, y, x],
                 "radius": radius, "aspect_ratio": 1.0,
                 "compact": float(dist.mean() / max(radius * 2 / 3, 1e-9)),
-                "footprint": 1.0, "npix_norm": 1.0, "iplane": int(z), "name": str(name),
+                "footprint": 1.0, "iplane": int(z), "name": str(name),
             })
+    mean_npix = np.mean([s["npix"] for s in stat]) if stat else 1.0
+    for s in stat:  # as suite2p: pixel count relative to the mean ROI
+        s["npix_norm"] = s["npix_norm_no_crop"] = float(s["npix"] / mean_npix)
     out = np.empty(len(stat), dtype=object)
     out[:] = stat
     return out
