@@ -130,3 +130,19 @@ def test_mp4_movie_frame_count(tmp_path, reader):
     grey = export_movie(reader, tmp_path / "g.mp4", plane=0, average=1)
     assert len(list(iio.imiter(grey))) == reader.im_params.num_timepoints
     assert not list(tmp_path.glob(".*part*"))  # no temp files left behind
+
+
+def test_failed_exports_keep_the_old_file_and_leave_no_temp(tmp_path, reader):
+    def stop(done, total):
+        raise RuntimeError("cancelled")
+
+    for name, run in (("m.mp4", lambda out: export_movie(reader, out, timepoint_end=4,
+                                                         progress=stop)),
+                      ("x.nwb", lambda out: export_nwb(reader, sample_masks(reader), ["a", "b", "c"],
+                                                       out, progress=stop))):
+        out = tmp_path / name
+        out.write_bytes(b"previous export")
+        with pytest.raises(RuntimeError, match="cancelled"):
+            run(out)
+        assert out.read_bytes() == b"previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mp4", "x.nwb"]
