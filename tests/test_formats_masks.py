@@ -1,12 +1,12 @@
 """Masks in and out of ImageJ, label TIFF, suite2p and siffviewer files (siffviewer.model.
 formats). Truth comes from roifile/tifffile/numpy writing files the way other tools do,
-and from matplotlib's point-in-polygon test on pixel centres."""
+from a point-in-polygon test on pixel centres written here (one pixel at a time), and
+from the analytic ellipse."""
 
 import numpy as np
 import pytest
 import roifile
 import tifffile
-from matplotlib.path import Path as MplPath
 from scipy import ndimage
 
 from siffviewer.cli import main
@@ -16,12 +16,23 @@ from siffviewer.model.formats.imagej import masks_to_imagej
 SHAPE = (3, 40, 52)
 
 
-def centres_inside(points, hw, closed_path=None):
-    """Truth: pixels whose centres matplotlib puts inside the polygon."""
+def point_in_polygon(px, py, pts):
+    """Crossing-number test of one point against a closed polygon [(x, y), ...]."""
+    inside = False
+    n = len(pts)
+    for i in range(n):
+        (x0, y0), (x1, y1) = pts[i], pts[(i + 1) % n]
+        if (y0 > py) != (y1 > py) and px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def centres_inside(points, hw):
+    """Truth: pixels whose centres are inside the polygon, tested one by one."""
     H, W = hw
-    yy, xx = np.mgrid[0:H, 0:W]
-    path = closed_path or MplPath(np.asarray(points, float))
-    return path.contains_points(np.c_[xx.ravel() + 0.5, yy.ravel() + 0.5]).reshape(H, W)
+    pts = [tuple(map(float, p)) for p in points]
+    return np.array([[point_in_polygon(x + 0.5, y + 0.5, pts) for x in range(W)]
+                     for y in range(H)])
 
 
 def centres_on_edges(points, hw):
@@ -74,10 +85,8 @@ def test_roiset_from_known_polygons_imports_as_fiji_fills(tmp_path):
     truth[0, 1] = centres_inside(tri, (H, W))                 # z position 2 (1-based)
     truth[1, :] = centres_inside(poly, (H, W))                # no position: every plane
     truth[2, 2, 30:37, 5:19] = True                           # stack position 3
-    ellipse = MplPath.unit_circle().transformed(
-        __import__("matplotlib.transforms", fromlist=["Affine2D"]).Affine2D()
-        .scale(6.5, 12.5).translate(26.5, 26.5))
-    truth[3, :] = centres_inside(None, (H, W), ellipse)
+    yy, xx = np.mgrid[0:H, 0:W] + 0.5  # box 20..33 x 14..39: centre (26.5, 26.5)
+    truth[3, :] = ((xx - 26.5) / 6.5) ** 2 + ((yy - 26.5) / 12.5) ** 2 <= 1
     ties = np.zeros(SHAPE[1:], bool)
     for pts in (tri, poly):
         ties |= centres_on_edges(pts, (H, W))
