@@ -146,3 +146,24 @@ def test_failed_exports_keep_the_old_file_and_leave_no_temp(tmp_path, reader):
             run(out)
         assert out.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mp4", "x.nwb"]
+
+
+def test_nwb_of_a_plain_tiff_has_photons_only(tmp_path):
+    from pynwb import NWBHDF5IO
+
+    from libsiff.simulate import SimulationSpec, simulate
+
+    path = tmp_path / "plain.tiff"
+    simulate(path, SimulationSpec(height=32, width=40, slices=2, colors=1, timepoints=6,
+                                  encoding="tiff", motion="none"))
+    masks = np.zeros((1, 2, 32, 40), bool)
+    masks[0, :, 5:20, 5:30] = True
+    out = export_nwb(path, masks, ["a"], tmp_path / "plain.nwb", subject=SUBJECT)
+    with NWBHDF5IO(str(out), "r") as io, SiffReader(path) as r:
+        ophys = io.read().processing["ophys"]
+        assert sorted(ophys.data_interfaces) == ["Fluorescence", "ImageSegmentation"]
+        for z in range(2):
+            plane_only = np.zeros_like(masks)
+            plane_only[:, z] = masks[:, z]
+            np.testing.assert_array_equal(ophys["Fluorescence"][f"photons_plane{z}"].data[:].T,
+                                          r.sum_masks(plane_only))

@@ -14,7 +14,7 @@ plane's frames, seconds from the acquisition start):
 * ``lifetime_ns_plane<z>`` and ``lifetime_se_ns_plane<z>`` (``RoiResponseSeries`` in the
   module, unit ``ns``): the empirical lifetime (mean arrival time minus the IRF offset of
   the FLIM parameters when given) and its standard error sqrt(var / photons), NaN
-  without photons.
+  without photons (left out for files without photon arrival times).
 
 An ROI spanning planes has a row in each plane's segmentation; its pooled photons are
 the sum over planes and its pooled lifetime the photon-weighted mean.
@@ -44,12 +44,26 @@ def _safe(fn, default=None):
     return default if value is None else value
 
 
+def has_photon_times(reader) -> bool:
+    """True when the file stores photon arrival times (FLIM frames and Tau_bins)."""
+    io = reader.siffio
+    if io.tau_bins is None or io.num_frames() == 0:
+        return False
+    return io.get_frame_metadata([0])[0]["siff_tag"] is not None
+
+
 def plane_traces(reader, masks2d: np.ndarray, frames, params=None, progress=None):
     """Photons, lifetime (ns) and its standard error (ns) of 2-D masks ``(R, rows, cols)``
     in ``frames`` (one per timepoint): three ``(R, T)`` arrays, from the masks' arrival
-    histograms (read by libsiff in chunks of timepoints)."""
+    histograms (read by libsiff in chunks of timepoints). Without photon arrival times
+    (a plain TIFF) the lifetimes are None."""
     io = reader.siffio
     R, T = masks2d.shape[0], len(frames)
+    if not has_photon_times(reader):
+        photons = io.sum_rois(masks2d, frames=list(frames), registration=reader.shift_table())
+        if progress is not None:
+            progress(T, T)
+        return np.asarray(photons, np.uint64).reshape(R, T), None, None
     L = io.histogram_length
     bin_ns = reader.picoseconds_per_bin / 1000.0
     offset = tau_offset_bins(params)
@@ -200,6 +214,8 @@ def export_nwb(acquisition, masks: np.ndarray, names: list[str], out, color: int
                     timestamps=times, description=(
                         f"dF/F = (F - F0) / F0 of the photons, F0 the {baseline.percentile:g}th "
                         f"percentile in a {baseline.window_s:g} s moving window")))
+            if life is None:
+                continue
             offset = ("minus the IRF offset of the fitted FLIM parameters" if params
                       is not None else "(no IRF offset subtracted)")
             ophys.add(RoiResponseSeries(
