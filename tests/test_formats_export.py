@@ -11,7 +11,7 @@ import tifffile
 from libsiff import SiffReader
 from siffviewer.cli import main
 from siffviewer.model.formats import write_masks_any
-from siffviewer.model.formats.images import export_maps, pixel_size_um
+from siffviewer.model.formats.images import export_maps, maps, pixel_size_um
 from siffviewer.model.formats.movie import export_movie
 from siffviewer.model.formats.nwb import export_nwb
 from siffviewer.model.traces import Baseline
@@ -167,3 +167,10 @@ def test_nwb_of_a_plain_tiff_has_photons_only(tmp_path):
             plane_only[:, z] = masks[:, z]
             np.testing.assert_array_equal(ophys["Fluorescence"][f"photons_plane{z}"].data[:].T,
                                           r.sum_masks(plane_only))
+        intensity, lifetime = maps(r, reduce="max")
+        assert lifetime is None
+        frames = r.get_frames(r.im_params.flatten_by_timepoints()).reshape(6, 2, 32, 40)
+        np.testing.assert_array_equal(intensity[0], frames.max(0))
+        with pytest.raises(ValueError, match="no photon arrival times"):
+            export_movie(r, tmp_path / "life.mp4", lifetime=True)
+    assert not (tmp_path / "life.mp4").exists()

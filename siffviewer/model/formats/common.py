@@ -38,6 +38,15 @@ def same_in_every_plane(mask: np.ndarray) -> bool:
     return bool(mask.any()) and bool((mask == mask[:1]).all())
 
 
+def has_photon_times(reader) -> bool:
+    """True when a SiffReader's file stores photon arrival times (FLIM frames and
+    Tau_bins), False for a plain intensity TIFF."""
+    io = reader.siffio
+    if io.tau_bins is None or io.num_frames() == 0:
+        return False
+    return io.get_frame_metadata([0])[0]["siff_tag"] is not None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) for a library that writes by name;

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from .common import atomic_path
+from .common import atomic_path, has_photon_times
 
 REDUCTIONS = ("none", "mean", "max", "sum")
 
@@ -36,19 +36,26 @@ def maps(reader, timepoint_start: int = 0, timepoint_end: int | None = None, col
     with ``reduce='none'``, else ``(1, planes, rows, columns)`` reduced over time
     (``mean``/``sum`` of counts with the photon-weighted mean lifetime; ``max`` the
     maximum-intensity projection with the lifetime of the pooled photons). Lifetimes are
-    NaN where a pixel has no photon."""
+    NaN where a pixel has no photon, and None for a file without photon arrival times."""
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, not {reduce!r}")
     p = reader.im_params
     Z = p.num_slices
     end = p.num_timepoints if timepoint_end is None else timepoint_end
     frames = p.flatten_by_timepoints(timepoint_start, end, color_channel=color)
-    trace = reader.get_frames_flim(params, frames)
-    bin_ns = reader.picoseconds_per_bin / 1000.0
-    counts = np.asarray(trace.intensity, np.float64)
-    life = np.asarray(trace, np.float64) * bin_ns
+    if has_photon_times(reader):
+        trace = reader.get_frames_flim(params, frames)
+        counts = np.asarray(trace.intensity, np.float64)
+        life = np.asarray(trace, np.float64) * (reader.picoseconds_per_bin / 1000.0)
+    else:
+        counts = reader.get_frames(frames).astype(np.float64)
+        life = None
     H, W = counts.shape[-2:]
     counts = counts.reshape(-1, Z, H, W)
+    if life is None:
+        intensity = counts if reduce == "none" else {
+            "mean": counts.mean(0), "sum": counts.sum(0), "max": counts.max(0)}[reduce][None]
+        return intensity.astype(np.float32), None
     life = life.reshape(-1, Z, H, W)
     if reduce == "none":
         return counts.astype(np.float32), life.astype(np.float32)
@@ -84,6 +91,8 @@ def write_ome_tiff(path, data: np.ndarray, pixel_size: tuple[float, float, float
 def export_maps(reader, out_intensity=None, out_lifetime=None, **kwargs) -> list[Path]:
     """:func:`maps` of ``reader`` written as OME-TIFFs (photons and/or lifetime in ns)."""
     intensity, lifetime = maps(reader, **kwargs)
+    if out_lifetime is not None and lifetime is None:
+        raise ValueError(f"{reader.filename}: no photon arrival times, so no lifetime map")
     size = pixel_size_um(reader)
     written = []
     if out_intensity is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import atomic_path
+from .common import atomic_path, has_photon_times
 
 HUE_SPAN = 2.0 / 3.0  # red (short lifetime) to blue (long)
 
@@ -68,6 +68,8 @@ def export_movie(reader, out, plane: int = 0, timepoint_start: int = 0,
             fps = float(p.RoiManager.scanVolumeRate) / average
         except (AttributeError, TypeError, ValueError, KeyError):
             fps = 10.0
+    if lifetime and not has_photon_times(reader):
+        raise ValueError(f"{reader.filename}: no photon arrival times, so no lifetime colouring")
     bin_ns = reader.picoseconds_per_bin / 1000.0 if lifetime else 1.0
     out = Path(out)
     with atomic_path(out) as tmp:

@@ -31,7 +31,7 @@ import numpy as np
 from libsiff.flim import tau_offset_bins
 
 from ..traces import Baseline, dff
-from .common import atomic_path
+from .common import atomic_path, has_photon_times
 
 HIST_BUDGET_BYTES = 64 << 20  # arrival histograms held at once while computing traces
 
@@ -42,14 +42,6 @@ def _safe(fn, default=None):
     except Exception:  # noqa: BLE001 - a header may lack any of these fields
         return default
     return default if value is None else value
-
-
-def has_photon_times(reader) -> bool:
-    """True when the file stores photon arrival times (FLIM frames and Tau_bins)."""
-    io = reader.siffio
-    if io.tau_bins is None or io.num_frames() == 0:
-        return False
-    return io.get_frame_metadata([0])[0]["siff_tag"] is not None
 
 
 def plane_traces(reader, masks2d: np.ndarray, frames, params=None, progress=None):
