@@ -432,6 +432,121 @@ def cmd_session(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ siff convert-masks
+
+def _acquisition_shape(path: Path) -> tuple[int, int, int]:
+    from libsiff.reader import SiffReader
+
+    if not path.is_file():
+        raise CliError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    with SiffReader(path) as reader:
+        return (int(reader.im_params.num_slices), *(int(v) for v in reader.im_params.shape))
+
+
+def cmd_convert_masks(args: argparse.Namespace) -> int:
+    from .model.formats import MaskFormatError, infer_shape, read_masks_any, write_masks_any
+
+    source, out = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise CliError(f"{source}: no such masks file" if not source.exists() else
+                       f"{source}: not a file")
+    _check_output(out, args.force)
+    try:
+        if args.like:
+            shape = _acquisition_shape(Path(args.like))
+        elif args.shape:
+            try:
+                shape = tuple(int(v) for v in args.shape.split(","))
+            except ValueError:
+                shape = ()
+            if len(shape) != 3 or min(shape) < 1:
+                raise CliError(f"--shape {args.shape!r}: give planes,rows,columns (e.g. 3,512,512)")
+        else:
+            shape = infer_shape(source)
+            if shape is None:
+                raise CliError(f"{source}: this format does not record the image size; "
+                               "give --like ACQUISITION or --shape Z,H,W")
+        masks, names = read_masks_any(source, shape)
+        write_masks_any(out, masks, names, source=str(args.like or ""))
+    except MaskFormatError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{out}: {len(names)} ROI(s), planes x rows x columns {shape[0]} x {shape[1]} x "
+          f"{shape[2]}")
+    return EXIT_OK
+
+
+def _register_convert_masks(sub) -> None:
+    p = sub.add_parser("convert-masks", help="convert ROIs between ImageJ, label TIFF, "
+                       "suite2p and siffviewer masks files",
+                       description="Read ROIs from IN (ImageJ RoiSet.zip or .roi, label TIFF, "
+                                   "suite2p stat.npy with iscell.npy, or .siffmasks.npz; chosen "
+                                   "by content) and write them to OUT in the format of its "
+                                   "extension (.zip/.roi, .tif, .npy, .npz).")
+    p.add_argument("input", metavar="IN", help="masks file to read")
+    p.add_argument("output", metavar="OUT", help="masks file to write")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--shape", metavar="Z,H,W", help="planes,rows,columns of the acquisition")
+    size.add_argument("--like", metavar="ACQUISITION", help="take the shape from this .siff")
+    p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_convert_masks)
+
+
+# ------------------------------------------------------------------ siff export-nwb
+
+def cmd_export_nwb(args: argparse.Namespace) -> int:
+    from .model.formats import MaskFormatError, read_masks_any
+    from .model.formats.nwb import export_nwb
+    from .model.traces import Baseline
+
+    source, masks_path, out = Path(args.file), Path(args.masks), Path(args.out)
+    for what, path in (("file", source), ("masks file", masks_path)):
+        if not path.is_file():
+            raise CliError(f"{path}: no such {what}" if not path.exists() else
+                           f"{path}: not a file")
+    _check_output(out, args.force)
+    subject = {k: v for k, v in (("subject_id", args.subject_id), ("species", args.species),
+                                 ("sex", args.sex), ("age", args.age)) if v}
+    if subject and "subject_id" not in subject:
+        raise CliError("--species/--sex/--age need --subject-id")
+    start = time.monotonic()
+    try:
+        masks, names = read_masks_any(masks_path, _acquisition_shape(source))
+        with ProgressBar("export-nwb", unit="timepoints",
+                         enabled=False if args.quiet else None) as bar:
+            export_nwb(source, masks, names, out, color=args.color,
+                       baseline=Baseline(args.dff_percentile, args.dff_window)
+                       if args.dff else None, progress=bar, subject=subject or None)
+    except MaskFormatError as exc:
+        raise CliError(str(exc)) from None
+    if not subject:
+        print(f"{PROG}: note: no --subject-id/--species: DANDI requires a subject",
+              file=sys.stderr)
+    print(f"{out}: {len(names)} ROI(s), {_size(out.stat().st_size)}, "
+          f"{time.monotonic() - start:.1f} s")
+    return EXIT_OK
+
+
+def _register_export_nwb(sub) -> None:
+    p = sub.add_parser("export-nwb", help="ROIs, photons and lifetimes to NWB",
+                       description="Write an NWB file with the acquisition's metadata, the ROIs "
+                                   "of MASKS (any format convert-masks reads) per plane, and "
+                                   "per ROI and plane over time its photons, lifetime (ns) with "
+                                   "its standard error, and dF/F with --dff.")
+    p.add_argument("file", metavar="FILE", help=".siff file")
+    p.add_argument("--masks", "-m", required=True, metavar="MASKS", help="masks file")
+    p.add_argument("--out", "-o", required=True, metavar="NWB", help="output .nwb file")
+    p.add_argument("--color", type=int, default=0, help="colour channel (0-based; default 0)")
+    p.add_argument("--dff", action="store_true", help="also write dF/F")
+    p.add_argument("--dff-percentile", type=float, default=10.0, help="baseline percentile")
+    p.add_argument("--dff-window", type=float, default=30.0, help="baseline window (s)")
+    p.add_argument("--subject-id", help="subject identifier (DANDI requires one)")
+    p.add_argument("--species", help="species, Latin binomial (e.g. 'Mus musculus')")
+    p.add_argument("--sex", choices=["M", "F", "U", "O"], help="subject sex")
+    p.add_argument("--age", help="ISO 8601 age, e.g. P90D")
+    p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_export_nwb)
+
+
 # ------------------------------------------------------------------ main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -483,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help=".siff file")
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     p.set_defaults(func=cmd_session)
+    _register_convert_masks(sub)
+    _register_export_nwb(sub)
     return ap
 
 

@@ -1,0 +1,50 @@
+"""siffviewer's own masks file (``.siffmasks.npz``), read and written by
+:mod:`siffviewer.model.masks` (this module only adapts it to the (masks, names) form)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..masks import MaskFileError, MaskSet, read_masks
+from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
+
+
+def stored_shape(path) -> tuple[int, int, int] | None:
+    """The (planes, rows, columns) a siffviewer masks file was drawn on, or None."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            shape = json.loads(str(data["meta"])).get("shape")
+            if shape is None:
+                shape = data["masks"].shape[1:]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    return tuple(int(v) for v in shape) if len(shape) == 3 else None
+
+
+def read_siffmasks(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
+    """Masks bool ``(R, planes, rows, columns)`` and names from a siffviewer masks file."""
+    found = stored_shape(path)
+    if found is not None:
+        check_shape(path, found, shape)
+    try:
+        rois = read_masks(path, tuple(shape))
+    except MaskFileError as exc:
+        raise MaskFormatError(str(exc)) from None
+    if not rois:
+        return empty_masks(shape), []
+    return np.stack([r[2] for r in rois]), [r[0] for r in rois]
+
+
+def write_siffmasks(path, masks: np.ndarray, names: list[str], source: str = "") -> Path:
+    """Write masks as a siffviewer masks file (atomically, through :class:`MaskSet`); an
+    ROI that is the same in every plane of a multi-plane acquisition is marked
+    ``all_planes``."""
+    masks = np.asarray(masks, bool)
+    mask_set = MaskSet(masks.shape[1:])
+    for mask, name in zip(masks, names, strict=True):
+        mask_set.add_roi(name, all_planes=masks.shape[1] > 1 and same_in_every_plane(mask),
+                         mask=mask)
+    return mask_set.save(path, source=source)
