@@ -40,12 +40,13 @@ class BatchResult:
 
 
 def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
-              options: TraceExportOptions = TraceExportOptions(), register: bool = False,
+              options: TraceExportOptions | None = None, register: bool = False,
               force: bool = False, cancel_event: str | None = None) -> list[FileJob]:
     """One FileJob per acquisition found in ``paths`` (files, or folders of ``.siff``).
 
     Raises FileNotFoundError for a missing path or input file, ValueError when ``paths``
     hold no acquisition."""
+    options = options if options is not None else TraceExportOptions()
     for what, value in (("masks file", options.masks), ("FLIM parameters file",
                                                         options.flim_params),
                         ("template acquisition", options.template)):
@@ -58,11 +59,11 @@ def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     out_dir.mkdir(parents=True, exist_ok=True)
     reg = registration_settings(options.template, options.channel) if register else None
     return [FileJob(str(src.absolute()), str(out_dir), name, options, reg, force, cancel_event)
-            for src, name in zip(sources, output_names(sources))]
+            for src, name in zip(sources, output_names(sources), strict=True)]
 
 
 def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-              options: TraceExportOptions = TraceExportOptions(), *, register: bool = False,
+              options: TraceExportOptions | None = None, *, register: bool = False,
               force: bool = False, workers: int | None = None, scheduler: str | None = None,
               progress: ProgressCallback | None = None,
               cancel: CancelCallback | None = None) -> BatchResult:
@@ -72,7 +73,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     ----------
     paths : files, or folders whose ``.siff`` files are taken (not recursively)
     out_dir : folder of the outputs (created when missing)
-    options : the analysis, as for ``siff export-traces``
+    options : the analysis, as for ``siff export-traces`` (None: the defaults)
     register : register each file first, with the template's registration settings
     force : redo files whose outputs are current (by default they are skipped)
     workers : processes of a local Dask cluster (default: the number of cores); 0 runs the
@@ -111,7 +112,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name)
     final = [o if o is not None else FileOutcome(j.source, str(Path(j.out_dir) / j.output_name),
                                                  "cancelled")
-             for o, j in zip(outcomes, jobs)]
+             for o, j in zip(outcomes, jobs, strict=True)]
     summary = write_summary(out_dir, final)
     if cancelled:
         raise SiffCancelled(f"batch cancelled; {sum(o.ok for o in final)} of {len(final)} "
@@ -141,12 +142,11 @@ def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
         pending = {f for _, f in index.values()}
         while pending:
             if cancel is not None and cancel():
-                event.set()
-                client.cancel([f for f in pending if f.status == "pending"])
-                wait(pending)  # running files stop at their next check
+                event.set()  # files not started return at once, running ones at their next check
+                wait(pending)
                 for future in pending:
-                    if future.status == "finished":
-                        finished(index[future.key][0], future.result())
+                    i, _ = index[future.key]
+                    finished(i, _outcome(future, jobs[i]))
                 return True
             try:
                 done, pending = wait(pending, timeout=_POLL_S, return_when="FIRST_COMPLETED")

@@ -15,7 +15,7 @@ from .task import FileOutcome
 SUMMARY_NAME = "summary.csv"
 COLUMNS = ("file", "output", "status", "frames", "timepoints", "rois", "roi_names",
            "mean_photons", "mean_lifetime_ns", "seconds", "file_bytes", "error",
-           "inputs_sha256")
+           "inputs_sha256", "worker")
 
 
 def _num(value: float) -> str:
@@ -33,7 +33,8 @@ def summary_rows(outcomes: Iterable[FileOutcome]) -> list[list[str]]:
             len(o.roi_names) if has else "", ";".join(o.roi_names),
             ";".join(_num(v) for v in o.mean_photons),
             ";".join(_num(v) for v in o.mean_lifetime_ns),
-            f"{o.seconds:.3f}", o.size_bytes, o.error.replace("\n", " "), o.inputs_sha256])
+            f"{o.seconds:.3f}", o.size_bytes, o.error.replace("\n", " "), o.inputs_sha256,
+            o.worker])
     return rows
 
 

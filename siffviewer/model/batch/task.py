@@ -53,6 +53,7 @@ class FileOutcome:
     size_bytes: int = 0
     error: str = ""
     inputs_sha256: str = ""
+    worker: str = ""                 # the Dask worker that ran it ("" in this process)
 
     @property
     def ok(self) -> bool:
@@ -114,7 +115,7 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
     start = time.perf_counter()
     out_dir = Path(job.out_dir)
     output = out_dir / job.output_name
-    outcome = FileOutcome(job.source, str(output), "failed")
+    outcome = FileOutcome(job.source, str(output), "failed", worker=_worker_name())
     try:
         outcome.size_bytes = Path(job.source).stat().st_size
         record = input_record(job.source, job.options, session_files(job), job.registration)
@@ -125,6 +126,8 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
                 return _from_result(outcome, "skipped", manifest["result"])
         if cancel is None:
             cancel = _cancel_check(job)
+        if cancel is not None and cancel():
+            raise SiffCancelled("batch cancelled before this file started")
         if job.registration is not None:
             _register(job, cancel)
         result = export_traces_file(job.source, output, job.options, cancel=cancel)
@@ -142,6 +145,15 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
         outcome.error = _message(exc)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):  # not running in a Dask worker
+        return ""
 
 
 def _register(job: FileJob, cancel) -> None:
