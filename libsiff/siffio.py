@@ -12,6 +12,7 @@ arrival-time bins (``bin width = 5 ps * 2**binResolution``); timestamps in secon
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 import numpy as np
@@ -25,15 +26,15 @@ FLIM_METHODS = ("empirical lifetime", "phasor")
 
 
 def _offset_bins(params) -> float:
-    """The IRF offset of a FLIMParams-like object, in arrival bins (0 without params)."""
+    """The IRF offset of a FLIMParams-like object, in arrival bins (0 without params).
+
+    Converts a private copy: the caller's params are never changed (another thread may be
+    reading them at the same time)."""
     if params is None:
         return 0.0
-    units = params.units
+    params = copy.deepcopy(params)
     params.convert_units("countbins")
-    try:
-        return float(params.tau_offset)
-    finally:
-        params.convert_units(units)
+    return float(params.tau_offset)
 
 
 def _check_method(flim_method: str) -> None:

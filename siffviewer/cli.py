@@ -2,8 +2,10 @@
 
     siff info FILE [--json]                       geometry, timing, channels, frames, bin width
     siff to-tiff FILE [--out PATH] [--force]      ScanImage BigTIFF of the intensity frames
-    siff export-traces FILE --masks MASKS --out CSV [--force]
-                                                  ROI traces as the app exports them
+    siff export-traces FILE --out CSV [--masks M] [--channel C] [--raw] [--flim-params P.json]
+                       [--dff PCT,WINDOW_S] [--wide] [--template FILE2] [--force]
+                                                  ROI traces of the saved session, as the app
+    siff session FILE [--json]                    what the saved session holds
 
 Long work shows a progress bar on stderr when stderr is a terminal (``--quiet`` hides it).
 User errors (a missing, unreadable or damaged file, an existing output) print
@@ -22,6 +24,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, TextIO
+
+import numpy as np
 
 from libsiff import __version__
 from libsiff.errors import SiffError
@@ -327,29 +331,104 @@ def cmd_to_tiff(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ siff export-traces
 
-def cmd_export_traces(args: argparse.Namespace) -> int:
-    from .model import export  # looked up per call so tests can stand in for the exporter
+def _dff_arg(text: str) -> tuple[float, float]:
+    try:
+        pct, window = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PERCENTILE,WINDOW_S (e.g. 10,30)") from None
+    if not (0.0 <= pct <= 100.0) or not window > 0 or not math.isfinite(window):
+        raise argparse.ArgumentTypeError(f"{text!r}: percentile in 0..100, window > 0 s")
+    return pct, window
 
-    fn = export.export_traces_cli
-    source, masks, out = Path(args.file), Path(args.masks), Path(args.out)
-    for what, path in (("file", source), ("masks file", masks)):
+
+def cmd_export_traces(args: argparse.Namespace) -> int:
+    from .model.export import TraceExportOptions, export_traces_file
+    from .model.masks import MaskFileError
+
+    source, out = Path(args.file), Path(args.out)
+    inputs = [("file", source)] + [(what, Path(p)) for what, p in (
+        ("masks file", args.masks), ("FLIM parameters file", args.flim_params),
+        ("template acquisition", args.template)) if p]
+    for what, path in inputs:
         if not path.is_file():
             raise CliError(f"{path}: no such {what}" if not path.exists() else
                            f"{path}: not a file")
     _check_output(out, args.force)
+    options = TraceExportOptions(masks=args.masks, channel=args.channel,
+                                 raw=True if args.raw else None, flim_params=args.flim_params,
+                                 dff=args.dff, wide=args.wide, template=args.template)
     start = time.monotonic()
     with ProgressBar("export-traces", unit="timepoints",
                      enabled=False if args.quiet else None) as bar:
         try:
-            result = fn(str(source), str(masks), str(out), bar)
-        except ValueError as exc:  # e.g. a masks file that does not fit the acquisition
+            result = export_traces_file(source, out, options, progress=bar)
+        except (MaskFileError, ValueError) as exc:  # masks or params that do not fit
             if isinstance(exc, SiffError):
                 raise
             raise CliError(str(exc)) from None
-    written = Path(result) if isinstance(result, (str, os.PathLike)) else out
-    if not written.is_file():
-        raise CliError(f"{written}: the export finished without writing the file")
-    print(f"{written}: {_size(written.stat().st_size)}, {time.monotonic() - start:.1f} s")
+    if not result.roi_names:
+        print(f"{PROG}: warning: the session holds no ROI (use --masks)", file=sys.stderr)
+    print(f"{result.path}: {len(result.roi_names)} ROIs x {result.n_timepoints} timepoints, "
+          f"{_size(result.path.stat().st_size)}, {time.monotonic() - start:.1f} s")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ siff session
+
+def session_summary(path: str | os.PathLike) -> dict:
+    """What the saved session of an acquisition holds, as a JSON-ready dict."""
+    from .model.session import Session
+    from .model.session_file import Identity, load_session
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = Session(path)
+    try:
+        g = session.geometry
+        shape = (g.n_planes, g.height, g.width)
+        loaded = load_session(path, shape, Identity.of(path))
+        doc = loaded.document
+        out = {"file": str(Path(path).resolve()), "session_file": str(loaded.source)
+               if loaded.source else None, "from_autosave": loaded.from_autosave,
+               "messages": loaded.messages}
+        if doc is None:
+            return out
+        settings = doc.settings()
+        settings["rois"] = [{"name": r[0], "planes": [int(z) for z in np.flatnonzero(
+            r[2].reshape(r[2].shape[0], -1).any(1))], "pixels": int(r[2].sum()),
+            "all_planes": r[3]} for r in doc.rois]
+        settings["scanimage_channel"] = _safe(
+            lambda: int(list(session.im_params.color_list)[doc.channel]))
+        out.update(settings)
+        return out
+    finally:
+        session.close()
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    info = session_summary(args.file)
+    if args.json:
+        print(json.dumps(info, indent=2, default=float))
+        return EXIT_OK
+    print(f"File:          {info['file']}")
+    for m in info["messages"]:
+        print(f"Note:          {m}")
+    if info["session_file"] is None:
+        print("Session:       none saved")
+        return EXIT_OK
+    print(f"Session file:  {info['session_file']}" + ("  (autosave)" if info["from_autosave"] else ""))
+    print(f"Channel:       {info['channel']} (0-based; ScanImage channel {info['scanimage_channel']})")
+    print(f"Frames:        {'registered' if info['registered'] else 'raw'}"
+          + (f" ({info['registration']})" if info.get("registration") else ""))
+    fits = ", ".join(f"channel {k}" for k in info["flim_params"]) or "none"
+    print(f"FLIM fits:     {fits}")
+    print("dF/F:          " + (f"F0 = {info['dff'][0]:g}th percentile in {info['dff'][1]:g} s"
+                               if info["dff"] else "off"))
+    print(f"Position:      timepoint {info['timepoint']}, plane {info['plane']}, "
+          f"average {info['average']}")
+    print(f"ROIs:          {len(info['rois'])}")
+    for r in info["rois"]:
+        print(f"  {r['name']}: {r['pixels']} pixels in planes {r['planes']}")
     return EXIT_OK
 
 
@@ -372,13 +451,13 @@ def add_batch_parser(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help=".siff files or folders")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     p.add_argument("--masks", "-m", metavar="MASKS",
-                   help="masks file (default: each acquisition's saved session)")
-    p.add_argument("--channel", type=int, metavar="N", help="colour channel (0-based)")
-    p.add_argument("--raw", action="store_true", default=None, help="ignore registrations")
-    p.add_argument("--flim-params", metavar="JSON", help="FLIMParams JSON (IRF offset)")
-    p.add_argument("--dff", nargs=2, type=float, metavar=("PERCENTILE", "WINDOW_S"),
-                   help="add dF/F with F0 = PERCENTILE in a WINDOW_S-second moving window")
-    p.add_argument("--wide", action="store_true", help="one column per ROI instead of tidy")
+                   help="a masks or session file to use (default: each file's saved session)")
+    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
+    p.add_argument("--raw", action="store_true", help="ignore the registration")
+    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
+    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
+                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
+    p.add_argument("--wide", action="store_true", help="one column per ROI")
     p.add_argument("--template", metavar="ACQUISITION",
                    help="use this acquisition's saved session for every file")
     p.add_argument("--register", action="store_true",
@@ -406,10 +485,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 0:
         raise CliError("--workers must be 0 or more")
-    options = TraceExportOptions(masks=args.masks, channel=args.channel, raw=args.raw,
-                                 flim_params=args.flim_params,
-                                 dff=tuple(args.dff) if args.dff else None, wide=args.wide,
-                                 template=args.template)
+    options = TraceExportOptions(masks=args.masks, channel=args.channel,
+                                 raw=True if args.raw else None, flim_params=args.flim_params,
+                                 dff=args.dff, wide=args.wide, template=args.template)
     interrupted = []  # Ctrl-C: stop cleanly and still write the summary
     main_thread = threading.current_thread() is threading.main_thread()
     previous = (signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
@@ -478,14 +556,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_to_tiff)
 
-    p = sub.add_parser("export-traces", help="ROI traces from saved masks to CSV",
-                       description="Write the ROI traces of FILE for the masks saved by "
-                                   "siffviewer, as the same CSV the app exports.")
+    p = sub.add_parser("export-traces", help="ROI traces of the saved session to CSV",
+                       description="Write the ROI traces of FILE as the app exports them, from "
+                                   "its saved session (ROIs, channel, registration, FLIM fit, "
+                                   "dF/F); the options override the session.")
     p.add_argument("file", metavar="FILE", help=".siff file")
-    p.add_argument("--masks", "-m", required=True, metavar="MASKS", help="saved masks file")
     p.add_argument("--out", "-o", required=True, metavar="CSV", help="output CSV file")
+    p.add_argument("--masks", "-m", metavar="MASKS", help="a masks or session file to use")
+    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
+    p.add_argument("--raw", action="store_true", help="ignore the registration")
+    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
+    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
+                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
+    p.add_argument("--wide", action="store_true", help="one column per ROI")
+    p.add_argument("--template", metavar="FILE2", help="use FILE2's saved session instead")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_traces)
+
+    p = sub.add_parser("session", help="what the saved session of a file holds",
+                       description="Print the saved (or autosaved) session of FILE: ROIs, "
+                                   "channel, registration, FLIM fits, dF/F, position.")
+    p.add_argument("file", metavar="FILE", help=".siff file")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p.set_defaults(func=cmd_session)
 
     add_batch_parser(sub)
     return ap
@@ -496,7 +589,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # e.g. `siff info FILE | head -1`: the reader left, not an error
+        _silence_stdout()
+        return EXIT_OK
     except (CliError, SiffError, OSError) as exc:
         sys.stdout.flush()
         print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
@@ -504,6 +602,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _message(exc: BaseException) -> str:

@@ -3,6 +3,7 @@ simulated acquisitions. Truth: ``siff export-traces`` run file by file, the simu
 photons, and the files' modification times."""
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import libsiff
 from libsiff import SiffCancelled
 from libsiff.simulate import SimulationSpec, simulate
 from siffviewer.cli import main
@@ -79,14 +81,17 @@ def export_traces_reference(capsys, source: Path, masks: Path, out: Path) -> byt
     return out.read_bytes()
 
 
-def truth_mean_photons(truth, mask: np.ndarray, planes: list[int]) -> float:
-    """Mean over timepoints of the simulated photons inside ``mask`` on ``planes``."""
-    T = truth.spec.timepoints
-    per_t = np.zeros(T)
+def truth_means(truth, mask: np.ndarray, planes: list[int]) -> tuple[float, float]:
+    """Of the simulated photons inside ``mask`` on ``planes``: the mean count per timepoint
+    and their mean arrival time (ns)."""
+    per_t = np.zeros(truth.spec.timepoints)
+    taus = []
     for frame in np.flatnonzero(np.isin(truth.plane, planes)):
-        y, x, _ = truth.photons(frame)
-        per_t[truth.timepoint[frame]] += mask[y, x].sum()
-    return float(per_t.mean())
+        y, x, tau = truth.photons(frame)
+        inside = mask[y, x]
+        per_t[truth.timepoint[frame]] += inside.sum()
+        taus.append(tau[inside])
+    return float(per_t.mean()), float(np.concatenate(taus).mean()) * truth.bin_width_ps / 1000
 
 
 # ------------------------------------------------------------------ naming
@@ -120,15 +125,14 @@ def test_batch_equals_export_traces_file_by_file(capsys, data, tmp_path):
         assert batch_csv.read_bytes() == reference
         row = summary[name]
         assert row["status"] == "done" and row["error"] == ""
-        assert int(row["frames"]) == truth.n_frames
+        assert int(row["frames"]) == np.count_nonzero(truth.plane >= 0)  # no flyback
         assert int(row["timepoints"]) == truth.spec.timepoints
         assert row["rois"] == "2" and row["roi_names"] == "soma;dendrite"
-        expected = [truth_mean_photons(truth, m, planes) for m, planes in data["rois"]]
+        expected = np.array([truth_means(truth, m, planes) for m, planes in data["rois"]])
         got = [float(v) for v in row["mean_photons"].split(";")]
-        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.testing.assert_allclose(got, expected[:, 0], rtol=1e-12)
         lifetimes = [float(v) for v in row["mean_lifetime_ns"].split(";")]
-        # one exponential of 2.5 ns after a 1.2 ns IRF, wrapped in a 12.6 ns period
-        assert all(2.5 < v < 4.5 for v in lifetimes)
+        np.testing.assert_allclose(lifetimes, expected[:, 1], rtol=1e-9)
         assert int(row["file_bytes"]) == source.stat().st_size
         workers.add(row["worker"])
     assert len(workers) == 2  # both processes of the local cluster took files
@@ -217,22 +221,29 @@ def test_cancel_on_dask_stops_the_files_not_finished(data, cluster, tmp_path):
     assert not list(out.glob(".*.part"))
 
 
-def test_manifests_record_the_inputs(data, cluster, tmp_path):
+def test_outputs_record_their_inputs_and_a_changed_acquisition_is_redone(data, cluster,
+                                                                          tmp_path):
+    folder = tmp_path / "acq"
+    shutil.copytree(data["folder"], folder)
     out = tmp_path / "out"
-    run_batch([data["folder"] / "fly1.siff"], out, TraceExportOptions(masks=data["masks"]),
-              scheduler=cluster)
-    manifest = json.loads((out / ".siffbatch" / "fly1.csv.json").read_text())
-    inputs = manifest["inputs"]
-    source = data["folder"] / "fly1.siff"
-    assert inputs["acquisition"]["size"] == source.stat().st_size
-    import hashlib
+    options = TraceExportOptions(masks=data["masks"])
+    run_batch([folder], out, options, scheduler=cluster)
+    source = folder / "fly1.siff"
+    header = dict(line[2:].split(": ", 1) for line in (out / "fly1.csv").read_text()
+                  .splitlines() if line.startswith("# ") and ": " in line)
+    raw = source.read_bytes()
+    size = len(raw)
+    digest = hashlib.sha256(str(size).encode() + raw[:1 << 20] + raw[max(1 << 20, size - (1 << 20)):])
+    assert header["file_size_bytes"] == str(size)
+    assert header["fingerprint"] == digest.hexdigest()[:32]
+    assert header["libsiff_version"] == libsiff.__version__
+    assert header["source_file"] == str(source.resolve())
 
-    assert inputs["masks"]["sha256"] == hashlib.sha256(data["masks"].read_bytes()).hexdigest()
-    assert manifest["output"]["sha256"] == hashlib.sha256((out / "fly1.csv")
-                                                          .read_bytes()).hexdigest()
-    import libsiff
-
-    assert inputs["libsiff_version"] == libsiff.__version__
+    simulate(source, _spec(seed=1234))  # the same name, another recording
+    rerun = {Path(o.source).name: o.status for o in
+             run_batch([folder], out, options, scheduler=cluster).outcomes}
+    assert rerun == {"fly0.siff": "skipped", "fly1.siff": "done", "fly2.siff": "skipped",
+                     "fly3.siff": "skipped"}
 
 
 # ------------------------------------------------------------------ an existing cluster

@@ -7,7 +7,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ import pytest
 
 import libsiff
 from libsiff import SiffError, SiffIOError
-from siffviewer.cli import ProgressBar, file_info, main
 from libsiff.tiff_export import siff_to_tiff
+from siffviewer.cli import ProgressBar, file_info, main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "resources" / "sample.siff"
@@ -164,7 +163,7 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("info", "to-tiff", "export-traces"):
+    for command in ("info", "to-tiff", "export-traces", "session"):
         assert command in out
 
 
@@ -306,60 +305,7 @@ def test_to_tiff_of_a_file_without_frames(sample, tmp_path):
 
 # ------------------------------------------------------------------ siff export-traces
 
-@pytest.fixture
-def fake_export(monkeypatch):
-    """Stand-in for siffviewer.model.export (its own tests cover the CSV itself)."""
-    import siffviewer.model as model_pkg
-
-    module = types.ModuleType("siffviewer.model.export")
-    monkeypatch.setitem(sys.modules, "siffviewer.model.export", module)
-    monkeypatch.setattr(model_pkg, "export", module, raising=False)
-    return module
-
-
-def test_export_traces_calls_the_app_exporter(capsys, sample, tmp_path, fake_export):
-    masks, out_csv = tmp_path / "m.npz", tmp_path / "t.csv"
-    masks.write_bytes(b"masks")
-    seen = {}
-
-    def export_traces_cli(path, masks_path, out_path, progress):
-        seen.update(path=path, masks=masks_path, out=out_path)
-        for t in range(0, 41, 10):
-            progress(t, 40)
-        Path(out_path).write_text("roi,timepoint,photons\n")
-        return Path(out_path)
-
-    fake_export.export_traces_cli = export_traces_cli
-    code, out, err = run(capsys, "export-traces", sample, "--masks", masks, "--out", out_csv)
-    assert code == 0, err
-    assert seen == {"path": str(sample), "masks": str(masks), "out": str(out_csv)}
-    assert out.startswith(f"{out_csv}: ")
-    # an existing output needs --force; a masks error is a one-line user error
-    code, _, err = run(capsys, "export-traces", sample, "--masks", masks, "--out", out_csv)
-    assert code == 2 and "exists (use --force" in err
-
-    def bad_masks(path, masks_path, out_path, progress):
-        raise ValueError(f"{masks_path}: masks of shape (1, 2, 3) do not fit")
-
-    fake_export.export_traces_cli = bad_masks
-    code, _, err = run(capsys, "export-traces", sample, "-m", masks, "-o", out_csv, "-f")
-    assert code == 2 and err == f"siff: error: {masks}: masks of shape (1, 2, 3) do not fit\n"
-
-
-def test_export_traces_usage_and_missing_inputs(capsys, sample, tmp_path):
-    with pytest.raises(SystemExit) as exc:
-        main(["export-traces", str(sample), "--out", str(tmp_path / "t.csv")])
-    assert exc.value.code == 2
-    assert "--masks" in capsys.readouterr().err
-    code, _, err = run(capsys, "export-traces", sample, "--masks", tmp_path / "none.npz",
-                       "--out", tmp_path / "t.csv")
-    assert code == 2 and "none.npz: no such masks file" in err
-
-
-def test_export_traces_with_the_real_exporter(capsys, sample, tmp_path):
-    export = pytest.importorskip("siffviewer.model.export")
-    if not hasattr(export, "export_traces_cli"):
-        pytest.skip("siffviewer.model.export has no export_traces_cli yet")
+def _saved_masks(sample, tmp_path):
     from siffviewer.model.masks import MaskSet
 
     with libsiff.SiffReader(sample) as sr:
@@ -368,12 +314,74 @@ def test_export_traces_with_the_real_exporter(capsys, sample, tmp_path):
     mask[30:60, 40:80] = True
     masks = MaskSet(shape)
     masks.add_roi("soma", mask=mask, all_planes=True)
-    masks_path = masks.save(tmp_path / "sample.siffmasks.npz", source=str(sample))
+    return masks, masks.save(tmp_path / "other.siffmasks.npz", source=str(sample))
+
+
+def test_export_traces_options_match_corrosiffpy(capsys, sample, tmp_path):
+    """--masks, --channel, --raw and --dff against corrosiffpy's sums of the same mask."""
+    pd = pytest.importorskip("pandas")
+    masks, masks_path = _saved_masks(sample, tmp_path)
     out_csv = tmp_path / "traces.csv"
-    code, out, err = run(capsys, "export-traces", sample, "--masks", masks_path, "--out", out_csv)
+    code, out, err = run(capsys, "export-traces", sample, "--masks", masks_path, "--out", out_csv,
+                         "--channel", 1, "--raw", "--dff", "20,5")
     assert code == 0, err
+    assert out.startswith(f"{out_csv}: 1 ROIs x 40 timepoints")
     text = out_csv.read_text()
-    assert text.startswith("# siffviewer ROI traces") and "soma" in text
+    header = dict(line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# ")
+                  and ": " in line)
+    assert header["source_file"] == str(sample.resolve())  # absolute in every header
+    assert header["colour_channel"].startswith("1 (0-based)") and header["scanimage_channel"] == "2"
+    assert header["file_size_bytes"] == str(sample.stat().st_size)
+    df = pd.read_csv(out_csv, comment="#")
+    stack = masks.stack()[0]
+    sio = corrosiffpy.open_file(str(sample))
+    with libsiff.SiffReader(sample) as sr:
+        grid = sr.frame_grid()
+    want = np.zeros(40, np.uint64)
+    for z in range(stack.shape[0]):
+        want += np.asarray(sio.sum_roi(stack[z], frames=[int(f) for f in grid[:, z, 1]],
+                                       registration={}), np.uint64)
+    np.testing.assert_array_equal(df.photons.to_numpy(), want)
+    # dF/F with F0 the 20th percentile in a 5 s moving window (scipy as the reference)
+    from scipy import ndimage
+
+    t = df.time_s.to_numpy()
+    size = int(round(5 / np.median(np.diff(t)))) | 1
+    f0 = ndimage.percentile_filter(want.astype(float), 20, size=size, mode="nearest")
+    np.testing.assert_allclose(df.dff.to_numpy(), (want - f0) / f0, rtol=1e-12)
+    # an existing output needs --force
+    code, _, err = run(capsys, "export-traces", sample, "--masks", masks_path, "--out", out_csv)
+    assert code == 2 and "exists (use --force" in err
+
+
+def test_export_traces_usage_and_bad_inputs(capsys, sample, tmp_path):
+    out = tmp_path / "t.csv"
+    code, _, err = run(capsys, "export-traces", sample, "--masks", tmp_path / "none.npz", "--out", out)
+    assert code == 2 and "none.npz: no such masks file" in err
+    text = tmp_path / "masks.txt"
+    text.write_text("these are not masks\n")
+    code, _, err = run(capsys, "export-traces", sample, "--masks", text, "--out", out)
+    assert code == 2 and err.count("\n") == 1 and "masks.txt: not a .npz archive" in err
+    assert "pickle" not in err
+    _, masks_path = _saved_masks(sample, tmp_path)
+    code, _, err = run(capsys, "export-traces", sample, "-m", masks_path, "-o", out, "--channel", 5)
+    assert code == 2 and "channel 5 does not exist" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["export-traces", str(sample), "--out", str(out), "--dff", "ten"])
+    assert exc.value.code == 2 and "PERCENTILE,WINDOW_S" in capsys.readouterr().err
+
+
+def test_info_into_a_closed_pipe_is_quiet():
+    """`siff info FILE | head -1`: the reader leaving early is not an error."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from siffviewer.cli import main;"
+                                 " sys.exit(main())", "info", str(SAMPLE)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        proc.stdout.close()  # closed before the child writes: every write hits EPIPE
+        err = proc.stderr.read().decode()
+        assert proc.wait() == 0, err
+        assert "Broken pipe" not in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------ progress bar

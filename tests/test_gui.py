@@ -146,12 +146,13 @@ def test_registration_run_then_registered_display(window):
     np.testing.assert_array_equal(displayed(window),
                                   library_frame(s.path, [int(s.grid[6, 1, 0])], registered=True)[0])
     assert (s.path.parent / (s.path.stem + ".siffreg.npz")).exists()
-    # reopening picks the saved registration up
+    # reopening picks the saved registration up, and the session's position
     assert window.open_path(s.path)
     assert window.session.registration is not None and window.state.registered
+    assert (window.state.timepoint, window.state.plane) == (6, 1)
     window.navigation.registered.setChecked(False)
     assert not window.state.registered
-    np.testing.assert_array_equal(displayed(window), library_frame(s.path, [int(s.grid[0, 0, 0])])[0])
+    np.testing.assert_array_equal(displayed(window), library_frame(s.path, [int(s.grid[6, 1, 0])])[0])
 
 
 def test_registration_cancel_keeps_previous(window, qtbot):

@@ -12,7 +12,8 @@ import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from libsiff import SiffReader
-from siffviewer.model.masks import autosave_path_for, masks_path_for, polygon_mask
+from siffviewer.model.masks import polygon_mask
+from siffviewer.model.session_file import autosave_path_for, session_path_for
 from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
 
@@ -166,7 +167,7 @@ def test_save_reload_autosave_and_corrupt(qtbot, tmp_path, acq):
     roi = w.masks.add_roi("kept")
     w.masks.apply_region(roi.roi_id, 0, polygon_mask(roi.mask.shape[1:], [(5, 5), (30, 5), (30, 30)]))
     saved = w.save_masks()
-    assert saved == masks_path_for(acq) and saved.exists()
+    assert saved == session_path_for(acq) and saved.exists()
     expected = w.masks.stack().copy()
     w2 = make_window(qtbot, tmp_path, acq)
     assert [r.name for r in w2.masks.rois] == ["kept"]
@@ -183,7 +184,7 @@ def test_save_reload_autosave_and_corrupt(qtbot, tmp_path, acq):
     bad.write_bytes(b"\x00garbage")
     before = w3.masks.stack().copy()
     assert not w3.load_masks(bad)
-    assert "corrupt.npz" in w3.errors[-1] and "not a readable siffviewer masks file" in w3.errors[-1]
+    assert "corrupt.npz" in w3.errors[-1] and "not a .npz archive" in w3.errors[-1]
     np.testing.assert_array_equal(w3.masks.stack(), before)
 
 

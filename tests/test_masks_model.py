@@ -108,7 +108,7 @@ def test_save_load_round_trip_and_corrupt_files(tmp_path):
     assert other.undo() and other.rois == []  # loading is undoable
     bad = tmp_path / "bad.siffmasks.npz"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(MaskFileError, match="bad.siffmasks.npz: not a readable"):
+    with pytest.raises(MaskFileError, match="bad.siffmasks.npz: not a .npz archive"):
         read_masks(bad, SHAPE)
     with pytest.raises(MaskFileError, match="do not fit"):
         read_masks(path, (2, 40, 50))

@@ -11,6 +11,7 @@ import io
 import json
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def _header(source: str, traces: Traces, registration: str, flim: str,
-            baseline: Baseline | None) -> list[str]:
+            baseline: Baseline | None, provenance: dict | None = None) -> list[str]:
     lines = [
         "# siffviewer ROI traces",
         f"# source_file: {source}",
@@ -40,14 +41,18 @@ def _header(source: str, traces: Traces, registration: str, flim: str,
         "# baseline: " + (f"dF/F with F0 = {baseline.percentile:g}th percentile in a "
                           f"{baseline.window_s:g} s moving window" if baseline else "none"),
     ]
+    for key, value in (provenance or {}).items():
+        if key != "source_file":
+            lines.append(f"# {key}: {value}")
     return lines
 
 
 def traces_csv(source: str, traces: Traces, registration: str = "none", flim: str = "none",
-               baseline: Baseline | None = None, wide: bool = False) -> str:
+               baseline: Baseline | None = None, wide: bool = False,
+               provenance: dict | None = None) -> str:
     """The CSV text: tidy (one row per ROI per timepoint) or wide (one column per ROI)."""
     out = io.StringIO()
-    for line in _header(source, traces, registration, flim, baseline):
+    for line in _header(source, traces, registration, flim, baseline, provenance):
         out.write(line + "\n")
     w = csv.writer(out, lineterminator="\n")
     R, T = traces.photons.shape
@@ -129,25 +134,150 @@ def export_fit_json(path: str | Path, params, histogram: np.ndarray | None = Non
     return atomic_write_text(path, json.dumps(data, indent=2, default=float))
 
 
-def export_traces_cli(acquisition: str | Path, masks_path: str | Path, out_path: str | Path,
-                      progress=None, color: int = 0, registered: bool = True,
-                      wide: bool = False, baseline: Baseline | None = None) -> Path:
-    """``siff export-traces``: the app's CSV from a saved masks file."""
-    from .masks import read_masks
+@dataclass(frozen=True)
+class TraceExportOptions:
+    """What ``siff export-traces`` and batch exports may override in the saved session."""
+
+    masks: str | Path | None = None        # a masks file; None: the acquisition's saved session
+    channel: int | None = None             # 0-based; None: the session's
+    raw: bool | None = None                # True: ignore registration; None: the session's
+    flim_params: str | Path | None = None  # FLIMParams JSON as the app exports it; None: the session's
+    dff: tuple[float, float] | None = None  # (percentile, window_s); None: the session's
+    wide: bool = False
+    template: str | Path | None = None     # use this other acquisition's saved session
+
+
+@dataclass(frozen=True)
+class TraceExportResult:
+    """What an export wrote: the file, its size in frames/timepoints, per-ROI summaries
+    (photon-weighted mean lifetime, NaN without photons) and the header's provenance."""
+
+    path: Path
+    n_frames: int
+    n_timepoints: int
+    roi_names: list[str]
+    mean_photons: list[float]
+    mean_lifetime_ns: list[float]
+    provenance: dict
+
+
+def read_flim_params_json(path: str | Path):
+    """FLIMParams from a JSON file as the app exports it (``{"flim_params": {...}}``) or a
+    bare FLIMParams dict / SiffPy ``.flimparams``. Raises ValueError naming the file."""
+    from libsiff.flim import FLIMParams
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("flim_params"), dict):
+            data = data["flim_params"]
+        return FLIMParams.from_dict(data)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such FLIM parameters file") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"{path}: not a FLIM parameters JSON file ({e})") from None
+
+
+def session_document_for_export(acquisition: str | Path, shape: tuple[int, int, int],
+                                options: TraceExportOptions, identity=None):
+    """The session an export uses: the saved one (or the template's), with the options'
+    overrides applied. Damaged files are set aside as when the app opens them."""
+    from .masks import load_masks
+    from .session_file import SessionDocument, load_session
+
+    base = Path(options.template) if options.template else Path(acquisition)
+    loaded = load_session(base, shape, identity if not options.template else None)
+    doc = loaded.document or SessionDocument()
+    changes: dict = {}
+    if options.masks is not None:
+        changes["rois"] = load_masks(options.masks, shape)
+    if options.channel is not None:
+        changes["channel"] = int(options.channel)
+    if options.raw is not None:
+        changes["registered"] = not options.raw
+    if options.dff is not None:
+        changes["dff"] = (float(options.dff[0]), float(options.dff[1]))
+    channel = changes.get("channel", doc.channel)
+    if options.flim_params is not None:
+        params = read_flim_params_json(options.flim_params)
+        changes["flim_params"] = {**doc.flim_params, channel: params.to_dict()}
+    return doc.with_(**changes), loaded.messages
+
+
+def export_session_traces(session, doc, out_path: str | Path, wide: bool = False,
+                          progress=None, cancel=None, identity=None) -> TraceExportResult:
+    """Compute and write the traces CSV of ``doc`` (a SessionDocument) for an open
+    ``session``: the one path of the app's File > Export traces and ``siff export-traces``."""
+    from libsiff.flim import FLIMParams
+
+    from .session_file import Identity, params_hash, rois_hash
+
+    g = session.geometry
+    if not 0 <= doc.channel < g.n_colors:
+        raise ValueError(f"channel {doc.channel} does not exist (this file has channels "
+                         f"0 to {g.n_colors - 1}, 0-based)")
+    shape = (g.n_planes, g.height, g.width)
+    rois = doc.rois
+    masks = np.stack([r[2] for r in rois]) if rois else np.zeros((0, *shape), bool)
+    names = [r[0] for r in rois]
+    registered = bool(doc.registered and session.registration is not None)
+    pdict = doc.flim_params.get(doc.channel)
+    params = FLIMParams.from_dict(pdict) if pdict else None
+    traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, doc.channel,
+                            registered, params, progress=progress, cancel=cancel)
+    identity = identity or Identity.of(session.path)
+    source = Path(session.path).resolve()
+    provenance = {
+        "source_file": str(source),
+        "file_size_bytes": identity.size,
+        "fingerprint": identity.fingerprint,
+        "rois_sha256_16": rois_hash(rois),
+        "flim_params_sha256_16": params_hash(pdict) if pdict else "none",
+        "libsiff_version": _version(),
+        "scanimage_channel": _scanimage_channel(session, doc.channel),
+    }
+    baseline = Baseline(*doc.dff) if doc.dff else None
+    text = traces_csv(str(source), traces, session.registration_text() if registered else "none",
+                      session.flim_text(params), baseline, wide, provenance)
+    path = atomic_write_text(out_path, text)
+    photons = traces.photons.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weighted = np.nansum(photons * np.nan_to_num(traces.lifetime_ns), axis=1)
+        counted = np.where(np.isfinite(traces.lifetime_ns), photons, 0).sum(axis=1)
+        mean_life = np.where(counted > 0, weighted / counted, np.nan)
+    n_frames = int(np.count_nonzero(session.grid[:, :, doc.channel] >= 0))
+    return TraceExportResult(Path(path), n_frames, g.n_timepoints, names,
+                             [float(v) for v in photons.mean(axis=1)] if len(names) else [],
+                             [float(v) for v in mean_life], provenance)
+
+
+def _version() -> str:
+    from libsiff import __version__
+
+    return __version__
+
+
+def _scanimage_channel(session, channel: int):
+    try:
+        return int(list(session.im_params.color_list)[channel])
+    except Exception:  # noqa: BLE001 - a header without the channel list
+        return None
+
+
+def export_traces_file(acquisition, out_path, options: TraceExportOptions = TraceExportOptions(),
+                       progress=None, cancel=None) -> TraceExportResult:
+    """Export the traces of ``acquisition``'s saved session (with ``options`` applied) to
+    ``out_path``: what ``siff export-traces`` runs, Qt-free (batch workers call it too)."""
     from .session import Session
+    from .session_file import Identity
 
     session = Session(acquisition)
     try:
-        shape = (session.geometry.n_planes, session.geometry.height, session.geometry.width)
-        rois = read_masks(masks_path, shape)
-        masks = np.stack([r[2] for r in rois]) if rois else np.zeros((0, *shape), bool)
-        names = [r[0] for r in rois]
-        reg = registered and session.registration is not None
-        params = session.flim_params_for(color)
-        traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, color,
-                                reg, params, progress=progress)
-        return export_traces(out_path, str(session.path), traces,
-                             registration=session.registration_text(),
-                             flim=session.flim_text(params), baseline=baseline, wide=wide)
+        g = session.geometry
+        shape = (g.n_planes, g.height, g.width)
+        identity = Identity.of(session.path)
+        doc, _messages = session_document_for_export(acquisition, shape, options, identity)
+        return export_session_traces(session, doc, out_path, options.wide, progress, cancel,
+                                     identity)
     finally:
         session.close()

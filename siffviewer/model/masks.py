@@ -335,63 +335,114 @@ class MaskSet(Observable):
         return True
 
     # ------------------------------------------------------------------ files
+    def records(self) -> list[tuple]:
+        """Every ROI as (name, color, mask copy, all_planes, visible): what files store."""
+        return [(r.name, tuple(r.color), r.mask.copy(), r.all_planes, r.visible) for r in self.rois]
+
     def save(self, path: str | Path, source: str = "") -> Path:
-        """Write every ROI atomically (temp file + rename) to ``path``."""
+        """Write every ROI atomically (temp file + rename) to ``path`` (legacy masks file)."""
         path = Path(path)
-        R = len(self.rois)
-        arrays = {
-            "masks": self.stack(),
-            "names": np.array([r.name for r in self.rois], dtype=np.str_).reshape(R),
-            "colors": np.array([r.color for r in self.rois], np.uint8).reshape(R, 3),
-            "all_planes": np.array([r.all_planes for r in self.rois], bool).reshape(R),
-            "visible": np.array([r.visible for r in self.rois], bool).reshape(R),
-            "meta": np.array(json.dumps({"format": FORMAT, "version": 1, "source": source,
-                                         "shape": list(self.shape)})),
-        }
+        arrays = roi_arrays(self.records(), self.shape)
+        arrays["meta"] = np.array(json.dumps({"format": FORMAT, "version": 1, "source": source,
+                                              "shape": list(self.shape)}))
         with atomic_open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         return path
 
     def load(self, path: str | Path, replace: bool = True) -> None:
-        """Read ROIs from ``path`` (undoable as one step). Raises MaskFileError naming the
-        file and the problem; the current ROIs are untouched on error."""
-        rois = read_masks(path, self.shape)
-        edit = _Edit("load")
+        """Read ROIs from a masks or session file (undoable as one step). Raises
+        MaskFileError naming the file and the problem; the current ROIs are untouched."""
+        self.set_records(load_masks(path, self.shape), replace, label="load")
+        self.dirty = False
+
+    def set_records(self, records, replace: bool = True, label: str = "load") -> None:
+        """Replace (or extend) the ROIs with [(name, color, mask, all_planes, visible)]."""
+        edit = _Edit(label)
         if replace:
             edit.removed = list(enumerate(self.rois))
             self.rois = []
-        for name, color, mask, all_planes, visible in rois:
-            roi = Roi(self._next_id, name, color, mask, all_planes, visible)
+        for name, color, mask, all_planes, visible in records:
+            roi = Roi(self._next_id, name, tuple(color), np.asarray(mask, bool).copy(),
+                      all_planes, visible)
             self._next_id += 1
             self.rois.append(roi)
             edit.added.append(roi)
         self._commit(edit, "rois")
-        self.dirty = False
+
+
+def load_masks(path: str | Path, shape: tuple[int, int, int]) -> list[tuple]:
+    """ROIs [(name, color, mask, all_planes, visible)] from any masks file the app reads:
+    a session file or a legacy ``.siffmasks.npz``. The one entry point for ``--masks`` and
+    File > Load masks. Raises MaskFileError naming the file and the problem."""
+    from .sidecar import SidecarError, read_npz
+
+    path = Path(path)
+    try:
+        names = read_npz(path).keys()
+    except SidecarError as e:
+        raise MaskFileError(str(e)) from None
+    if "document" in names:
+        from .session_file import SessionFileError, read_session_file
+
+        try:
+            return read_session_file(path, shape).rois
+        except SessionFileError as e:
+            raise MaskFileError(str(e)) from None
+    return read_masks(path, shape)
 
 
 def read_masks(path: str | Path, shape: tuple[int, int, int]):
-    """Parse a masks file into [(name, color, mask, all_planes, visible)], checking it."""
+    """Parse a legacy masks file into [(name, color, mask, all_planes, visible)], checking it.
+
+    Raises MaskFileError (naming the file and the problem) for anything malformed."""
+    from .sidecar import SidecarError, json_text, read_npz
+
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            masks = np.asarray(data["masks"], bool)
-            names = [str(n) for n in data["names"]]
-            colors = np.asarray(data["colors"], np.uint8)
-            all_planes = np.asarray(data["all_planes"], bool)
-            visible = np.asarray(data["visible"], bool)
-    except FileNotFoundError:
-        raise MaskFileError(f"{path}: no such masks file") from None
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise MaskFileError(f"{path}: not a readable siffviewer masks file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise MaskFileError(f"{path}: not a siffviewer masks file (format {meta.get('format')!r})")
-    R = len(names)
-    if masks.shape[1:] != tuple(shape) or masks.shape[0] != R or len(colors) != R:
-        raise MaskFileError(f"{path}: masks of shape {masks.shape[1:]} do not fit this "
-                            f"acquisition's {tuple(shape)} (planes, rows, columns)")
-    return [(names[i], tuple(int(v) for v in colors[i]), masks[i].copy(), bool(all_planes[i]),
-             bool(visible[i])) for i in range(R)]
+        data = read_npz(path, ("meta", "masks", "names", "colors", "all_planes", "visible"))
+        meta = json.loads(json_text(data, "meta", path))
+    except SidecarError as e:
+        raise MaskFileError(str(e)) from None
+    except ValueError as e:
+        raise MaskFileError(f"{path}: its meta is not JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise MaskFileError(f"{path}: not a siffviewer masks file (format {got!r})")
+    return rois_from_arrays(path, data, shape)
+
+
+def rois_from_arrays(path: Path, data: dict, shape: tuple[int, int, int]):
+    """[(name, color, mask, all_planes, visible)] from the arrays of a masks or session
+    file, every array checked against the ROI count and ``shape``."""
+    masks, names = data["masks"], data["names"]
+    R = names.shape[0] if names.ndim == 1 else -1
+    if R < 0 or names.dtype.kind != "U":
+        raise MaskFileError(f"{path}: 'names' is not a list of names")
+    want = {"masks": (R, *shape), "colors": (R, 3), "all_planes": (R,), "visible": (R,)}
+    for key, expect in want.items():
+        if data[key].shape != expect:
+            if key == "masks" and masks.ndim == 4 and masks.shape[0] == R:
+                raise MaskFileError(f"{path}: masks of shape {masks.shape[1:]} do not fit this "
+                                    f"acquisition's {tuple(shape)} (planes, rows, columns)")
+            raise MaskFileError(f"{path}: {key!r} has shape {data[key].shape}, expected {expect}")
+    masks = masks.astype(bool)
+    colors = data["colors"].astype(np.uint8)
+    all_planes, visible = data["all_planes"].astype(bool), data["visible"].astype(bool)
+    return [(str(names[i]), tuple(int(v) for v in colors[i]), masks[i].copy(),
+             bool(all_planes[i]), bool(visible[i])) for i in range(R)]
+
+
+def roi_arrays(rois, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """The arrays that store [(name, color, mask, all_planes, visible)] (inverse of
+    :func:`rois_from_arrays`)."""
+    R = len(rois)
+    return {
+        "masks": np.stack([r[2] for r in rois]) if R else np.zeros((0, *shape), bool),
+        "names": np.array([r[0] for r in rois], dtype=np.str_).reshape(R),
+        "colors": np.array([r[1] for r in rois], np.uint8).reshape(R, 3),
+        "all_planes": np.array([r[3] for r in rois], bool).reshape(R),
+        "visible": np.array([r[4] for r in rois], bool).reshape(R),
+    }
 
 
 def masks_path_for(acquisition: str | Path) -> Path:

@@ -1,4 +1,5 @@
-"""What the user is looking at: timepoint, plane, colour, averaging, registration, contrast."""
+"""What the user is looking at and has decided: timepoint, plane, colour, averaging,
+registration, contrast, dF/F baseline, lifetime colour range (saved in the session file)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ class ViewState(Observable):
 
     ``timepoint``, ``plane`` and ``color`` are 0-based positions; ``average`` is the number
     of timepoints averaged, starting at ``timepoint``; ``levels`` the display range in
-    photons (None until first set)."""
+    photons (None until first set); ``dff`` the dF/F baseline (percentile, window_s) or
+    None; ``lifetime_range`` the lifetime colour range in ns. Views change these only
+    through :meth:`update` and redraw from the notification."""
 
     def __init__(self, n_timepoints: int, n_planes: int, n_colors: int) -> None:
         super().__init__()
@@ -38,6 +41,9 @@ class ViewState(Observable):
         self.levels: tuple[float, float] | None = None
         self.playing = False
         self.play_fps = 10.0
+        self.dff: tuple[float, float] | None = None
+        self.dff_settings: tuple[float, float] = (10.0, 30.0)  # shown while dF/F is off
+        self.lifetime_range: tuple[float, float] = (0.5, 3.5)
 
     def key(self) -> FrameKey:
         return FrameKey(self.timepoint, self.plane, self.color, self.average, self.registered)

@@ -71,6 +71,10 @@ class FrameView(QtWidgets.QWidget):
 
         self.preview_item.setPath(path if path is not None else QtGui.QPainterPath())
 
+    def set_editor(self, editor) -> None:
+        """The mask editor that mouse gestures go to (None: pan and zoom only)."""
+        self.view.editor = editor
+
     def set_levels(self, levels: tuple[float, float]) -> None:
         self.image_item.setLevels(levels)
         self.histogram.setLevels(*levels)

@@ -137,9 +137,10 @@ class LifetimePanel(QtWidgets.QWidget):
         self._stale = True
         self.fit_button.clicked.connect(self.start_fit)
         self.source.currentIndexChanged.connect(lambda _: self.refresh())
-        for w in (self.lo, self.hi):
-            w.valueChanged.connect(lambda _: self.refresh_image())
-            w.valueChanged.connect(lambda _: self._label_colorbar())
+        for w in (self.lo, self.hi):  # the range lives in the session state
+            w.valueChanged.connect(lambda _: self.state.update(
+                lifetime_range=(float(self.lo.value()), float(self.hi.value()))))
+        self._show_range()
         self._label_colorbar()
         self.image_mode.currentIndexChanged.connect(lambda _: self.refresh_image())
         state.subscribe(self._on_state)
@@ -151,7 +152,8 @@ class LifetimePanel(QtWidgets.QWidget):
                                      "no Tau_bins in its header): intensity only.")
 
     def _label_colorbar(self) -> None:
-        self.colorbar_label.setText(f"{self.lo.value():.2f} ns (red) → {self.hi.value():.2f} ns "
+        lo, hi = self.state.lifetime_range
+        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns "
                                     "(blue); brightness = photons")
 
     # ---- histogram ----
@@ -235,7 +237,19 @@ class LifetimePanel(QtWidgets.QWidget):
         self.roi_id = roi_id
         self.refresh()
 
+    def _show_range(self) -> None:
+        """Show the state's lifetime colour range in the spin boxes (without echoing it)."""
+        for w, v in zip((self.lo, self.hi), self.state.lifetime_range, strict=True):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+        self._label_colorbar()
+
     def _on_state(self, changed: set[str]) -> None:
+        if "lifetime_range" in changed:
+            self._show_range()
+            if self._active():
+                self.refresh_image()
         if not self._active():
             return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
@@ -289,7 +303,7 @@ class LifetimePanel(QtWidgets.QWidget):
     def _image_key(self):
         s = self.state
         return (self.image_mode.currentIndex(), s.timepoint, s.plane, s.color, s.average,
-                s.registered, self.lo.value(), self.hi.value(),
+                s.registered, *s.lifetime_range,
                 id(self.session.flim_params_for(s.color)))
 
     def refresh_image(self) -> None:

@@ -11,9 +11,17 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
-from ..model.masks import (MaskFileError, MaskSet, autosave_candidates, autosave_path_for,
-                           masks_path_for)
+from ..model.masks import MaskFileError, MaskSet
 from ..model.session import Session
+from ..model.session_file import (
+    Identity,
+    SessionDocument,
+    autosave_session,
+    load_session,
+    save_session,
+    session_path_for,
+    write_session_file,
+)
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
@@ -77,7 +85,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self.masks: MaskSet | None = None
         self.editor: MaskEditor | None = None
-        self._autosaved_version = 0
+        self._autosaved = None
+        self.identity: Identity | None = None
+        self.notices: list[str] = []  # non-error messages shown in the status bar
+        self.levels_by_channel: dict[int, tuple[float, float]] = {}
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -263,10 +274,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks[name].setWidget(widget)
             if old is not None:
                 old.deleteLater()
-        self._install_masks(session)
         self.navigation.set_registration_available(session.registration is not None)
         if session.registration is not None:
             self.state.update(registered=True)
+        self.levels_by_channel = {}
+        self._install_masks(session)  # restores the saved session into the state
         self.state.subscribe(self._on_state)
         self.center.setCurrentIndex(1)
         self.frame_view.image = None
@@ -320,10 +332,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if image is None or key[0] != self._session_id or self.state is None:
             return
         if self.state.levels is None:
-            self.state.levels = auto_levels(image)
+            self.state.update(levels=auto_levels(image))
         self.frame_view.set_image(image, self.state.levels)
         if self.editor is not None:
-            self.editor.threshold_image = image
+            self.editor.set_threshold_image(image)
         self._update_frame_label()
         self.frame_shown.emit(key[1])
 
@@ -333,12 +345,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if "plane" in changed and self.editor is not None:
             self.editor.plane = self.state.plane
             self._update_overlay()
+        if "color" in changed:  # each channel keeps its own display range
+            self.state.update(levels=self.levels_by_channel.get(self.state.color))
         if "levels" in changed and self.state.levels is not None:
+            self.levels_by_channel[self.state.color] = tuple(self.state.levels)
             self.frame_view.set_levels(self.state.levels)
 
     def _on_levels_dragged(self, lo: float, hi: float) -> None:
         if self.state is not None and self.frame_view.image is not None:
-            self.state.levels = (lo, hi)  # the view already shows them
+            self.state.update(levels=(lo, hi))
 
     def auto_levels(self) -> None:
         if self.state is not None and self.frame_view.image is not None:
@@ -406,7 +421,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.masks = MaskSet((g.n_planes, g.height, g.width))
         self.editor = MaskEditor(self.masks, parent=self)
         self.editor.plane = self.state.plane
-        self.frame_view.view.editor = self.editor
+        self.frame_view.set_editor(self.editor)
         self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
         self.masks_panel = MasksPanel(self.masks, self.editor)
         self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync)
@@ -426,31 +441,78 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analysis_tabs.addTab(self.traces_panel, "Traces")
         self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
         self.masks.subscribe(lambda changed: self._update_overlay())
-        self._load_saved_masks(session)
-        self._autosaved_version = self.masks.version
+        self._restore_session(session)
         self.autosave_timer.start()
         self._update_overlay()
 
-    def _load_saved_masks(self, session: Session) -> None:
-        saved = masks_path_for(session.path)
-        autos = [p for p in autosave_candidates(session.path) if p.exists()]
-        auto = max(autos, key=lambda p: p.stat().st_mtime) if autos else None
-        source = None
-        if auto is not None and (not saved.exists()
-                                 or auto.stat().st_mtime > saved.stat().st_mtime):
-            source = auto
-        elif saved.exists():
-            source = saved
-        if source is None:
-            return
-        try:
-            self.masks.load(source)
-        except MaskFileError as e:
-            self.report_error("Cannot load masks", str(e))
-            return
-        self.masks.dirty = source == auto
-        if source == auto:
-            self.statusBar().showMessage(f"Recovered unsaved ROI edits from {auto.name}", 10000)
+    @property
+    def _shape(self) -> tuple[int, int, int]:
+        g = self.session.geometry
+        return (g.n_planes, g.height, g.width)
+
+    def _restore_session(self, session: Session) -> None:
+        """Apply the newest readable session file (autosave, saved, legacy masks); damaged
+        files are set aside and reported."""
+        self.identity = Identity.of(session.path)
+        loaded = load_session(session.path, self._shape, self.identity)
+        for message in loaded.messages:
+            if "set aside" in message:
+                self.report_error("Damaged session file", message)
+            else:
+                self.notices.append(message)
+                self.statusBar().showMessage(message, 10000)
+        doc = loaded.document
+        if doc is not None:
+            self.apply_document(doc)
+            self.masks.dirty = loaded.from_autosave
+        self._autosaved = self._autosave_key()
+
+    def apply_document(self, doc: SessionDocument) -> None:
+        """Show a session document: ROIs, channel, registration, fits, dF/F, position, levels."""
+        from libsiff.flim import FLIMParams
+
+        self.masks.set_records(doc.rois, label="open session")
+        self.masks._undo.clear()  # opening is not an edit to undo
+        for channel, pdict in doc.flim_params.items():
+            if 0 <= channel < self.session.geometry.n_colors:
+                try:
+                    self.session.set_flim_params(channel, FLIMParams.from_dict(pdict))
+                except (KeyError, ValueError, TypeError) as e:
+                    self.report_error("Session", f"FLIM fit of channel {channel} not restored: {e}")
+        registered = doc.registered and self.session.registration is not None
+        self.state.update(color=doc.channel, registered=registered, timepoint=doc.timepoint,
+                          plane=doc.plane, average=doc.average, dff=doc.dff,
+                          dff_settings=doc.dff or self.state.dff_settings,
+                          lifetime_range=doc.lifetime_range or self.state.lifetime_range,
+                          levels=doc.levels.get(doc.channel))
+        self.levels_by_channel = dict(doc.levels)
+        if doc.tools and self.editor is not None:
+            self.editor.brush_radius = float(doc.tools.get("brush_radius", self.editor.brush_radius))
+        self.lifetime_panel.fit = self.session.flim_params_for(doc.channel)
+        self.traces_panel.request()
+
+    def session_document(self) -> SessionDocument:
+        """Everything the user decided, as one document (what Save and autosave write)."""
+        s, session = self.state, self.session
+        params = {c: p.to_dict() for c, p in enumerate(session.reader.flim_params or ())
+                  if p is not None}
+        levels = dict(getattr(self, "levels_by_channel", {}))
+        if s.levels is not None:
+            levels[s.color] = tuple(float(v) for v in s.levels)
+        reg = session.registration
+        return SessionDocument(
+            rois=self.masks.records(), channel=s.color, registered=s.registered,
+            registration=f"{session.path.stem}.siffreg.npz" if reg is not None else None,
+            flim_params=params, dff=s.dff, timepoint=s.timepoint, plane=s.plane,
+            average=s.average, levels=levels, lifetime_range=s.lifetime_range,
+            tools={"tool": self.editor.tool, "brush_radius": self.editor.brush_radius},
+            identity=self.identity, source=str(session.path.resolve()))
+
+    def _autosave_key(self):
+        if self.masks is None or self.session is None:
+            return None
+        doc = self.session_document()
+        return (self.masks.version, repr(doc.settings()))
 
     def _dock_shown(self, dock) -> None:
         """A dock tab came to the front: let its panel catch up on what it skipped."""
@@ -476,15 +538,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_view.set_overlay(overlay_rgba(self.masks, self.state.plane, self.editor.roi_id))
 
     def autosave(self) -> bool:
-        """Save ROI edits made since the last save to ``<stem>.siffmasks.autosave.npz`` (beside
-        the file, or in the user's data folder when that folder is read-only). True when
-        nothing is left unsaved."""
-        if self.masks is None or self.session is None or not self.masks.dirty \
-                or self.masks.version == self._autosaved_version:
+        """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``
+        (beside the file, or in the user's data folder when that folder is read-only). True
+        when nothing is left unsaved."""
+        if self.masks is None or self.session is None:
+            return True
+        key = self._autosave_key()
+        if key == self._autosaved:
             return True
         try:
-            self.masks.save(autosave_path_for(self.session.path), str(self.session.path))
-            self._autosaved_version = self.masks.version
+            autosave_session(self.session.path, self.session_document(), self._shape)
+            self._autosaved = key
+            self.masks.dirty = True
             return True
         except OSError as e:
             self.statusBar().showMessage(f"Autosave failed: {e}", 10000)
@@ -510,28 +575,50 @@ class MainWindow(QtWidgets.QMainWindow):
             return not self.masks.dirty
         return answer == QtWidgets.QMessageBox.StandardButton.Discard
 
+    def _confirm_fewer_rois(self, saved: int, new: int) -> bool:
+        """Ask before a Save replaces a session file holding more ROIs than now."""
+        message = (f"The saved session holds {saved} ROIs; saving now keeps {new}. "
+                   "Replace it?")
+        if self.sync:
+            self.errors.append(message)
+            return bool(getattr(self, "answer_fewer_rois", False))
+        answer = QtWidgets.QMessageBox.question(
+            self, "Save session", message, QtWidgets.QMessageBox.StandardButton.Save
+            | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel)
+        return answer == QtWidgets.QMessageBox.StandardButton.Save
+
     def save_masks(self, path: str | Path | None = None) -> Path | None:
+        """Save the session (ROIs and every setting) beside the acquisition, or to ``path``."""
         if self.masks is None:
             return None
-        target = Path(path) if path else masks_path_for(self.session.path)
+        self.masks.end_stroke()
+        doc = self.session_document()
         try:
-            self.masks.save(target, str(self.session.path))
+            if path is None:
+                target = save_session(self.session.path, doc, self._shape,
+                                      confirm_fewer=self._confirm_fewer_rois)
+                if target is None:
+                    self.statusBar().showMessage("Not saved: the saved session was kept", 8000)
+                    return None
+            else:
+                target = write_session_file(path, doc, self._shape)
         except OSError as e:
-            self.report_error("Cannot save masks", f"{target}: {e}")
+            self.report_error("Cannot save session", f"{path or session_path_for(self.session.path)}"
+                                                      f": {e.strerror or e}")
             return None
-        self.masks.dirty = False
-        if target == masks_path_for(self.session.path):
-            # the default file is what opening loads: older autosaves are now obsolete
-            for stale in autosave_candidates(self.session.path):
-                stale.unlink(missing_ok=True)
-        self.statusBar().showMessage(f"Masks saved to {target}", 5000)
+        if path is None:
+            self.masks.dirty = False
+            self._autosaved = self._autosave_key()
+        self.statusBar().showMessage(f"Session saved to {target}", 5000)
         return target
 
     def save_masks_as(self) -> None:
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save masks", str(masks_path_for(self.session.path)), "Masks (*.npz)")
+            self, "Save session as", str(session_path_for(self.session.path)),
+            "siffviewer session (*.npz)")
         if path:
             self.save_masks(path)
 
@@ -553,25 +640,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ exports
     def export_traces(self, path: str | Path, wide: bool = False):
-        """Export the traces of every ROI as CSV in the background; returns the Job."""
-        from ..model.traces import compute_traces
+        """Export the traces of every ROI as CSV in the background; returns the Job.
+
+        The same model function as ``siff export-traces``, given this session's document."""
         from ..workers import Job
 
-        session, masks, state = self.session, self.masks, self.state
-        stack = masks.stack()
-        ids = [r.roi_id for r in masks.rois]
-        names = [r.name for r in masks.rois]
-        color, registered = state.color, state.registered
-        params = session.flim_params_for(color)
-        baseline = self.traces_panel.baseline()
-        registration = session.registration_text()
-        flim = session.flim_text(params)
+        session, doc, identity = self.session, self.session_document(), self.identity
 
         def work(progress, cancelled):
-            traces = compute_traces(session, stack, ids, names, color, registered, params,
-                                    progress=progress, cancel=cancelled)
-            return exporter.export_traces(path, str(session.path), traces, registration, flim,
-                                          baseline, wide)
+            return exporter.export_session_traces(session, doc, path, wide, progress, cancelled,
+                                                  identity)
 
         job = Job("export traces", work, sync=self.sync, parent=self)
         self._jobs.append(job)

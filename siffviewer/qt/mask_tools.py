@@ -56,7 +56,7 @@ class MaskEditor(QtCore.QObject):
         self.roi_id: int | None = None
         self.plane = 0
         self.brush_radius = 3.0
-        self.threshold_image: np.ndarray | None = None
+        self.threshold_image: np.ndarray | None = None  # the displayed image (set_threshold_image)
         self.threshold_level = 1.0
         self.polygon: list[tuple[float, float]] = []  # (x, y) vertices
         self._start: tuple[float, float] | None = None
@@ -73,6 +73,10 @@ class MaskEditor(QtCore.QObject):
         return self.roi_id
 
     # ---- gestures ----
+    def set_threshold_image(self, image: np.ndarray | None) -> None:
+        """The image the threshold tool picks pixels from (the one on screen)."""
+        self.threshold_image = image
+
     def press(self, row: float, col: float) -> None:
         rid = self._roi()
         self._start = self._last = (row, col)

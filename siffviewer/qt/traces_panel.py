@@ -86,10 +86,11 @@ class TracesPanel(QtWidgets.QWidget):
         self.cursor_timer.setSingleShot(True)
         self.cursor_timer.setInterval(50)
         self.cursor_timer.timeout.connect(self._move_cursor)
-        for w in (self.use_dff,):
-            w.toggled.connect(lambda _: self.redraw())
+        # the dF/F controls change the session state; the panel redraws from its notification
+        self.use_dff.toggled.connect(lambda _: self._dff_edited())
         for w in (self.percentile, self.window):
-            w.valueChanged.connect(lambda _: self.redraw())
+            w.valueChanged.connect(lambda _: self._dff_edited())
+        self._show_dff_settings()
         masks.subscribe(self._on_masks)
         state.subscribe(self._on_state)
         t = session.timepoint_times(0, 0)
@@ -108,9 +109,22 @@ class TracesPanel(QtWidgets.QWidget):
 
     # ---- computing ----
     def baseline(self) -> Baseline | None:
-        if not self.use_dff.isChecked():
-            return None
-        return Baseline(self.percentile.value(), self.window.value())
+        """The session's dF/F baseline (None when dF/F is off)."""
+        return Baseline(*self.state.dff) if self.state.dff else None
+
+    def _dff_edited(self) -> None:
+        settings = (float(self.percentile.value()), float(self.window.value()))
+        self.state.update(dff=settings if self.use_dff.isChecked() else None,
+                          dff_settings=settings)
+
+    def _show_dff_settings(self) -> None:
+        """Show the state's dF/F settings in the controls (without echoing them back)."""
+        pct, window = self.state.dff or self.state.dff_settings
+        for w, v in ((self.use_dff, self.state.dff is not None), (self.percentile, int(round(pct))),
+                     (self.window, window)):
+            w.blockSignals(True)
+            w.setChecked(v) if w is self.use_dff else w.setValue(v)
+            w.blockSignals(False)
 
     def _key(self):
         params = self.session.flim_params_for(self.state.color)
@@ -150,6 +164,9 @@ class TracesPanel(QtWidgets.QWidget):
     def _on_state(self, changed: set[str]) -> None:
         if changed & {"color", "registered"}:
             self.request()
+        if changed & {"dff", "dff_settings"}:
+            self._show_dff_settings()
+            self.redraw()
         if "timepoint" in changed:
             if self.sync:
                 self._move_cursor()

@@ -60,27 +60,6 @@ class FileOutcome:
         return self.status in ("done", "skipped")
 
 
-def session_files(job: FileJob) -> list[Path]:
-    """The saved-session files the export of ``job`` reads (part of its inputs)."""
-    from libsiff.registration import default_registration_path
-
-    from ..masks import masks_path_for
-
-    opts = job.options
-    if opts.template is not None:
-        owner = Path(opts.template)
-    elif opts.masks is None:
-        owner = Path(job.source)
-    else:
-        owner = None
-    files = []
-    if owner is not None:
-        files.append(masks_path_for(owner))
-    if job.registration is None and not opts.raw:
-        files.append(default_registration_path(job.source))
-    return files
-
-
 def registration_settings(template: str | Path | None, channel: int | None) -> dict:
     """How ``--register`` registers each file: the template's saved registration method,
     alignment colour and parameters, else the defaults (siffpy, the analysed channel)."""
@@ -118,7 +97,7 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
     outcome = FileOutcome(job.source, str(output), "failed", worker=_worker_name())
     try:
         outcome.size_bytes = Path(job.source).stat().st_size
-        record = input_record(job.source, job.options, session_files(job), job.registration)
+        record = input_record(job.source, job.options, job.registration)
         outcome.inputs_sha256 = record_hash(record)
         if not job.force:
             manifest = current_manifest(out_dir, job.output_name, record)
@@ -136,7 +115,10 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
                    "mean_photons": [float(v) for v in result.mean_photons],
                    "mean_lifetime_ns": [float(v) for v in result.mean_lifetime_ns],
                    "seconds": time.perf_counter() - start}
-        write_manifest(out_dir, job.output_name, record, Path(result.path), numbers)
+        write_manifest(out_dir, job.output_name, record, Path(result.path), numbers,
+                       result.provenance)
+        if not result.roi_names:
+            outcome.error = "no ROI in the session (use --masks or --template)"
         outcome.output = str(result.path)
         return _from_result(outcome, "done", numbers)
     except SiffCancelled:
