@@ -20,6 +20,7 @@ from libsiff import SiffCancelled
 from libsiff.simulate import SimulationSpec, simulate
 from siffviewer.cli import main
 from siffviewer.model.batch import output_names, run_batch
+from siffviewer.model.batch.runner import local_cluster
 from siffviewer.model.export import TraceExportOptions
 from siffviewer.model.masks import MaskSet
 
@@ -63,8 +64,7 @@ def save_masks(path: Path, names: tuple[str, str]):
 @pytest.fixture(scope="module")
 def cluster():
     """A real LocalCluster of 2 worker processes (one thread each), shared by the tests."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
+    with local_cluster(2) as local:
         yield local.scheduler_address
 
 
@@ -244,6 +244,39 @@ def test_outputs_record_their_inputs_and_a_changed_acquisition_is_redone(data, c
              run_batch([folder], out, options, scheduler=cluster).outcomes}
     assert rerun == {"fly0.siff": "skipped", "fly1.siff": "done", "fly2.siff": "skipped",
                      "fly3.siff": "skipped"}
+
+
+def test_register_applies_the_templates_registration_settings(capsys, data, cluster,
+                                                               tmp_path):
+    from libsiff import SiffReader
+    from libsiff.registration import RegistrationInfo, default_registration_path
+
+    folder = tmp_path / "moving"
+    folder.mkdir()
+    moving = dict(motion="jitter", max_shift_px=2, photons_per_pixel=2.0)
+    template = simulate(tmp_path / "template.siff", SimulationSpec(**{**vars(_spec(7)),
+                                                                     **moving})).path
+    for i in range(2):
+        simulate(folder / f"m{i}.siff", SimulationSpec(**{**vars(_spec(20 + i)), **moving}))
+    with SiffReader(template) as reader:
+        reader.register(num_cycles=2, max_shift=3, reference_sigma=0.5, workers=1)
+    out = tmp_path / "out"
+    code = main(["-q", "batch", str(folder), "--masks", str(data["masks"]), "--out", str(out),
+                 "--template", str(template), "--register", "--scheduler", cluster])
+    assert code == 0, capsys.readouterr().err
+    for i in range(2):
+        source = folder / f"m{i}.siff"
+        info = RegistrationInfo.load(default_registration_path(source))
+        assert info.registration_type.value == "siffpy"
+        assert info.options["num_cycles"] == 2 and info.options["max_shift"] == [3, 3]
+        assert info.options["reference_sigma"] == 0.5
+        text = (out / f"m{i}.csv").read_text()
+        assert "# registration: siffpy" in text
+        reference = export_traces_reference(capsys, source, data["masks"], tmp_path / f"r{i}.csv")
+        assert text.encode() == reference  # export-traces now finds the same registration
+    rerun = run_batch([folder], out, TraceExportOptions(masks=data["masks"], template=template),
+                      register=True, scheduler=cluster)
+    assert [o.status for o in rerun.outcomes] == ["skipped", "skipped"]
 
 
 # ------------------------------------------------------------------ an existing cluster

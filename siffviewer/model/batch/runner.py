@@ -120,17 +120,25 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     return BatchResult(final, summary, time.perf_counter() - start)
 
 
+def local_cluster(workers: int):
+    """A LocalCluster of ``workers`` processes with one thread each, quiet, no dashboard
+    (its HTTP endpoint on a free local port, so several batches can run side by side)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
+
+
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
                  event_name: str) -> bool:
     """Submit one task per job and report each as it ends; True when cancelled."""
-    from distributed import Client, Event, LocalCluster, wait
+    from distributed import Client, Event, wait
 
     if scheduler is not None:
         cluster, client = None, Client(scheduler, timeout="20s")
     else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = local_cluster(workers or os.cpu_count() or 1)
         client = Client(cluster)
     try:
         event = Event(event_name, client=client)

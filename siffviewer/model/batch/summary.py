@@ -14,8 +14,8 @@ from .task import FileOutcome
 
 SUMMARY_NAME = "summary.csv"
 COLUMNS = ("file", "output", "status", "frames", "timepoints", "rois", "roi_names",
-           "mean_photons", "mean_lifetime_ns", "seconds", "file_bytes", "error",
-           "inputs_sha256", "worker")
+           "mean_photons", "mean_lifetime_ns", "seconds", "cpu_seconds", "file_bytes",
+           "error", "inputs_sha256", "worker")
 
 
 def _num(value: float) -> str:
@@ -33,8 +33,8 @@ def summary_rows(outcomes: Iterable[FileOutcome]) -> list[list[str]]:
             len(o.roi_names) if has else "", ";".join(o.roi_names),
             ";".join(_num(v) for v in o.mean_photons),
             ";".join(_num(v) for v in o.mean_lifetime_ns),
-            f"{o.seconds:.3f}", o.size_bytes, o.error.replace("\n", " "), o.inputs_sha256,
-            o.worker])
+            f"{o.seconds:.3f}", f"{o.cpu_seconds:.3f}", o.size_bytes,
+            o.error.replace("\n", " "), o.inputs_sha256, o.worker])
     return rows
 
 
