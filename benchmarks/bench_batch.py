@@ -6,7 +6,9 @@ copied 12 times; 10 ROIs over all planes. Every file is read once first, so both
 the files in the page cache (the compute-bound case; on a cluster reading shared storage,
 see docs/batch.md). The run prints:
 
-* the time of the batch in this process, one file after the other (``workers=0``);
+* the time of the batch in this process, one file after the other (``workers=0``), with
+  libsiff's default C threads (what ``siff export-traces`` in a shell loop gets) and with
+  one C thread (what each worker uses: the baseline of the parallel efficiency);
 * the time on a running LocalCluster of N worker processes (one thread each), after a
   warm-up pass that loads the code on the workers, and the parallel efficiency
   serial / (N x parallel);
@@ -30,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import CACHE, cached_acquisition, machine, read_bytes_once  # noqa: E402
 
+from libsiff import _bindings  # noqa: E402
 from siffviewer.model.batch import run_batch  # noqa: E402
 from siffviewer.model.batch.runner import local_cluster  # noqa: E402
 from siffviewer.model.export import TraceExportOptions  # noqa: E402
@@ -100,8 +103,13 @@ def main() -> None:
     print(f"{len(files)} files, {total_mb / len(files):.0f} MB each ({total_mb:.0f} MB), "
           f"10 ROIs; {machine()}; {load()}")
 
-    serial, s_wall, s_cpu = timed("serial, in this process", lambda: run_batch(
+    default_threads = _bindings._THREADS
+    loop = timed(f"serial, {default_threads} C threads (as export-traces in a loop)",
+                 lambda: run_batch([folder], out, options, workers=0, force=True), args.repeats)[0]
+    _bindings._THREADS = 1  # what each worker uses (LIBSIFF_NUM_THREADS=1)
+    serial, s_wall, s_cpu = timed("serial, 1 C thread", lambda: run_batch(
         [folder], out, options, workers=0, force=True), args.repeats)
+    _bindings._THREADS = default_threads
     t0 = time.perf_counter()
     with local_cluster(args.workers) as cluster:
         start_s = time.perf_counter() - t0
@@ -121,7 +129,9 @@ def main() -> None:
           f"file; {total_mb / parallel:.0f} MB/s), speed-up {serial / parallel:.2f}, parallel "
           f"efficiency {efficiency:.2f} (target >= 0.7)")
     print(f"CPU per file on the workers / serially: {p_cpu / s_cpu:.2f} (1.0: the work itself "
-          f"scales; wall times above it are other processes' load)")
+          f"scales; wall time beyond CPU time is waiting for a core)")
+    print(f"speed-up over export-traces in a loop ({default_threads} C threads): "
+          f"{loop / parallel:.2f}")
     print(f"{args.workers} workers incl. cluster start: {cold:.2f} s, "
           f"efficiency {serial / (args.workers * cold):.2f}")
     n, w = 1000, 50

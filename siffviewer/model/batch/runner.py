@@ -121,13 +121,15 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
 
 
 def local_cluster(workers: int):
-    """A LocalCluster of ``workers`` processes with one thread each, quiet, no dashboard
-    (its HTTP endpoint on a free local port, so several batches can run side by side)."""
+    """A LocalCluster of ``workers`` processes with one thread each (libsiff's C calls too),
+    quiet, no dashboard (its HTTP endpoint on a free local port, so several batches can run
+    side by side)."""
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
+                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR,
+                        env={"LIBSIFF_NUM_THREADS": "1"})  # one core per worker
 
 
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
