@@ -221,6 +221,16 @@ def test_cancel_on_dask_stops_the_files_not_finished(data, cluster, tmp_path):
     assert not list(out.glob(".*.part"))
 
 
+def test_local_workers_leave_ctrl_c_to_the_client(cluster):
+    import signal
+
+    with distributed.Client(cluster) as client:  # a Ctrl-C reaches the whole process group
+        handlers = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+        threads = client.run(lambda: __import__("libsiff")._bindings._THREADS)
+    assert list(handlers.values()) == [True, True]
+    assert list(threads.values()) == [1, 1]  # one core per worker process
+
+
 def test_outputs_record_their_inputs_and_a_changed_acquisition_is_redone(data, cluster,
                                                                           tmp_path):
     folder = tmp_path / "acq"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from .task import FileJob, FileOutcome, process_file, registration_settings
 ProgressCallback = Callable[[int, int, FileOutcome], None]
 CancelCallback = Callable[[], bool]
 _POLL_S = 0.2  # how often the client looks at cancel() while files run
+_CANCEL_WAIT_S = 60.0  # how long a cancelled batch waits for its running files to stop
 
 
 @dataclass
@@ -114,7 +117,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                                                  "cancelled")
              for o, j in zip(outcomes, jobs, strict=True)]
     summary = write_summary(out_dir, final)
-    if cancelled:
+    if cancelled and any(o.status == "cancelled" for o in final):
         raise SiffCancelled(f"batch cancelled; {sum(o.ok for o in final)} of {len(final)} "
                             f"files finished (see {summary})")
     return BatchResult(final, summary, time.perf_counter() - start)
@@ -123,13 +126,19 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
 def local_cluster(workers: int):
     """A LocalCluster of ``workers`` processes with one thread each (libsiff's C calls too),
     quiet, no dashboard (its HTTP endpoint on a free local port, so several batches can run
-    side by side)."""
+    side by side). The workers ignore Ctrl-C: the client stops them cleanly instead."""
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR,
-                        env={"LIBSIFF_NUM_THREADS": "1"})  # one core per worker
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:  # processes started now inherit the ignored SIGINT
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR,
+                            env={"LIBSIFF_NUM_THREADS": "1"})  # one core per worker
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
@@ -153,10 +162,14 @@ def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
         while pending:
             if cancel is not None and cancel():
                 event.set()  # files not started return at once, running ones at their next check
-                wait(pending)
+                try:
+                    wait(pending, timeout=_CANCEL_WAIT_S)
+                except TimeoutError:
+                    client.cancel(list(pending))  # e.g. workers lost: give up on them
                 for future in pending:
-                    i, _ = index[future.key]
-                    finished(i, _outcome(future, jobs[i]))
+                    if future.status in ("finished", "error"):
+                        i, _ = index[future.key]
+                        finished(i, _outcome(future, jobs[i]))
                 return True
             try:
                 done, pending = wait(pending, timeout=_POLL_S, return_when="FIRST_COMPLETED")
