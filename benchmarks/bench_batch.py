@@ -13,7 +13,8 @@ see docs/batch.md). The run prints:
   warm-up pass that loads the code on the workers, and the parallel efficiency
   serial / (N x parallel);
 * the time of ``run_batch(workers=N)`` from scratch (cluster start included);
-* the load average of the machine around each measurement (other users slow both runs).
+* the load average of the machine around each measurement, and how long the processes
+  ran on a core and waited in the run queue for one (other users slow both runs).
 
 Usage: python benchmarks/bench_batch.py [--files 12] [--workers 2] [--repeats 2]
 """
@@ -31,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import CACHE, cached_acquisition, machine, read_bytes_once  # noqa: E402
+from distributed import Client  # noqa: E402
 
 from libsiff import _bindings  # noqa: E402
 from siffviewer.model.batch import run_batch  # noqa: E402
@@ -67,6 +69,24 @@ def prepare(n_files: int) -> tuple[Path, Path]:
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min)"
+
+
+def schedstat() -> tuple[float, float]:
+    """Seconds this process's threads ran on a core and waited in the run queue (Linux)."""
+    run = wait = 0.0
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            on_cpu, queued, _ = (int(v) for v in (task / "schedstat").read_text().split())
+        except (OSError, ValueError):
+            continue
+        run, wait = run + on_cpu / 1e9, wait + queued / 1e9
+    return run, wait
+
+
+def waiting(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> str:
+    run = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+    wait = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+    return f"{run:.1f} s on a core, {wait:.1f} s waiting for one ({wait / (run + wait):.0%})"
 
 
 def timed(label: str, fn, repeats: int) -> tuple[float, float, float]:
@@ -107,17 +127,23 @@ def main() -> None:
     loop = timed(f"serial, {default_threads} C threads (as export-traces in a loop)",
                  lambda: run_batch([folder], out, options, workers=0, force=True), args.repeats)[0]
     _bindings._THREADS = 1  # what each worker uses (LIBSIFF_NUM_THREADS=1)
+    before = [schedstat()]
     serial, s_wall, s_cpu = timed("serial, 1 C thread", lambda: run_batch(
         [folder], out, options, workers=0, force=True), args.repeats)
+    serial_sched = waiting(before, [schedstat()])
     _bindings._THREADS = default_threads
     t0 = time.perf_counter()
     with local_cluster(args.workers) as cluster:
         start_s = time.perf_counter() - t0
         address = cluster.scheduler_address
         run_batch(files[:args.workers], out, options, force=True, scheduler=address)  # warm-up
-        parallel, p_wall, p_cpu = timed(f"{args.workers} workers (running cluster)",
-                                        lambda: run_batch([folder], out, options, force=True,
-                                                          scheduler=address), args.repeats)
+        with Client(address) as client:
+            before = list(client.run(schedstat).values())
+            parallel, p_wall, p_cpu = timed(f"{args.workers} workers (running cluster)",
+                                            lambda: run_batch([folder], out, options,
+                                                              force=True, scheduler=address),
+                                            args.repeats)
+            worker_sched = waiting(before, list(client.run(schedstat).values()))
     cold = timed(f"{args.workers} workers (cluster started by run_batch)", lambda: run_batch(
         [folder], out, options, force=True, workers=args.workers), 1)[0]
 
@@ -130,6 +156,8 @@ def main() -> None:
           f"efficiency {efficiency:.2f} (target >= 0.7)")
     print(f"CPU per file on the workers / serially: {p_cpu / s_cpu:.2f} (1.0: the work itself "
           f"scales; wall time beyond CPU time is waiting for a core)")
+    print(f"run queue, serial runs: {serial_sched}")
+    print(f"run queue, worker processes: {worker_sched}")
     print(f"speed-up over export-traces in a loop ({default_threads} C threads): "
           f"{loop / parallel:.2f}")
     print(f"{args.workers} workers incl. cluster start: {cold:.2f} s, "
