@@ -94,11 +94,13 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     event_name = f"siff-batch-cancel-{uuid.uuid4().hex}" if workers != 0 or scheduler else None
     jobs = plan_jobs(paths, out_dir, options, register, force, event_name)
     outcomes: list[FileOutcome | None] = [None] * len(jobs)
+    count = [0]
 
     def finished(i: int, outcome: FileOutcome) -> None:
         outcomes[i] = outcome
+        count[0] += 1
         if progress is not None:
-            progress(sum(o is not None for o in outcomes), len(jobs), outcome)
+            progress(count[0], len(jobs), outcome)
 
     cancelled = False
     if workers == 0 and scheduler is None:
@@ -134,7 +136,7 @@ def local_cluster(workers: int):
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:  # processes started now inherit the ignored SIGINT (and this config)
-        with dask.config.set({"distributed.worker.profile.enabled": False}):  # no dashboard
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                 host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                 scheduler_kwargs={"dashboard": False},
@@ -148,7 +150,7 @@ def local_cluster(workers: int):
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
                  event_name: str) -> bool:
     """Submit one task per job and report each as it ends; True when cancelled."""
-    from distributed import Client, Event, wait
+    from distributed import Client, Event, as_completed, wait
 
     if scheduler is not None:
         cluster, client = None, Client(scheduler, timeout="20s")
@@ -162,24 +164,27 @@ def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
         for i, job in enumerate(jobs):
             future = client.submit(process_file, job, key=f"siff-batch-{run}-{i}", pure=False)
             index[future.key] = (i, future)
-        pending = {f for _, f in index.values()}
-        while pending:
+        remaining = set(index)
+        completed = as_completed([f for _, f in index.values()])
+        while remaining:
             if cancel is not None and cancel():
                 event.set()  # files not started return at once, running ones at their next check
+                pending = [index[key][1] for key in remaining]
                 try:
                     wait(pending, timeout=_CANCEL_WAIT_S)
                 except TimeoutError:
-                    client.cancel(list(pending))  # e.g. workers lost: give up on them
+                    client.cancel(pending)  # e.g. workers lost: give up on them
                 for future in pending:
                     if future.status in ("finished", "error"):
                         i, _ = index[future.key]
                         finished(i, _outcome(future, jobs[i]))
                 return True
-            try:
-                done, pending = wait(pending, timeout=_POLL_S, return_when="FIRST_COMPLETED")
-            except TimeoutError:
+            batch = completed.next_batch(block=False)
+            if not batch:
+                time.sleep(_POLL_S)
                 continue
-            for future in done:
+            for future in batch:
+                remaining.discard(future.key)
                 i, _ = index[future.key]
                 finished(i, _outcome(future, jobs[i]))
         return False
