@@ -36,7 +36,18 @@ MAX_FRAME_PIXELS = int(lib.SIFF_MAX_FRAME_PIXELS)
 DAMAGE_TRUNCATED = lib.SIFF_DAMAGE_TRUNCATED
 DAMAGE_BAD_IFD = lib.SIFF_DAMAGE_BAD_IFD
 
-_THREADS = max(1, min(os.cpu_count() or 1, 8))
+
+def _threads_from_env() -> int:
+    """Threads per C call: LIBSIFF_NUM_THREADS, else OMP_NUM_THREADS (Dask sets it to 1 in
+    its workers, which run one file each), else the number of cores."""
+    for name in ("LIBSIFF_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+_THREADS = max(1, min(_threads_from_env(), 8))
 
 
 class Kind:

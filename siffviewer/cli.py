@@ -545,6 +545,100 @@ def _register_export_nwb(sub) -> None:
     p.add_argument("--age", help="ISO 8601 age, e.g. P90D")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_nwb)
+# ------------------------------------------------------------------ siff batch
+
+EXIT_FILES_FAILED = 1  # siff batch: it ran, but at least one file failed
+
+
+def add_batch_parser(sub) -> None:
+    """Register ``siff batch`` (the options of export-traces, over many files, on Dask)."""
+    p = sub.add_parser(
+        "batch", help="ROI traces of many files at once, on a Dask cluster",
+        description="Export the ROI traces of every FILE (and every .siff file in every "
+                    "FOLDER) to OUT, one CSV per file plus OUT/summary.csv, as export-traces "
+                    "would file by file. Runs on a local Dask cluster of processes, or on a "
+                    "running one (--scheduler). Files whose outputs are current (same "
+                    "inputs) are skipped; see docs/batch.md.",
+        epilog="Exit status: 0 when every file succeeded, 1 when some failed (see the "
+               "summary), 2 on an error, 130 when interrupted.")
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help=".siff files or folders")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--masks", "-m", metavar="MASKS",
+                   help="a masks or session file to use (default: each file's saved session)")
+    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
+    p.add_argument("--raw", action="store_true", help="ignore the registration")
+    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
+    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
+                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
+    p.add_argument("--wide", action="store_true", help="one column per ROI")
+    p.add_argument("--template", metavar="ACQUISITION",
+                   help="use this acquisition's saved session for every file")
+    p.add_argument("--register", action="store_true",
+                   help="register each file first, with the template's registration settings")
+    p.add_argument("--force", "-f", action="store_true",
+                   help="redo every file, also those whose outputs are current")
+    p.add_argument("--workers", "-j", type=int, metavar="N",
+                   help="local worker processes (default: the number of cores; 0: no Dask, "
+                        "one file after the other in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use the running Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    from libsiff import SiffCancelled
+
+    from .model.batch import run_batch
+    from .model.export import TraceExportOptions
+
+    if args.workers is not None and args.workers < 0:
+        raise CliError("--workers must be 0 or more")
+    options = TraceExportOptions(masks=args.masks, channel=args.channel,
+                                 raw=True if args.raw else None, flim_params=args.flim_params,
+                                 dff=args.dff, wide=args.wide, template=args.template)
+    interrupted = []  # Ctrl-C: stop cleanly and still write the summary
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = (signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+                if main_thread else None)
+    bar = tqdm(total=None, unit="file", desc="batch", disable=True if args.quiet else None,
+               dynamic_ncols=True)
+    start, nbytes = time.monotonic(), [0]
+
+    def progress(done: int, total: int, outcome) -> None:
+        bar.total = total
+        nbytes[0] += outcome.size_bytes if outcome.status == "done" else 0
+        rate = nbytes[0] / max(time.monotonic() - start, 1e-9) / 1e6
+        bar.set_postfix_str(f"{rate:.1f} MB/s, {Path(outcome.source).name}: {outcome.status}",
+                            refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        result = run_batch(args.paths, args.out, options, register=args.register,
+                           force=args.force, workers=args.workers, scheduler=args.scheduler,
+                           progress=progress, cancel=lambda: bool(interrupted))
+    except SiffCancelled as exc:
+        bar.close()
+        print(f"{PROG}: interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        bar.close()
+    counts = {s: sum(o.status == s for o in result.outcomes) for s in ("done", "skipped",
+                                                                       "failed", "cancelled")}
+    for o in result.failed:
+        what = o.error if o.source in o.error else f"{o.source}: {o.error or o.status}"
+        print(f"{PROG}: {o.status}: {what}", file=sys.stderr)
+    print(f"{len(result.outcomes)} files: {counts['done']} done, {counts['skipped']} up to "
+          f"date, {counts['failed']} failed, {result.seconds:.1f} s; {result.summary}")
+    return EXIT_FILES_FAILED if result.failed else EXIT_OK
 
 
 # ------------------------------------------------------------------ main
@@ -600,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_session)
     _register_convert_masks(sub)
     _register_export_nwb(sub)
+
+    add_batch_parser(sub)
     return ap
 
 

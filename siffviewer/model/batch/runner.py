@@ -1,0 +1,203 @@
+"""Run a batch: one task per acquisition on a Dask cluster (or in this process).
+
+The client only plans (names, registration settings), hands out :class:`FileJob` s and
+collects :class:`FileOutcome` s; the workers open the files, so on a cluster every worker
+must see the acquisitions and the output folder under the same paths."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from libsiff import SiffCancelled
+
+from ..export import TraceExportOptions
+from .inputs import find_acquisitions, output_names
+from .summary import write_summary
+from .task import FileJob, FileOutcome, process_file, registration_settings
+
+ProgressCallback = Callable[[int, int, FileOutcome], None]
+CancelCallback = Callable[[], bool]
+_POLL_S = 0.2  # how often the client looks at cancel() while files run
+_CANCEL_WAIT_S = 60.0  # how long a cancelled batch waits for its running files to stop
+
+
+@dataclass
+class BatchResult:
+    """Outcomes in the order of the acquisitions, the summary's path and the wall time."""
+
+    outcomes: list[FileOutcome]
+    summary: Path
+    seconds: float
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
+              options: TraceExportOptions | None = None, register: bool = False,
+              force: bool = False, cancel_event: str | None = None) -> list[FileJob]:
+    """One FileJob per acquisition found in ``paths`` (files, or folders of ``.siff``).
+
+    Raises FileNotFoundError for a missing path or input file, ValueError when ``paths``
+    hold no acquisition."""
+    options = options if options is not None else TraceExportOptions()
+    for what, value in (("masks file", options.masks), ("FLIM parameters file",
+                                                        options.flim_params),
+                        ("template acquisition", options.template)):
+        if value is not None and not Path(value).is_file():
+            raise FileNotFoundError(2, f"no such {what}", str(value))
+    sources = find_acquisitions(paths)
+    if not sources:
+        raise ValueError("no acquisitions to process (folders are searched for .siff files)")
+    out_dir = Path(out_dir).absolute()  # workers may run in another folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reg = registration_settings(options.template, options.channel) if register else None
+    return [FileJob(str(src.absolute()), str(out_dir), name, options, reg, force, cancel_event)
+            for src, name in zip(sources, output_names(sources), strict=True)]
+
+
+def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+              options: TraceExportOptions | None = None, *, register: bool = False,
+              force: bool = False, workers: int | None = None, scheduler: str | None = None,
+              progress: ProgressCallback | None = None,
+              cancel: CancelCallback | None = None) -> BatchResult:
+    """Export the traces of every acquisition in ``paths`` to ``out_dir``, plus summary.csv.
+
+    Parameters
+    ----------
+    paths : files, or folders whose ``.siff`` files are taken (not recursively)
+    out_dir : folder of the outputs (created when missing)
+    options : the analysis, as for ``siff export-traces`` (None: the defaults)
+    register : register each file first, with the template's registration settings
+    force : redo files whose outputs are current (by default they are skipped)
+    workers : processes of a local Dask cluster (default: the number of cores); 0 runs the
+        files one after the other in this process, without Dask
+    scheduler : address of a running Dask scheduler to use instead of a local cluster
+    progress : ``progress(done, total, outcome)`` after each file, in the calling thread
+    cancel : polled while files run; when it returns True, files not started are dropped,
+        running ones are told to stop, the summary is written and SiffCancelled is raised
+
+    Returns
+    -------
+    BatchResult; a file that fails is reported in it (and in the summary), not raised.
+    """
+    start = time.perf_counter()
+    event_name = f"siff-batch-cancel-{uuid.uuid4().hex}" if workers != 0 or scheduler else None
+    jobs = plan_jobs(paths, out_dir, options, register, force, event_name)
+    outcomes: list[FileOutcome | None] = [None] * len(jobs)
+    count = [0]
+
+    def finished(i: int, outcome: FileOutcome) -> None:
+        outcomes[i] = outcome
+        count[0] += 1
+        if progress is not None:
+            progress(count[0], len(jobs), outcome)
+
+    cancelled = False
+    if workers == 0 and scheduler is None:
+        for i, job in enumerate(jobs):
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            outcome = process_file(job, cancel)
+            finished(i, outcome)
+            cancelled = outcome.status == "cancelled"
+            if cancelled:
+                break
+    else:
+        cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name)
+    final = [o if o is not None else FileOutcome(j.source, str(Path(j.out_dir) / j.output_name),
+                                                 "cancelled")
+             for o, j in zip(outcomes, jobs, strict=True)]
+    summary = write_summary(out_dir, final)
+    if cancelled and any(o.status == "cancelled" for o in final):
+        raise SiffCancelled(f"batch cancelled; {sum(o.ok for o in final)} of {len(final)} "
+                            f"files finished (see {summary})")
+    return BatchResult(final, summary, time.perf_counter() - start)
+
+
+def local_cluster(workers: int):
+    """A LocalCluster of ``workers`` processes with one thread each (libsiff's C calls too),
+    quiet, no dashboard and no statistical profiler (its 10 ms sampling thread costs time
+    on a busy machine), the HTTP endpoint on a free local port so several batches can run
+    side by side. The workers ignore Ctrl-C: the client stops them cleanly instead."""
+    import dask
+    from distributed import LocalCluster
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:  # processes started now inherit the ignored SIGINT (and this config)
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                scheduler_kwargs={"dashboard": False},
+                                silence_logs=logging.ERROR,
+                                env={"LIBSIFF_NUM_THREADS": "1"})  # one core per worker
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
+                 event_name: str) -> bool:
+    """Submit one task per job and report each as it ends; True when cancelled."""
+    from distributed import Client, Event, as_completed, wait
+
+    if scheduler is not None:
+        cluster, client = None, Client(scheduler, timeout="20s")
+    else:
+        cluster = local_cluster(workers or os.cpu_count() or 1)
+        client = Client(cluster)
+    try:
+        event = Event(event_name, client=client)
+        run = uuid.uuid4().hex[:8]
+        index = {}
+        for i, job in enumerate(jobs):
+            future = client.submit(process_file, job, key=f"siff-batch-{run}-{i}", pure=False)
+            index[future.key] = (i, future)
+        remaining = set(index)
+        completed = as_completed([f for _, f in index.values()])
+        while remaining:
+            if cancel is not None and cancel():
+                event.set()  # files not started return at once, running ones at their next check
+                pending = [index[key][1] for key in remaining]
+                try:
+                    wait(pending, timeout=_CANCEL_WAIT_S)
+                except TimeoutError:
+                    client.cancel(pending)  # e.g. workers lost: give up on them
+                for future in pending:
+                    if future.status in ("finished", "error"):
+                        i, _ = index[future.key]
+                        finished(i, _outcome(future, jobs[i]))
+                return True
+            batch = completed.next_batch(block=False)
+            if not batch:
+                time.sleep(_POLL_S)
+                continue
+            for future in batch:
+                remaining.discard(future.key)
+                i, _ = index[future.key]
+                finished(i, _outcome(future, jobs[i]))
+        return False
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _outcome(future, job: FileJob) -> FileOutcome:
+    """The task's outcome, or a failure when the task itself died (e.g. its worker)."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - reported per file
+        return FileOutcome(job.source, str(Path(job.out_dir) / job.output_name), "failed",
+                           error=f"the task failed: {type(exc).__name__}: {exc}")

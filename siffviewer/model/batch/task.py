@@ -1,0 +1,170 @@
+"""The unit of work of a batch: one acquisition to one traces file, run on a Dask worker.
+
+:func:`process_file` never raises for a bad acquisition: a failure becomes a
+:class:`FileOutcome` with its error message, so one corrupt file never stops the others.
+Everything it needs comes in the :class:`FileJob` (workers read no client state)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from libsiff import SiffCancelled
+
+from ..export import TraceExportOptions, export_traces_file
+from .provenance import current_manifest, input_record, record_hash, write_manifest
+
+#: Registration parameters of the "siffpy" method that a template's saved registration
+#: passes on to the files of a batch (its other saved options are diagnostics).
+REGISTRATION_PARAMETERS = ("num_cycles", "tolerance", "max_shift", "rigid_volume",
+                           "evidence_colors", "temporal", "step_sigma", "jump_probability",
+                           "em_iterations", "reference_sigma", "subpixel_references",
+                           "coarse_cycles", "batch_frames")
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One file of a batch: where it is, where its output goes, how to analyse it."""
+
+    source: str
+    out_dir: str
+    output_name: str
+    options: TraceExportOptions
+    registration: dict | None = None  # {"method", "alignment_color", "parameters"}
+    force: bool = False
+    cancel_event: str | None = None   # name of a distributed.Event set to cancel
+
+
+@dataclass
+class FileOutcome:
+    """What became of one file (a row of summary.csv)."""
+
+    source: str
+    output: str
+    status: str                      # "done", "skipped" (up to date), "failed", "cancelled"
+    n_frames: int | None = None
+    n_timepoints: int | None = None
+    roi_names: list[str] = field(default_factory=list)
+    mean_photons: list[float] = field(default_factory=list)
+    mean_lifetime_ns: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0         # CPU time of the thread that ran it
+    size_bytes: int = 0
+    error: str = ""
+    inputs_sha256: str = ""
+    worker: str = ""                 # the Dask worker that ran it ("" in this process)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("done", "skipped")
+
+
+def registration_settings(template: str | Path | None, channel: int | None) -> dict:
+    """How ``--register`` registers each file: the template's saved registration method,
+    alignment colour and parameters, else the defaults (siffpy, the analysed channel)."""
+    from libsiff import SiffReader
+
+    settings = {"method": "siffpy", "alignment_color": int(channel or 0), "parameters": {}}
+    if template is None:
+        return settings
+    with SiffReader(template) as reader:
+        info = reader.registration_info
+    if info is None:
+        return settings
+    method = info.registration_type.value
+    params = ({k: v for k, v in info.options.items() if k in REGISTRATION_PARAMETERS}
+              if method == "siffpy" else {})
+    return {"method": method, "alignment_color": int(info.registration_color_channel),
+            "parameters": params}
+
+
+def _cancel_check(job: FileJob) -> Callable[[], bool] | None:
+    if job.cancel_event is None:
+        return None
+    from distributed import Event
+
+    event = Event(job.cancel_event)
+    return event.is_set
+
+
+def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> FileOutcome:
+    """Register (when asked) and export the traces of one acquisition, unless its output is
+    already current (same inputs, see :mod:`.provenance`) and ``job.force`` is off."""
+    start, cpu_start = time.perf_counter(), time.thread_time()
+    out_dir = Path(job.out_dir)
+    output = out_dir / job.output_name
+    outcome = FileOutcome(job.source, str(output), "failed", worker=_worker_name())
+    try:
+        outcome.size_bytes = Path(job.source).stat().st_size
+        record = input_record(job.source, job.options, job.registration)
+        outcome.inputs_sha256 = record_hash(record)
+        if not job.force:
+            manifest = current_manifest(out_dir, job.output_name, record)
+            if manifest is not None:
+                return _from_result(outcome, "skipped", manifest["result"])
+        if cancel is None:
+            cancel = _cancel_check(job)
+        if cancel is not None and cancel():
+            raise SiffCancelled("batch cancelled before this file started")
+        if job.registration is not None:
+            _register(job, cancel)
+        result = export_traces_file(job.source, output, job.options, cancel=cancel)
+        numbers = {"n_frames": int(result.n_frames), "n_timepoints": int(result.n_timepoints),
+                   "roi_names": [str(n) for n in result.roi_names],
+                   "mean_photons": [float(v) for v in result.mean_photons],
+                   "mean_lifetime_ns": [float(v) for v in result.mean_lifetime_ns],
+                   "seconds": time.perf_counter() - start,
+                   "cpu_seconds": time.thread_time() - cpu_start}
+        write_manifest(out_dir, job.output_name, record, Path(result.path), numbers,
+                       result.provenance)
+        if not result.roi_names:
+            outcome.error = "no ROI in the session (use --masks or --template)"
+        outcome.output = str(result.path)
+        return _from_result(outcome, "done", numbers)
+    except SiffCancelled:
+        outcome.status = "cancelled"
+    except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not raised
+        outcome.error = _message(exc)
+    outcome.seconds = time.perf_counter() - start
+    outcome.cpu_seconds = time.thread_time() - cpu_start
+    return outcome
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):  # not running in a Dask worker
+        return ""
+
+
+def _register(job: FileJob, cancel) -> None:
+    from libsiff import SiffReader
+
+    reg = job.registration
+    with SiffReader(job.source) as reader:
+        reader.register(registration_method=reg["method"],
+                        alignment_color_channel=reg["alignment_color"], cancel=cancel,
+                        **({"workers": 1} if reg["method"] == "siffpy" else {}),
+                        **reg["parameters"])
+
+
+def _from_result(outcome: FileOutcome, status: str, numbers: dict) -> FileOutcome:
+    outcome.status = status
+    outcome.n_frames, outcome.n_timepoints = numbers["n_frames"], numbers["n_timepoints"]
+    outcome.roi_names = list(numbers["roi_names"])
+    outcome.mean_photons = list(numbers["mean_photons"])
+    outcome.mean_lifetime_ns = list(numbers["mean_lifetime_ns"])
+    outcome.seconds = float(numbers["seconds"])
+    outcome.cpu_seconds = float(numbers.get("cpu_seconds", 0.0))
+    return outcome
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and getattr(exc, "filename", None) and exc.filename not in text:
+        text = f"{exc.filename}: {text}"
+    return text
