@@ -1,0 +1,56 @@
+"""Decoded-frame steps shared by the estimators: registered means per plane, the result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .progress import Ticker
+from .sidecar import RegistrationInfo, file_fingerprint
+
+
+def build_result(io, grid, alignment_color, rtype, shifts, subpixel, confidence, reference,
+            options) -> RegistrationInfo:
+    """Assemble a RegistrationInfo: shifts (T, Z, 2) signed ints apply to every colour."""
+    H, W = io.frame_shape()
+    valid = grid >= 0
+    t, z, _ = np.nonzero(valid)
+    frames = grid[valid]
+    dy = (shifts[t, z, 0] % H).tolist()
+    dx = (shifts[t, z, 1] % W).tolist()
+    yx = dict(zip(frames.tolist(), zip(dy, dx, strict=True), strict=True))
+    ref = np.asarray(reference, np.float32)
+    return RegistrationInfo(
+        registration_type=rtype, filename=io.filename, yx_shifts=yx,
+        reference_frames=ref.squeeze() if ref.shape[0] == 1 else ref,
+        registration_color_channel=alignment_color, frame_grid=grid,
+        shifts=shifts.astype(np.int64), subpixel_shifts=subpixel.astype(np.float64),
+        confidence=None if confidence is None else confidence.astype(np.float64),
+        n_frames=io.num_frames(), frame_shape=(H, W),
+        fingerprint=file_fingerprint(io.filename, io), options=options)
+
+
+def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None,
+                      ticker: Ticker) -> tuple[np.ndarray, np.ndarray]:
+    """Mean registered frame per plane, float64 (Z, H, W), and frames used per plane.
+
+    ``grid_zc`` is (T, Z) file frames of one colour; shifts (T, Z, 2) or None."""
+    H, W = io.frame_shape()
+    Z = grid_zc.shape[1]
+    out = np.zeros((Z, H, W))
+    counts = np.zeros(Z, np.int64)
+    for z in range(Z):
+        ticker.check()
+        rows = np.flatnonzero(grid_zc[:, z] >= 0)
+        if rows.size == 0:
+            continue
+        frames = grid_zc[rows, z]
+        reg = None
+        if shifts is not None:
+            s = shifts[rows, z]
+            pairs = zip(s[:, 0].tolist(), s[:, 1].tolist(), strict=True)
+            reg = dict(zip(frames.tolist(), pairs, strict=True))
+        out[z] = io.sum_frames(frames, registration=reg) / rows.size
+        counts[z] = rows.size
+        ticker.add(rows.size)
+    return out, counts
+
