@@ -18,9 +18,10 @@ import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import SiffError, SiffFormatError
+from .safe_npz import read_npz
 
 __all__ = ["RegistrationType", "RegistrationInfo", "default_registration_path",
-           "load_saved_registration", "file_fingerprint", "REGISTRATION_SUFFIX",
+           "load_saved_registration", "file_fingerprint", "set_aside", "REGISTRATION_SUFFIX",
            "FORMAT_VERSION"]
 
 #: Suffix of the sidecar file written next to an acquisition: ``<stem>.siffreg.npz``.
@@ -71,6 +72,9 @@ class RegistrationInfo:
         float64 ``(T, Z, 2)``: signed sub-pixel estimates in pixels (display only).
     confidence : ndarray or None
         float64 ``(T, Z)``: posterior probability of the chosen integer shift (0..1).
+    quality : ndarray or None
+        float64 ``(T, Z)``: correlation of each registered frame with its plane's reference
+        (see :func:`libsiff.registration.qc.frame_quality`); None until computed.
     n_frames, frame_shape, fingerprint
         The file this registration belongs to (see :func:`file_fingerprint`).
     options : dict
@@ -82,7 +86,8 @@ class RegistrationInfo:
                  yx_shifts: dict, reference_frames: np.ndarray | None = None,
                  registration_color_channel: int = 0, frame_grid: np.ndarray | None = None,
                  shifts: np.ndarray | None = None, subpixel_shifts: np.ndarray | None = None,
-                 confidence: np.ndarray | None = None, n_frames: int | None = None,
+                 confidence: np.ndarray | None = None, quality: np.ndarray | None = None,
+                 n_frames: int | None = None,
                  frame_shape: tuple[int, int] | None = None, fingerprint: dict | None = None,
                  options: dict | None = None):
         self.registration_type = RegistrationType(registration_type)
@@ -94,6 +99,7 @@ class RegistrationInfo:
         self.shifts = shifts
         self.subpixel_shifts = subpixel_shifts
         self.confidence = confidence
+        self.quality = quality
         self.n_frames = None if n_frames is None else int(n_frames)
         self.frame_shape = None if frame_shape is None else (int(frame_shape[0]),
                                                              int(frame_shape[1]))
@@ -150,7 +156,8 @@ class RegistrationInfo:
         * ``frame_index`` int64 (N,) and ``shift_values`` int64 (N, 2): :attr:`yx_shifts`
           (non-negative values, as SiffPy's HDF5 ``yx_shifts`` group);
         * optional ``reference_frames`` float32, ``frame_grid`` int64 (T, Z, C), ``shifts``
-          int64 (T, Z, 2), ``subpixel_shifts`` float64 (T, Z, 2), ``confidence`` (T, Z).
+          int64 (T, Z, 2), ``subpixel_shifts`` float64 (T, Z, 2), ``confidence`` and
+          ``quality`` float64 (T, Z).
 
         The data go to a temporary file in the same folder, which then replaces ``path`` with
         ``os.replace``: readers see the old file or the new one, never half of one.
@@ -169,8 +176,7 @@ class RegistrationInfo:
         }
         arrays = {"meta": np.array(json.dumps(meta)), "frame_index": frames,
                   "shift_values": values}
-        for name in ("reference_frames", "frame_grid", "shifts", "subpixel_shifts",
-                     "confidence"):
+        for name in _OPTIONAL_ARRAYS:
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = np.asarray(value)
@@ -181,37 +187,120 @@ class RegistrationInfo:
 
     @classmethod
     def load(cls, path) -> RegistrationInfo:
-        """Read a file written by :meth:`save`. Raises SiffFormatError when it is not one."""
+        """Read a file written by :meth:`save`. Raises SiffFormatError when it is not one.
+
+        Nothing is unpickled; every member's size is checked before it is read
+        (:func:`libsiff.registration.safe_npz.read_npz`), and every array's dtype and shape
+        is checked against the others and against ``meta``."""
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"][()]))
-                if meta.get("format") != _FORMAT_NAME:
-                    raise SiffFormatError(f"{path}: not a libsiff registration file")
-                if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-                    raise SiffFormatError(
-                        f"{path}: registration format {meta['format_version']} is newer than "
-                        f"this libsiff understands ({FORMAT_VERSION})")
-                frames = data["frame_index"]
-                values = data["shift_values"].reshape(-1, 2)
-                if frames.shape[0] != values.shape[0]:
-                    raise SiffFormatError(f"{path}: frame_index and shift_values differ in length")
-                optional = {name: data[name] for name in
-                            ("reference_frames", "frame_grid", "shifts", "subpixel_shifts",
-                             "confidence") if name in data.files}
-            shape = meta.get("frame_shape")
-            return cls(registration_type=meta["registration_type"], filename=meta["filename"],
-                       yx_shifts=dict(zip(frames.tolist(), map(tuple, values.tolist()), strict=False)),
-                       registration_color_channel=meta.get("registration_color_channel", 0),
-                       n_frames=meta.get("n_frames"),
-                       frame_shape=tuple(shape) if shape else None,
-                       fingerprint=meta.get("fingerprint"), options=meta.get("options"),
-                       **optional)
-        except SiffFormatError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError,
-                json.JSONDecodeError) as exc:
-            raise SiffFormatError(f"{path}: unreadable registration file ({exc})") from exc
+        data = read_npz(path, ("meta", "frame_index", "shift_values") + _OPTIONAL_ARRAYS)
+        meta = _parse_meta(path, data.get("meta"))
+        frames = _checked(path, data, "frame_index", "iu", (None,), required=True)
+        values = _checked(path, data, "shift_values", "iu", (frames.shape[0], 2), required=True)
+        n_frames, shape = meta["n_frames"], meta["frame_shape"]
+        if frames.size and (frames.min() < 0 or (n_frames is not None and frames.max() >= n_frames)):
+            raise SiffFormatError(f"{path}: frame_index holds frames outside the acquisition")
+        T, Z = _grid_size(path, data)
+        optional = {
+            "reference_frames": _checked(path, data, "reference_frames", "f",
+                                         (None, *shape) if shape else None),
+            "frame_grid": _checked(path, data, "frame_grid", "iu", (T, Z, None)),
+            "shifts": _checked(path, data, "shifts", "iu", (T, Z, 2)),
+            "subpixel_shifts": _checked(path, data, "subpixel_shifts", "f", (T, Z, 2)),
+            "confidence": _checked(path, data, "confidence", "f", (T, Z)),
+            "quality": _checked(path, data, "quality", "f", (T, Z)),
+        }
+        return cls(registration_type=meta["registration_type"], filename=meta["filename"],
+                   yx_shifts=dict(zip(frames.tolist(), map(tuple, values.tolist()), strict=True)),
+                   registration_color_channel=meta["registration_color_channel"],
+                   n_frames=n_frames, frame_shape=tuple(shape) if shape else None,
+                   fingerprint=meta["fingerprint"], options=meta["options"], **optional)
+
+
+#: Optional arrays of the sidecar, besides the required ``meta``/``frame_index``/``shift_values``.
+_OPTIONAL_ARRAYS = ("reference_frames", "frame_grid", "shifts", "subpixel_shifts", "confidence",
+                    "quality")
+_MAX_META_CHARS = 1 << 20
+
+
+def _parse_meta(path: Path, raw) -> dict:
+    """The validated ``meta`` JSON of a sidecar (types checked, defaults filled in)."""
+    if raw is None or raw.shape != () or raw.dtype.kind != "U":
+        raise SiffFormatError(f"{path}: no registration metadata")
+    text = str(raw[()])
+    if len(text) > _MAX_META_CHARS:
+        raise SiffFormatError(f"{path}: registration metadata larger than {_MAX_META_CHARS} chars")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SiffFormatError(f"{path}: registration metadata is not JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
+        raise SiffFormatError(f"{path}: not a libsiff registration file")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int):
+        raise SiffFormatError(f"{path}: format_version is not an integer")
+    if version > FORMAT_VERSION:
+        raise SiffFormatError(f"{path}: registration format {version} is newer than this "
+                              f"libsiff understands ({FORMAT_VERSION})")
+    values = {v.value for v in RegistrationType}
+    rtype, filename = meta.get("registration_type"), meta.get("filename")
+    channel, n_frames = meta.get("registration_color_channel", 0), meta.get("n_frames")
+    shape = meta.get("frame_shape")
+    fingerprint, options = meta.get("fingerprint") or {}, meta.get("options") or {}
+    problems = [
+        (rtype not in values, "registration_type"),
+        (not isinstance(filename, str), "filename"),
+        (not _is_count(channel), "registration_color_channel"),
+        (n_frames is not None and not _is_count(n_frames), "n_frames"),
+        (shape is not None and not (isinstance(shape, list) and len(shape) == 2
+                                    and all(_is_count(v) and v > 0 for v in shape)), "frame_shape"),
+        (not isinstance(fingerprint, dict), "fingerprint"),
+        (not isinstance(options, dict), "options"),
+    ]
+    bad = [name for wrong, name in problems if wrong]
+    if bad:
+        raise SiffFormatError(f"{path}: invalid registration metadata: {', '.join(bad)}")
+    return {"registration_type": rtype, "filename": filename,
+            "registration_color_channel": channel, "n_frames": n_frames,
+            "frame_shape": shape, "fingerprint": fingerprint, "options": options}
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 62
+
+
+def _grid_size(path: Path, data: dict) -> tuple[int | None, int | None]:
+    """(T, Z) that every per-timepoint array must share (from the first one present)."""
+    for name in ("frame_grid", "shifts", "subpixel_shifts", "confidence", "quality"):
+        a = data.get(name)
+        if a is not None:
+            if a.ndim < 2:
+                raise SiffFormatError(f"{path}: {name} has {a.ndim} dimensions, expected (T, Z, ...)")
+            return a.shape[0], a.shape[1]
+    return None, None
+
+
+def _checked(path: Path, data: dict, name: str, kinds: str, shape, required: bool = False):
+    """``data[name]`` after checking its dtype kind and shape (None entries: any size)."""
+    a = data.get(name)
+    if a is None:
+        if required:
+            raise SiffFormatError(f"{path}: {name} is missing")
+        return None
+    if a.dtype.kind not in kinds:
+        raise SiffFormatError(f"{path}: {name} has dtype {a.dtype}")
+    if shape is not None:
+        ok = a.ndim == len(shape) and all(w is None or w == v for w, v in zip(shape, a.shape,
+                                                                              strict=True))
+        # reference_frames of a single plane are stored squeezed, (H, W)
+        if not ok and name == "reference_frames" and a.shape == tuple(shape[1:]):
+            ok = True
+        if not ok:
+            raise SiffFormatError(f"{path}: {name} has shape {a.shape}, expected "
+                                  f"{tuple('*' if w is None else w for w in shape)}")
+    if a.dtype.kind == "f" and name != "reference_frames" and not np.isfinite(a).all():
+        raise SiffFormatError(f"{path}: {name} holds NaN or infinity")
+    return a
 
 
 def default_registration_path(siff_path) -> Path:
@@ -243,16 +332,22 @@ def load_saved_registration(siff_path, n_frames: int, frame_shape: tuple[int, in
                             io=None, path=None) -> RegistrationInfo | None:
     """The registration saved next to ``siff_path``, or None.
 
-    Returns None silently when there is no file; warns (``UserWarning``) and returns None
-    when the file is unreadable or belongs to another acquisition (frame count, frame shape
-    in pixels, file size or, with ``io``, first/last frame epochs differ)."""
+    Returns None silently when there is no file. A damaged or foreign sidecar (truncated,
+    garbage, wrong shapes) is set aside -- renamed ``<name>.damaged-<UTC time>``, never
+    deleted -- with a ``UserWarning`` naming both paths, and None is returned so that the
+    acquisition opens unregistered. A readable sidecar that belongs to another acquisition
+    (frame count, frame shape in pixels, file size or, with ``io``, first/last frame epochs
+    differ) is left in place and ignored with a warning."""
     reg_path = Path(path) if path is not None else default_registration_path(siff_path)
     if not reg_path.exists():
         return None
     try:
         info = RegistrationInfo.load(reg_path)
     except SiffFormatError as exc:
-        warnings.warn(f"ignoring saved registration: {exc}", UserWarning, stacklevel=2)
+        aside = set_aside(reg_path)
+        where = f"; moved to {aside}" if aside is not None else " (could not move it aside)"
+        warnings.warn(f"ignoring unreadable saved registration: {exc}{where}", UserWarning,
+                      stacklevel=2)
         return None
     why = info.mismatch(n_frames, frame_shape, file_fingerprint(siff_path, io))
     if why is not None:
@@ -262,3 +357,20 @@ def load_saved_registration(siff_path, n_frames: int, frame_shape: tuple[int, in
     info.filename = str(siff_path)
     return info
 
+
+def set_aside(path) -> Path | None:
+    """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it; None if that fails.
+
+    The file is kept (a user may want to look at it) but no longer found by its name."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        n += 1
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    return target
