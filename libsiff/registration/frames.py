@@ -29,28 +29,37 @@ def build_result(io, grid, alignment_color, rtype, shifts, subpixel, confidence,
         fingerprint=file_fingerprint(io.filename, io), options=options)
 
 
-def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None,
-                      ticker: Ticker) -> tuple[np.ndarray, np.ndarray]:
+def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None, ticker: Ticker,
+                     batch_frames: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Mean registered frame per plane, float64 (Z, H, W), and frames used per plane.
 
-    ``grid_zc`` is (T, Z) file frames of one colour; shifts (T, Z, 2) or None."""
+    ``grid_zc`` is (T, Z) file frames of one colour; shifts (T, Z, 2) or None. Frames are
+    decoded a few timepoints at a time, every plane together, i.e. in file order: the
+    reader then releases the file's pages in long spans as it goes (read plane by plane,
+    frames are far apart and the page at each end of every frame would stay resident)."""
     H, W = io.frame_shape()
-    Z = grid_zc.shape[1]
-    out = np.zeros((Z, H, W))
+    T, Z = grid_zc.shape
+    sums = np.zeros((Z, H, W))
     counts = np.zeros(Z, np.int64)
-    for z in range(Z):
+    step = max(1, batch_frames // max(Z, 1))
+    for r0 in range(0, T, step):
         ticker.check()
-        rows = np.flatnonzero(grid_zc[:, z] >= 0)
-        if rows.size == 0:
+        sub = grid_zc[r0:r0 + step]
+        valid = sub >= 0
+        if not valid.any():
             continue
-        frames = grid_zc[rows, z]
+        frames = sub[valid]
         reg = None
         if shifts is not None:
-            s = shifts[rows, z]
+            s = shifts[r0:r0 + step][valid]
             pairs = zip(s[:, 0].tolist(), s[:, 1].tolist(), strict=True)
             reg = dict(zip(frames.tolist(), pairs, strict=True))
-        out[z] = io.sum_frames(frames, registration=reg) / rows.size
-        counts[z] = rows.size
-        ticker.add(rows.size)
-    return out, counts
-
+        images = io.get_frames(frames, registration=reg)
+        plane = np.nonzero(valid)[1]
+        for z in np.unique(plane):
+            sums[z] += images[plane == z].sum(axis=0, dtype=np.uint64)
+        counts += valid.sum(axis=0)
+        ticker.add(frames.size)
+    have = counts > 0
+    sums[have] /= counts[have, None, None]
+    return sums, counts

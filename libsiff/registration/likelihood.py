@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .progress import Ticker
+from .spill import RowStore
 
 _PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -43,12 +44,12 @@ def log_reference_spectra(lam: np.ndarray, sigma: float, workers: int,
 
 
 def likelihood_maps(io, ev: np.ndarray, rows: np.ndarray, spectra: np.ndarray,
-                     plane_group: np.ndarray, maps: np.ndarray, opts: dict,
+                     plane_group: np.ndarray, maps: RowStore, opts: dict,
                      ticker: Ticker) -> None:
     """Fill ``maps[rows]`` with the log-likelihood of every shift in the window, in nats.
 
     ``ev`` (T, Z, Ce) evidence frames; ``spectra`` from :func:`log_reference_spectra`;
-    ``maps`` float32 (T, G, 2Ry+1, 2Rx+1). Entry ``[t, g, Ry + dy, Rx + dx]`` is
+    ``maps`` a float32 :class:`RowStore` (T, G, 2Ry+1, 2Rx+1). Entry ``[t, g, Ry + dy, Rx + dx]`` is
     ``sum_p n_t[p] log lam[p + (dy, dx)]`` summed over the frames of plane group g at
     timepoint t, i.e. the log-likelihood that ``np.roll(frame, (dy, dx))`` matches the
     reference (up to a constant); 0 where the group has no frame. The sum over planes and
@@ -106,6 +107,6 @@ def likelihood_maps(io, ev: np.ndarray, rows: np.ndarray, spectra: np.ndarray,
         has = valid.reshape(sub.shape[0], Z, Ce).any(axis=2)
         for g in range(n_groups):
             sel = has[:, plane_group == g].any(axis=1)
-            maps[batch_rows[sel], g] = full[sel, g][:, iy][:, :, ix]
+            maps.write(batch_rows[sel], full[sel, g][:, iy][:, :, ix], part=g)
         ticker.add(frames.size)
 
