@@ -43,9 +43,12 @@ pixels off on sparse photon data (siffpy-semantics §8a.12):
   Finally the shifts are re-centred so that their median is (0, 0): the references sit at
   the sample's typical position and the data moves as little as possible.
 
-Sub-pixel estimates (the local posterior mean around the chosen shift) are
-kept in :attr:`RegistrationInfo.subpixel_shifts` for display; the decoder applies the
-integer shifts, since photons are moved, never resampled.
+Sub-pixel estimates (the maximum of the interpolated log-likelihood within 0.6 pixel of
+the chosen integer shift, :mod:`.subpixel`) are kept in
+:attr:`RegistrationInfo.subpixel_shifts` and in the sidecar; the decoder applies the
+integer shifts, since photons are moved, never resampled. Memory does not grow with the
+recording beyond a few numbers per timepoint: the per-timepoint likelihood maps spill to
+a temporary file when large (:mod:`.spill`).
 
 The ``"suite2p"`` method runs suite2p's rigid registration, plane by plane, on the same
 decoded frames (``pip install siffviewer[suite2p]``).
@@ -57,6 +60,7 @@ Layout: :mod:`.sidecar` (the result and its file), :mod:`.dispatch` (the entry p
 
 from .dispatch import frame_grid_from_labels, register_frames
 from .progress import CancelCallback, ProgressCallback
+from .qc import flag_frames, frame_quality, mean_images
 from .sidecar import (
     FORMAT_VERSION,
     REGISTRATION_SUFFIX,
@@ -71,4 +75,5 @@ __all__ = [
     "RegistrationType", "RegistrationInfo", "register_frames", "frame_grid_from_labels",
     "default_registration_path", "load_saved_registration", "file_fingerprint",
     "REGISTRATION_SUFFIX", "FORMAT_VERSION", "ProgressCallback", "CancelCallback",
+    "frame_quality", "flag_frames", "mean_images",
 ]
