@@ -69,10 +69,15 @@ def test_subpixel_accuracy(subpixel_runs, motion, ppp, bound):
     assert np.mean(np.abs(frac) < 1e-9) < 0.05
 
 
-def test_subpixel_saved_and_reads_stay_integer(subpixel_runs, tmp_path):
+def test_subpixel_and_quality_saved_and_reads_stay_integer(subpixel_runs, tmp_path):
     path, truth, grid, info = subpixel_runs("jitter", 4.0)
-    back = RegistrationInfo.load(info.save(tmp_path / "r.siffreg.npz"))
+    with libsiff.open_file(path) as io:
+        quality = frame_quality(io, info)
+    copy = RegistrationInfo.load(info.save(tmp_path / "q.siffreg.npz"))
+    copy.quality = quality
+    back = RegistrationInfo.load(copy.save(tmp_path / "r.siffreg.npz"))
     np.testing.assert_array_equal(back.subpixel_shifts, info.subpixel_shifts)
+    np.testing.assert_array_equal(back.quality, quality)
     frames = grid[:5, 0, 0]
     with libsiff.open_file(path) as io:
         got = io.get_frames(frames, registration=back.yx_shifts)

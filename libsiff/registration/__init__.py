@@ -58,6 +58,7 @@ Layout: :mod:`.sidecar` (the result and its file), :mod:`.dispatch` (the entry p
 "siffpy" method), :mod:`.suite2p_adapter`, :mod:`.qc` (quality checks of a registration).
 """
 
+from . import spill  # noqa: F401  (tests and benchmarks tune its limits)
 from .dispatch import frame_grid_from_labels, register_frames
 from .progress import CancelCallback, ProgressCallback
 from .qc import flag_frames, frame_quality, mean_images

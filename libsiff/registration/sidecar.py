@@ -298,7 +298,8 @@ def _checked(path: Path, data: dict, name: str, kinds: str, shape, required: boo
         if not ok:
             raise SiffFormatError(f"{path}: {name} has shape {a.shape}, expected "
                                   f"{tuple('*' if w is None else w for w in shape)}")
-    if a.dtype.kind == "f" and name != "reference_frames" and not np.isfinite(a).all():
+    if a.dtype.kind == "f" and name not in ("reference_frames", "quality") \
+            and not np.isfinite(a).all():  # quality is NaN where the grid has no frame
         raise SiffFormatError(f"{path}: {name} holds NaN or infinity")
     return a
 
