@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .writer import SiffWriter, build_nvfd, build_roi_json, make_description
+from .writer import (SiffWriter, build_nvfd, build_roi_json, make_description)
 
 __all__ = ["SimulationSpec", "GroundTruth", "simulate", "simulate_histogram",
            "sample_images", "motion_shifts", "frame_table"]

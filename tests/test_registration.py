@@ -26,8 +26,13 @@ import pytest
 
 import libsiff
 from libsiff.registration import (
-    RegistrationInfo, RegistrationType, default_registration_path, frame_grid_from_labels,
-    load_saved_registration, register_frames)
+    RegistrationInfo,
+    RegistrationType,
+    default_registration_path,
+    frame_grid_from_labels,
+    load_saved_registration,
+    register_frames,
+)
 from libsiff.simulate import SimulationSpec, simulate
 
 H = W = 64
@@ -386,7 +391,7 @@ def test_suite2p_glue_with_a_stand_in(acquisitions, monkeypatch):
     seen = []
 
     def registration_wrapper(f_reg, f_raw=None, f_reg_chan2=None, f_raw_chan2=None,
-                             refImg=None, align_by_chan2=False, ops={"nonrigid": True}):
+                             refImg=None, align_by_chan2=False, ops={"nonrigid": True}):  # noqa: B006 (suite2p 0.x signature)
         seen.append((f_raw.shape, f_raw.dtype, ops))
         offsets = -truth.shifts[grid[:, len(seen) - 1, 0]]  # suite2p: reference -> data
         ref = f_raw.mean(axis=0)

@@ -170,6 +170,17 @@ def test_frame_index_outside_the_acquisition_is_refused(registered_file, tmp_pat
         RegistrationInfo.load(target)
 
 
+def _load_or_format_error(target, blob: bytes):
+    """Load ``blob`` written to ``target``: a registration, or None after a SiffFormatError
+    naming the file (any other exception fails the test)."""
+    target.write_bytes(blob)
+    try:
+        return RegistrationInfo.load(target)
+    except libsiff.SiffFormatError as exc:
+        assert str(target) in str(exc)
+        return None
+
+
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -184,13 +195,8 @@ def test_fuzzed_sidecar_reads_or_raises_format_error(registered_file, tmp_path, 
             i = data.draw(st.integers(0, len(blob) - 1))
             blob[i] = data.draw(st.integers(0, 255))
     blob += data.draw(st.binary(max_size=64), label="tail")
-    target = tmp_path / "fuzz.siffreg.npz"
-    target.write_bytes(bytes(blob))
-    try:
-        info = RegistrationInfo.load(target)
-    except libsiff.SiffFormatError as exc:
-        assert str(target) in str(exc)
-    else:
+    info = _load_or_format_error(tmp_path / "fuzz.siffreg.npz", bytes(blob))
+    if info is not None:
         assert set(info.yx_shifts) <= set(range(info.n_frames))
 
 
@@ -210,11 +216,6 @@ def test_fuzzed_npy_headers(registered_file, tmp_path, header, payload, member):
     except ValueError:
         return  # numpy will not even write this header
     members[member] = npy.getvalue() + payload
-    target = tmp_path / "hdr.siffreg.npz"
-    target.write_bytes(_zip(members))
-    try:
-        info = RegistrationInfo.load(target)
-    except libsiff.SiffFormatError as exc:
-        assert str(target) in str(exc)
-    else:  # only a header that still describes valid contents may load
+    info = _load_or_format_error(tmp_path / "hdr.siffreg.npz", _zip(members))
+    if info is not None:  # only a header that still describes valid contents may load
         assert len(info.yx_shifts) == len(registered_file[1].yx_shifts)

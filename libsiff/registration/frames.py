@@ -29,18 +29,16 @@ def build_result(io, grid, alignment_color, rtype, shifts, subpixel, confidence,
         fingerprint=file_fingerprint(io.filename, io), options=options)
 
 
-def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None, ticker: Ticker,
-                     batch_frames: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Mean registered frame per plane, float64 (Z, H, W), and frames used per plane.
+def decoded_batches(io, grid_zc: np.ndarray, shifts: np.ndarray | None, ticker: Ticker,
+                    batch_frames: int = 256):
+    """Decode the frames of ``grid_zc`` (T, Z) a few timepoints at a time, as registered.
 
-    ``grid_zc`` is (T, Z) file frames of one colour; shifts (T, Z, 2) or None. Frames are
-    decoded a few timepoints at a time, every plane together, i.e. in file order: the
-    reader then releases the file's pages in long spans as it goes (read plane by plane,
-    frames are far apart and the page at each end of every frame would stay resident)."""
-    H, W = io.frame_shape()
+    Yields ``(t, z, images)``: timepoint and plane of each decoded frame and the frames,
+    uint16 (n, H, W), moved by ``shifts`` (T, Z, 2) unless None. Every plane of a batch is
+    decoded together, i.e. in file order: the reader then releases the file's pages in long
+    spans as it goes (read plane by plane, frames lie far apart and the pages around each
+    frame would stay resident). Checks ``ticker`` for cancellation and adds progress."""
     T, Z = grid_zc.shape
-    sums = np.zeros((Z, H, W))
-    counts = np.zeros(Z, np.int64)
     step = max(1, batch_frames // max(Z, 1))
     for r0 in range(0, T, step):
         ticker.check()
@@ -54,12 +52,24 @@ def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None, ticker:
             s = shifts[r0:r0 + step][valid]
             pairs = zip(s[:, 0].tolist(), s[:, 1].tolist(), strict=True)
             reg = dict(zip(frames.tolist(), pairs, strict=True))
-        images = io.get_frames(frames, registration=reg)
-        plane = np.nonzero(valid)[1]
+        t, z = np.nonzero(valid)
+        yield r0 + t, z, io.get_frames(frames, registration=reg)
+        ticker.add(frames.size)
+
+
+def registered_means(io, grid_zc: np.ndarray, shifts: np.ndarray | None,
+                     ticker: Ticker) -> tuple[np.ndarray, np.ndarray]:
+    """Mean registered frame per plane, float64 (Z, H, W), and frames used per plane.
+
+    ``grid_zc`` is (T, Z) file frames of one colour; shifts (T, Z, 2) or None (see
+    :func:`decoded_batches`)."""
+    H, W = io.frame_shape()
+    Z = grid_zc.shape[1]
+    sums = np.zeros((Z, H, W))
+    for _, plane, images in decoded_batches(io, grid_zc, shifts, ticker):
         for z in np.unique(plane):
             sums[z] += images[plane == z].sum(axis=0, dtype=np.uint64)
-        counts += valid.sum(axis=0)
-        ticker.add(frames.size)
+    counts = (grid_zc >= 0).sum(axis=0).astype(np.int64)
     have = counts > 0
     sums[have] /= counts[have, None, None]
     return sums, counts

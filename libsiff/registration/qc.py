@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frames import registered_means
+from .frames import decoded_batches, registered_means
 from .progress import CancelCallback, ProgressCallback, Ticker
 from .sidecar import RegistrationInfo
 
@@ -35,8 +35,14 @@ def _grid_and_color(info: RegistrationInfo, frame_grid, color) -> tuple[np.ndarr
     return grid, c
 
 
-def _shift_dict(info: RegistrationInfo, frames: np.ndarray) -> dict:
-    return {f: info.yx_shifts.get(f, (0, 0)) for f in frames.tolist()}
+def _shift_grid(info: RegistrationInfo, frames_zc: np.ndarray) -> np.ndarray:
+    """(T, Z, 2) shifts of the frames of ``frames_zc`` from ``info.yx_shifts`` (0 if absent)."""
+    shifts = np.zeros((*frames_zc.shape, 2), np.int64)
+    valid = frames_zc >= 0
+    if info.yx_shifts and valid.any():
+        shifts[valid] = np.array([info.yx_shifts.get(f, (0, 0))
+                                  for f in frames_zc[valid].tolist()], np.int64)
+    return shifts
 
 
 def frame_quality(io, info: RegistrationInfo, frame_grid=None, color: int | None = None,
@@ -82,23 +88,14 @@ def frame_quality(io, info: RegistrationInfo, frame_grid=None, color: int | None
     ticker = Ticker(progress, cancel)
     ticker.total = int((frames_zc >= 0).sum())
     out = np.full((T, Z), np.nan)
-    step = max(1, batch_frames // max(Z, 1))
-    for r0 in range(0, T, step):
-        ticker.check()
-        sub = frames_zc[r0:r0 + step]
-        valid = sub >= 0
-        if not valid.any():
-            continue
-        frames = sub[valid]
-        images = io.get_frames(frames, registration=_shift_dict(info, frames))
-        x = images.reshape(len(frames), -1).astype(np.float64)
+    for t, z, images in decoded_batches(io, frames_zc, _shift_grid(info, frames_zc), ticker,
+                                        batch_frames):
+        x = images.reshape(len(t), -1).astype(np.float64)
         x -= x.mean(axis=1, keepdims=True)
         norm = np.sqrt((x ** 2).sum(axis=1))
-        t, z = np.nonzero(valid)
-        dots = np.einsum("np,np->n", x, zref[z].reshape(len(frames), -1))
+        dots = np.einsum("np,np->n", x, zref[z].reshape(len(t), -1))
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[r0 + t, z] = np.where(norm > 0, dots / norm, np.nan)
-        ticker.add(frames.size)
+            out[t, z] = np.where(norm > 0, dots / norm, np.nan)
     ticker.finish()
     return out
 
@@ -136,12 +133,6 @@ def mean_images(io, info: RegistrationInfo, frame_grid=None, color: int | None =
     ticker = Ticker(progress, cancel)
     ticker.total = 2 * int((frames_zc >= 0).sum())
     before, _ = registered_means(io, frames_zc, None, ticker)
-    shifts = np.zeros((*frames_zc.shape, 2), np.int64)
-    valid = frames_zc >= 0
-    if info.yx_shifts:
-        table = np.array([info.yx_shifts.get(f, (0, 0)) for f in frames_zc[valid].tolist()],
-                         np.int64).reshape(-1, 2)
-        shifts[valid] = table
-    after, _ = registered_means(io, frames_zc, shifts, ticker)
+    after, _ = registered_means(io, frames_zc, _shift_grid(info, frames_zc), ticker)
     ticker.finish()
     return before, after
