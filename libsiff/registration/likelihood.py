@@ -59,7 +59,6 @@ def likelihood_maps(io, ev: np.ndarray, rows: np.ndarray, spectra: np.ndarray,
     forward FFT work) and the map is the exact likelihood of the binned counts, for every
     full-resolution shift: the shift ``2 * e + a`` is read from phase a's correlation at
     binned shift e."""
-    from scipy import fft as sfft  # imported on use: opening a file needs no scipy
     H, W = io.frame_shape()
     Z, Ce = ev.shape[1:]
     binned = spectra.ndim == 5
@@ -77,36 +76,56 @@ def likelihood_maps(io, ev: np.ndarray, rows: np.ndarray, spectra: np.ndarray,
         if not valid.any():
             continue
         frames = sub[valid]
-        counts = io.get_frames(frames).astype(np.float32)
-        if binned:
-            counts = counts[:, 0::2] + counts[:, 1::2]
-            counts = counts[:, :, 0::2] + counts[:, :, 1::2]
-        F = sfft.rfft2(counts, workers=workers)
-        del counts
-        if valid.all():
-            F = F.reshape(*sub.shape, *F.shape[1:])
-        else:
-            dense = np.zeros((*sub.shape, *F.shape[1:]), F.dtype)
-            dense[valid] = F
-            F = dense
-        acc = np.zeros((sub.shape[0], n_groups, *spectra.shape[2:]), F.dtype)
-        for z in range(Z):
-            for c in range(Ce):
-                if valid[:, z, c].any():
-                    term = np.conjugate(F[:, z, c])
-                    acc[:, plane_group[z]] += term[:, None] * spectra[z, c] if binned \
-                        else term * spectra[z, c]
-        del F
-        if binned:
-            parts = sfft.irfft2(acc, s=(H // 2, W // 2), workers=workers)
-            full = np.empty((sub.shape[0], n_groups, H, W), np.float32)
-            for k, (ay, ax) in enumerate(_PHASES):
-                full[:, :, ay::2, ax::2] = parts[:, :, k]
-        else:
-            full = sfft.irfft2(acc, s=(H, W), workers=workers)
+        full = _correlate(_count_spectra(io.get_frames(frames), valid, binned, workers), valid,
+                          spectra, plane_group, n_groups, (H, W), workers)
         has = valid.reshape(sub.shape[0], Z, Ce).any(axis=2)
         for g in range(n_groups):
             sel = has[:, plane_group == g].any(axis=1)
             maps.write(batch_rows[sel], full[sel, g][:, iy][:, :, ix], part=g)
         ticker.add(frames.size)
 
+
+
+def _count_spectra(images: np.ndarray, valid: np.ndarray, binned: bool,
+                   workers: int) -> np.ndarray:
+    """rfft2 of decoded frames (2x2-binned if asked), complex64 (rows, Z, Ce, ...), 0 where
+    ``valid`` (rows, Z, Ce) has no frame."""
+    from scipy import fft as sfft
+    counts = images.astype(np.float32)
+    if binned:
+        counts = counts[:, 0::2] + counts[:, 1::2]
+        counts = counts[:, :, 0::2] + counts[:, :, 1::2]
+    F = sfft.rfft2(counts, workers=workers)
+    del counts
+    if valid.all():
+        return F.reshape(*valid.shape, *F.shape[1:])
+    dense = np.zeros((*valid.shape, *F.shape[1:]), F.dtype)
+    dense[valid] = F
+    return dense
+
+
+def _correlate(F: np.ndarray, valid: np.ndarray, spectra: np.ndarray, plane_group: np.ndarray,
+               n_groups: int, shape: tuple[int, int], workers: int) -> np.ndarray:
+    """Log-likelihood of every full-resolution shift, float32 (rows, G, H, W): the frames'
+    spectra times the log-reference spectra, summed over planes of a group and colours in
+    the Fourier domain, then one inverse FFT (per phase when binned)."""
+    from scipy import fft as sfft
+    H, W = shape
+    Z, Ce = valid.shape[1:]
+    binned = spectra.ndim == 5
+    n = F.shape[0]
+    acc = np.zeros((n, n_groups, *spectra.shape[2:]), F.dtype)
+    for z in range(Z):
+        for c in range(Ce):
+            if valid[:, z, c].any():
+                term = np.conjugate(F[:, z, c])
+                acc[:, plane_group[z]] += term[:, None] * spectra[z, c] if binned \
+                    else term * spectra[z, c]
+    del F  # the caller keeps no reference: free it before the inverse FFT
+    if not binned:
+        return sfft.irfft2(acc, s=(H, W), workers=workers)
+    parts = sfft.irfft2(acc, s=(H // 2, W // 2), workers=workers)
+    full = np.empty((n, n_groups, H, W), np.float32)
+    for k, (ay, ax) in enumerate(_PHASES):
+        full[:, :, ay::2, ax::2] = parts[:, :, k]
+    return full
