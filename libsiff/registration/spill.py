@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ["RowStore", "IN_MEMORY_BYTES", "CHUNK_BYTES"]
 
 #: Stores up to this size live in memory.
-IN_MEMORY_BYTES = 32 << 20
+IN_MEMORY_BYTES = 64 << 20
 #: Rows handed out per chunk by :meth:`RowStore.chunks` (bytes).
 CHUNK_BYTES = 8 << 20
 

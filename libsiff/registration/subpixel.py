@@ -57,7 +57,7 @@ def refine_subpixel(maps: RowStore, shifts: np.ndarray, plane_group: np.ndarray,
             patch = m[np.arange(n)[:, None, None], iy[:, :, None], ix[:, None, :]]
             patch = patch.astype(np.float64)
             patch -= patch[:, _HALF, _HALF][:, None, None]
-            surface = np.einsum("ka,nab,lb->nkl", _WEIGHTS, patch, _WEIGHTS)
+            surface = np.matmul(np.matmul(_WEIGHTS, patch), _WEIGHTS.T)  # (n, K, K)
             offsets[t0:t1] = _grid_peak(surface)
         out[:, planes] += offsets[:, None, :]
     return out
