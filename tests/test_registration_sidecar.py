@@ -219,3 +219,22 @@ def test_fuzzed_npy_headers(registered_file, tmp_path, header, payload, member):
     info = _load_or_format_error(tmp_path / "hdr.siffreg.npz", _zip(members))
     if info is not None:  # only a header that still describes valid contents may load
         assert len(info.yx_shifts) == len(registered_file[1].yx_shifts)
+
+
+def test_more_shifts_than_frames_is_refused(registered_file, tmp_path):
+    """The shift dict is bounded by the acquisition's frame count, whatever meta says."""
+    with np.load(_io.BytesIO(registered_file[2])) as data:
+        arrays = {k: data[k] for k in data.files}
+    n = json.loads(str(arrays["meta"]))["n_frames"]
+    arrays["frame_index"] = np.zeros(n + 1, np.int64)
+    arrays["shift_values"] = np.zeros((n + 1, 2), np.int64)
+    target = tmp_path / "many.siffreg.npz"
+    target.write_bytes(_npz_bytes(**arrays))
+    with pytest.raises(libsiff.SiffFormatError, match="more than"):
+        RegistrationInfo.load(target)
+    arrays["frame_index"] = np.arange(n, dtype=np.int64)
+    arrays["shift_values"] = np.zeros((n, 2), np.int64)
+    target.write_bytes(_npz_bytes(**arrays))
+    assert len(RegistrationInfo.load(target).yx_shifts) == n
+    with pytest.raises(libsiff.SiffFormatError, match="more than"):
+        RegistrationInfo.load(target, max_frames=n - 1)

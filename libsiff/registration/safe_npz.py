@@ -18,9 +18,9 @@ from ..errors import SiffFormatError
 
 __all__ = ["read_npz", "MAX_MEMBER_BYTES"]
 
-#: Largest array a sidecar member may hold (bytes). A registration of 10^8 frames with
-#: its optional per-timepoint arrays stays well under it.
-MAX_MEMBER_BYTES = 4 << 30
+#: Largest array a sidecar member may hold (bytes). A registration of 2^24 frames with
+#: its optional per-timepoint arrays stays under it.
+MAX_MEMBER_BYTES = 1 << 30
 _MAX_MEMBERS = 64
 _MAX_HEADER = 10_000
 

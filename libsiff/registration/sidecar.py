@@ -186,18 +186,24 @@ class RegistrationInfo:
         return path
 
     @classmethod
-    def load(cls, path) -> RegistrationInfo:
+    def load(cls, path, max_frames: int | None = None) -> RegistrationInfo:
         """Read a file written by :meth:`save`. Raises SiffFormatError when it is not one.
 
         Nothing is unpickled; every member's size is checked before it is read
         (:func:`libsiff.registration.safe_npz.read_npz`), and every array's dtype and shape
-        is checked against the others and against ``meta``."""
+        is checked against the others and against ``meta``. At most ``max_frames`` shifts
+        are accepted (default :data:`MAX_SIDECAR_FRAMES`; pass the acquisition's frame
+        count when it is known), which bounds the ``yx_shifts`` dict built from them."""
         path = Path(path)
+        limit = MAX_SIDECAR_FRAMES if max_frames is None else int(max_frames)
         data = read_npz(path, ("meta", "frame_index", "shift_values") + _OPTIONAL_ARRAYS)
         meta = _parse_meta(path, data.get("meta"))
         frames = _checked(path, data, "frame_index", "iu", (None,), required=True)
         values = _checked(path, data, "shift_values", "iu", (frames.shape[0], 2), required=True)
         n_frames, shape = meta["n_frames"], meta["frame_shape"]
+        if frames.size > limit or (n_frames is not None and frames.size > n_frames):
+            raise SiffFormatError(f"{path}: {frames.size} shifts, more than the acquisition's "
+                                  f"frames ({min(limit, n_frames or limit)})")
         if frames.size and (frames.min() < 0 or (n_frames is not None and frames.max() >= n_frames)):
             raise SiffFormatError(f"{path}: frame_index holds frames outside the acquisition")
         T, Z = _grid_size(path, data)
@@ -221,6 +227,8 @@ class RegistrationInfo:
 _OPTIONAL_ARRAYS = ("reference_frames", "frame_grid", "shifts", "subpixel_shifts", "confidence",
                     "quality")
 _MAX_META_CHARS = 1 << 20
+#: Most shifts :meth:`RegistrationInfo.load` accepts when the frame count is not given.
+MAX_SIDECAR_FRAMES = 1 << 24
 
 
 def _parse_meta(path: Path, raw) -> dict:
@@ -343,7 +351,7 @@ def load_saved_registration(siff_path, n_frames: int, frame_shape: tuple[int, in
     if not reg_path.exists():
         return None
     try:
-        info = RegistrationInfo.load(reg_path)
+        info = RegistrationInfo.load(reg_path, max_frames=n_frames)
     except SiffFormatError as exc:
         aside = set_aside(reg_path)
         where = f"; moved to {aside}" if aside is not None else " (could not move it aside)"
