@@ -201,9 +201,12 @@ class RegistrationInfo:
         frames = _checked(path, data, "frame_index", "iu", (None,), required=True)
         values = _checked(path, data, "shift_values", "iu", (frames.shape[0], 2), required=True)
         n_frames, shape = meta["n_frames"], meta["frame_shape"]
-        if frames.size > limit or (n_frames is not None and frames.size > n_frames):
-            raise SiffFormatError(f"{path}: {frames.size} shifts, more than the acquisition's "
-                                  f"frames ({min(limit, n_frames or limit)})")
+        if n_frames is not None and frames.size > n_frames:
+            raise SiffFormatError(f"{path}: {frames.size} shifts, more than the {n_frames} "
+                                  "frames it was made for")
+        if frames.size > limit:
+            raise _TooManyShifts(f"{path}: {frames.size} shifts, more than the acquisition's "
+                                 f"{limit} frames")
         if frames.size and (frames.min() < 0 or (n_frames is not None and frames.max() >= n_frames)):
             raise SiffFormatError(f"{path}: frame_index holds frames outside the acquisition")
         T, Z = _grid_size(path, data)
@@ -227,6 +230,12 @@ class RegistrationInfo:
 _OPTIONAL_ARRAYS = ("reference_frames", "frame_grid", "shifts", "subpixel_shifts", "confidence",
                     "quality")
 _MAX_META_CHARS = 1 << 20
+
+
+class _TooManyShifts(SiffFormatError):
+    """A readable sidecar with more shifts than the acquisition has frames (stale)."""
+
+
 #: Most shifts :meth:`RegistrationInfo.load` accepts when the frame count is not given.
 MAX_SIDECAR_FRAMES = 1 << 24
 
@@ -352,6 +361,10 @@ def load_saved_registration(siff_path, n_frames: int, frame_shape: tuple[int, in
         return None
     try:
         info = RegistrationInfo.load(reg_path, max_frames=n_frames)
+    except _TooManyShifts as exc:
+        warnings.warn(f"ignoring stale registration {reg_path}: {exc}", UserWarning,
+                      stacklevel=2)
+        return None
     except SiffFormatError as exc:
         aside = set_aside(reg_path)
         where = f"; moved to {aside}" if aside is not None else " (could not move it aside)"
