@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import CACHE, cached_acquisition, machine, read_bytes_once  # noqa: E402
 from distributed import Client  # noqa: E402
 
 from libsiff import _bindings  # noqa: E402
@@ -39,6 +38,8 @@ from siffviewer.model.batch import run_batch  # noqa: E402
 from siffviewer.model.batch.runner import local_cluster  # noqa: E402
 from siffviewer.model.export import TraceExportOptions  # noqa: E402
 from siffviewer.model.masks import MaskSet  # noqa: E402
+
+from _common import CACHE, cached_acquisition, machine, read_bytes_once  # noqa: E402
 
 SPEC = dict(height=256, width=256, slices=3, flyback_planes=1, colors=2, timepoints=170,
             photons_per_pixel=1.0, encoding="auto", seed=5)

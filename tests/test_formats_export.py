@@ -1,7 +1,6 @@
 """NWB, OME-TIFF and MP4 exports (siffviewer.model.formats) read back by pynwb,
 nwbinspector, tifffile and imageio, compared with libsiff's SiffReader on the sample."""
 
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -15,8 +14,9 @@ from siffviewer.model.formats.images import export_maps, maps, pixel_size_um
 from siffviewer.model.formats.movie import export_movie
 from siffviewer.model.formats.nwb import export_nwb
 from siffviewer.model.traces import Baseline
+from siffviewer.resources import sample_path
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample.siff"
+SAMPLE = sample_path()
 SUBJECT = {"subject_id": "fly1", "species": "Drosophila melanogaster", "sex": "F",
            "age": "P5D", "description": "test subject"}
 

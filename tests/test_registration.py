@@ -290,8 +290,9 @@ def test_saved_next_to_file_and_reloaded(acquisitions, tmp_path):
                                       io.sum_frames(grid[:, 0, 0], info.yx_shifts))
 
     # Stale: other frame count, other geometry, other contents of the same name, corrupt.
-    with pytest.warns(UserWarning, match="frames"):
+    with pytest.warns(UserWarning, match="stale.*frames"):
         assert load_saved_registration(path, n - 14, shape) is None
+    assert written.exists()  # stale is not damaged: left in place
     with pytest.warns(UserWarning, match="32x64"):
         assert load_saved_registration(path, n, (32, 64)) is None
     simulate(path, _spec("drift", 1.0, seed=99, timepoints=TIMEPOINTS))  # re-acquired

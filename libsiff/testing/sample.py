@@ -77,27 +77,31 @@ def sample_images(rng: np.random.Generator, slices: int, colors: int, height: in
 
 
 def motion_shifts(rng: np.random.Generator, kind: str, timepoints: int,
-                  max_shift: int) -> np.ndarray:
+                  max_shift: int, subpixel: bool = False) -> np.ndarray:
     """Sample displacement per timepoint, int (T, 2) (dy, dx), |values| <= max_shift.
 
     The frame at timepoint t is ``np.roll(sample, motion[t])``; ``-motion[t]`` undoes it.
+    With ``subpixel`` the values are real (float64) and the sample moves continuously.
     """
     m = int(max_shift)
     if kind == "none" or m == 0:
-        return np.zeros((timepoints, 2), dtype=np.int64)
+        return np.zeros((timepoints, 2), dtype=np.float64 if subpixel else np.int64)
     if kind == "jitter":
+        if subpixel:
+            return rng.uniform(-m, m, size=(timepoints, 2))
         return rng.integers(-m, m + 1, size=(timepoints, 2))
     if kind == "drift":
         direction = rng.normal(size=2)
         direction *= m / np.abs(direction).max()
         frac = np.linspace(0.0, 1.0, timepoints)[:, None]
-        return np.round(frac * direction).astype(np.int64)
+        return frac * direction if subpixel else np.round(frac * direction).astype(np.int64)
     if kind == "jumps":
         jumps = np.zeros(timepoints, dtype=bool)
         jumps[1:] = rng.random(timepoints - 1) < 0.15
         if timepoints > 1 and not jumps.any():
             jumps[timepoints // 2] = True
-        levels = rng.integers(-m, m + 1, size=(timepoints, 2))
+        levels = (rng.uniform(-m, m, size=(timepoints, 2)) if subpixel
+                  else rng.integers(-m, m + 1, size=(timepoints, 2)))
         levels[0] = 0
         return levels[np.cumsum(jumps)]
     raise ValueError(f"motion must be one of {_MOTIONS}, not {kind!r}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy.ndimage import shift as spline_shift
 
 from ..constants import bin_width_ps_from_bin_resolution
 from ..writer import SiffWriter, build_nvfd, build_roi_json, make_description
@@ -47,7 +48,9 @@ class SimulationSpec:
     ``flyback_planes`` FastZ flyback frames per volume (and colour) hold
     ``flyback_level`` times the mean plane image plus background.
     ``motion`` is one of "none", "drift", "jumps", "jitter" (integer shifts up
-    to ``max_shift_px``, one per timepoint, shared by every plane and colour).
+    to ``max_shift_px``, one per timepoint, shared by every plane and colour);
+    ``subpixel_motion`` makes them real-valued (images moved by cubic-spline
+    interpolation; ``GroundTruth.subpixel_shifts`` holds them).
     ``encoding`` is "raw", "compressed", "auto", "mixed" (random raw/compressed
     per frame) or "tiff" (plain uint16 frames, no photons). Zero-photon frames
     are always raw. ``events`` lists ``(frame, text)`` appended-text events,
@@ -72,6 +75,7 @@ class SimulationSpec:
     flyback_level: float = 0.05
     motion: str = "jitter"
     max_shift_px: int = 4
+    subpixel_motion: bool = False
     encoding: str = "auto"
     shuffle_raw: bool = False
     frame_rate_hz: float = 30.0
@@ -128,7 +132,8 @@ class GroundTruth:
     """What :func:`simulate` wrote. Arrays are indexed by file frame (n frames).
 
     ``shifts[i] = (dy, dx)`` undoes frame i's motion: ``np.roll(frame, (dy, dx),
-    axis=(0, 1))`` realigns it with ``truth_images``. ``plane`` is -1 for flyback
+    axis=(0, 1))`` realigns it with ``truth_images`` (with sub-pixel motion: to the
+    nearest pixel; ``subpixel_shifts`` holds the exact values). ``plane`` is -1 for flyback
     frames; ``repeat`` is the frame-per-slice index (the flyback index for
     flyback frames). Photons are concatenated in file order and split by
     ``photon_offsets``; TIFF frames hold none (their pixels are in ``intensity``),
@@ -174,6 +179,7 @@ class GroundTruth:
     description_offsets: np.ndarray
     strip_offsets: np.ndarray
     strip_byte_counts: np.ndarray
+    subpixel_shifts: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -333,7 +339,11 @@ def _expected_images(spec, truth, table, motion, frames) -> np.ndarray:
     for k, f in enumerate(frames):
         s, c = table["plane"][f], table["color"][f]
         image = truth[s, c] if s >= 0 else spec.flyback_level * mean_plane[c]
-        out[k] = np.roll(image, tuple(motion[table["timepoint"][f]]), axis=(0, 1))
+        shift = motion[table["timepoint"][f]]
+        if motion.dtype.kind == "f":
+            out[k] = np.clip(spline_shift(image, shift, order=3, mode="grid-wrap"), 0, None)
+        else:
+            out[k] = np.roll(image, tuple(shift), axis=(0, 1))
     return out * spec.photons_per_pixel
 
 
@@ -345,7 +355,8 @@ def simulate(path, spec: SimulationSpec | None = None) -> GroundTruth:
     h, w, n = spec.height, spec.width, spec.n_frames
     truth = sample_images(rng, spec.slices, spec.colors, h, w)
     table = frame_table(spec)
-    motion = motion_shifts(rng, spec.motion, spec.timepoints, spec.max_shift_px)
+    motion = motion_shifts(rng, spec.motion, spec.timepoints, spec.max_shift_px,
+                           spec.subpixel_motion)
     taus, weights = _lifetime_table(spec.taus_ns, spec.fracs, spec.colors)
     timing = _timing(spec, rng)
     descriptions, events = _descriptions(spec, timing, rng)
@@ -417,7 +428,8 @@ def _ground_truth(path, spec, intensity, photons, n_photons, layout, motion, tab
         photon_offsets=np.concatenate([[0], np.cumsum(n_photons)]) if spec.keep_photons
         else np.zeros(n + 1, dtype=np.int64),
         encoding=np.array([fl.encoding for fl in layout], dtype=np.uint8),
-        shifts=-motion[table["timepoint"]],
+        shifts=-np.round(motion[table["timepoint"]]).astype(np.int64),
+        subpixel_shifts=-motion[table["timepoint"]].astype(np.float64),
         plane=table["plane"], repeat=table["repeat"], color=table["color"],
         timepoint=table["timepoint"],
         experiment_timestamps=timing["t"], epoch_laser=timing["epoch_laser"],
