@@ -293,16 +293,26 @@ static void frame_class_histogram(const kctx *k, const siff_frame_data *fd, uint
     }););
 }
 
-/* Arrival histogram of every photon (h: hist_copies * L). */
+/* Arrival histogram of every photon (h: hist_copies * L); photon j adds to copy j % 4. */
 static void frame_histogram(const kctx *k, const siff_frame_data *fd, uint64_t *h, uint64_t *oor) {
     const uint32_t L = k->L;
-    const uint64_t cm = k->hist_copies - 1;
+    const uint64_t step = k->hist_copies > 1 ? L : 0;
+    uint64_t *h0 = h, *h1 = h + step, *h2 = h + 2 * step, *h3 = h + 3 * step;
     if (fd->tag == 0) {
-        SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, h[(j & cm) * L + mod_l(tau, L)]++;);
-    } else {
-        const uint16_t *b = fd->bins;
-        for (uint64_t j = 0; j < fd->n; j++) h[(j & cm) * L + mod_l(b[j], L)]++;
+        uint64_t *hp[4] = {h0, h1, h2, h3};
+        SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, hp[j & 3][mod_l(tau, L)]++;);
+        return;
     }
+    const uint16_t *b = fd->bins;
+    const uint64_t n = fd->n;
+    uint64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        h0[mod_l(b[j], L)]++;
+        h1[mod_l(b[j + 1], L)]++;
+        h2[mod_l(b[j + 2], L)]++;
+        h3[mod_l(b[j + 3], L)]++;
+    }
+    for (; j < n; j++) h0[mod_l(b[j], L)]++;
 }
 
 /* Adds the copies of class values to the masks of each class: out[r * stride] += value. */
