@@ -2,7 +2,8 @@
 
 Cells: encodings raw / compressed / mixed x 0.1, 1 and 6 photons per pixel per frame x
 128x256, 256x256 and 512x512 frames x one and two colours (``--quick``: three cells). Files
-are simulated once into benchmarks/.cache (``--mb`` sets their size).
+are simulated once into benchmarks/.cache (``--mb`` sets their size; the whole matrix takes
+a while to generate).
 
 For every call the two readers run interleaved (ours, theirs, ours, ...; best of
 ``--repeats``) and their results are asserted identical. Printed per call: the ratio
@@ -12,7 +13,7 @@ reads); per cell also sum_rois(10 masks) / sum_roi. Targets: every call >= 2x co
 (open and get_histogram >= 1.5x); streaming calls within 2x the floor; 10 masks within 1.5x
 of one mask.
 
-Usage: python benchmarks/bench_read.py [--quick] [--mb 200] [--repeats 3] [--cells PATTERN]
+Usage: python benchmarks/bench_read.py [--quick] [--mb 100] [--repeats 3] [--cells PATTERN]
 """
 
 from __future__ import annotations
@@ -45,10 +46,19 @@ def cell_name(enc, ppp, shape, colours) -> str:
     return f"{enc}_{ppp:g}ph_{shape[0]}x{shape[1]}_{colours}c"
 
 
+def peak_rate(ppp: float, shape, colours: int, background: float) -> float:
+    """The simulator's ``photons_per_pixel`` (a peak rate) giving a mean of ``ppp``."""
+    from libsiff.simulate import sample_images
+
+    mean = sample_images(np.random.default_rng(7), 2, colours, *shape).mean()
+    return max(ppp - background, 0.0) / mean
+
+
 def cell_file(enc, ppp, shape, colours, mb: float):
-    """The cell's simulated file, about ``mb`` MB (frame count from the expected frame size)."""
+    """The cell's simulated file, about ``mb`` MB (frame count from the expected frame size),
+    with a mean of ``ppp`` photons per pixel per frame."""
     h, w = shape
-    photons = (ppp + 0.02) * h * w
+    photons = ppp * h * w
     raw_bytes, compressed_bytes = 8 * photons, 2 * h * w + 2 * photons
     frame_bytes = {"raw": raw_bytes, "compressed": compressed_bytes,
                    "mixed": (raw_bytes + compressed_bytes) / 2}[enc] + 1500
@@ -58,7 +68,8 @@ def cell_file(enc, ppp, shape, colours, mb: float):
     return cached_acquisition(
         f"read_{cell_name(enc, ppp, shape, colours)}_{mb:g}MB", height=h, width=w,
         slices=slices, flyback_planes=0, colors=colours, timepoints=timepoints,
-        photons_per_pixel=ppp, background=0.02, motion="jitter", max_shift_px=4,
+        photons_per_pixel=peak_rate(ppp, shape, colours, 0.02), background=0.02,
+        motion="jitter", max_shift_px=4,
         encoding=enc, taus_ns=taus, seed=7)
 
 
@@ -105,8 +116,8 @@ def interleaved(op_ours, op_theirs, repeats: int, name: str) -> tuple[float, flo
     return best[0], best[1]
 
 
-def run_cell(path, repeats: int, corrosiffpy) -> dict[str, tuple[float, float, float]]:
-    """{call: (libsiff s, corrosiffpy s, floor s for the frames it reads)}."""
+def run_cell(path, repeats: int, corrosiffpy):
+    """({call: (libsiff s, corrosiffpy s, floor s for the frames it reads)}, photons/pixel)."""
     read_bytes_once(path)  # warm the page cache for both readers
     floor = min(_timed(lambda: read_bytes_once(path)) for _ in range(repeats))
     ours, theirs = libsiff.open_file(path), corrosiffpy.open_file(str(path))
@@ -132,13 +143,14 @@ def run_cell(path, repeats: int, corrosiffpy) -> dict[str, tuple[float, float, f
         ("get_experiment_timestamps", n, lambda io, mod: io.get_experiment_timestamps()),
         ("get_epoch_timestamps_laser", n, lambda io, mod: io.get_epoch_timestamps_laser()),
     ]
+    density = float(ours.sum_frames().sum()) / (n * h * w)
     out = {}
     for name, frames_read, op in calls:
         t_ours, t_theirs = interleaved(lambda op=op: op(ours, libsiff),
                                        lambda op=op: op(theirs, corrosiffpy), repeats, name)
         out[name] = (t_ours, t_theirs, floor * frames_read / n)
     ours.close()
-    return out
+    return out, density
 
 
 def _timed(fn) -> float:
@@ -147,11 +159,12 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def report_cell(name, path, results) -> list[str]:
+def report_cell(name, path, results, density) -> list[str]:
     """Prints the cell's table; returns the target misses."""
     size = path.stat().st_size / 1e6
     floor_all = results["sum_roi"][2]
-    print(f"\n== {name}: {size:.0f} MB, floor {floor_all * 1e3:.1f} ms, load "
+    print(f"\n== {name}: {size:.0f} MB, {density:.2f} photons/pixel/frame, floor "
+          f"{floor_all * 1e3:.1f} ms, load "
           f"{os.getloadavg()[0]:.1f}")
     print(f"{'call':28s} {'libsiff ms':>11s} {'corrosiffpy ms':>15s} {'c/l':>6s} {'l/floor':>8s}")
     misses = []
@@ -177,24 +190,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="three cells, small files")
-    ap.add_argument("--mb", type=float, default=None, help="file size per cell (200; quick 40)")
+    ap.add_argument("--mb", type=float, default=None, help="file size per cell (100; quick 40)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cells", default="*", help="glob over cell names, e.g. 'raw_*_512x512_*'")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="libsiff kernel threads (default: the library's, up to 8)")
     args = ap.parse_args()
+    if args.threads:
+        from libsiff import _bindings
+
+        _bindings._THREADS = args.threads
     try:
         import corrosiffpy
     except ImportError:
         sys.exit("corrosiffpy is needed for the comparison: pip install corrosiffpy==0.1.2")
-    mb = args.mb if args.mb is not None else (40 if args.quick else 200)
+    mb = args.mb if args.mb is not None else (40 if args.quick else 100)
     cells = QUICK if args.quick else list(itertools.product(ENCODINGS, DENSITIES, SHAPES, COLOURS))
     cells = [c for c in cells if fnmatch.fnmatch(cell_name(*c), args.cells)]
-    print(f"{len(cells)} cells, {mb:g} MB files, {machine()}, load {os.getloadavg()[0]:.1f}")
+    from libsiff import _bindings
+
+    print(f"{len(cells)} cells, {mb:g} MB files, {machine()}, libsiff threads "
+          f"{_bindings._THREADS}, load {os.getloadavg()[0]:.1f}")
     misses, summary = [], []
     for cell in cells:
         name = cell_name(*cell)
         path = cell_file(*cell, mb)
-        results = run_cell(path, args.repeats, corrosiffpy)
-        misses += report_cell(name, path, results)
+        results, density = run_cell(path, args.repeats, corrosiffpy)
+        misses += report_cell(name, path, results, density)
         summary.append((name, results))
     print("\n== summary: corrosiffpy / libsiff per call (and libsiff / floor for streaming calls)")
     calls = list(summary[0][1]) if summary else []
