@@ -80,7 +80,12 @@ static void exercise(const uint8_t *data, size_t size) {
             req.out_u64_len = b;
             req.out_tau_len = c;
             req.out_phasor_len = d;
+            /* per-frame lifetimes (phasor: 2 doubles per pixel) */
+            req.lifetime_phasor = variant;
+            req.out_lifetime = a ? malloc((size_t)a * 16) : NULL;
+            req.out_lifetime_len = a * 2;
             siff_run(f, &req, &err);
+            free(req.out_lifetime);
             free(req.out_u16);
             free(req.out_u64);
             free(req.out_tau_u64);
