@@ -277,10 +277,13 @@ class NativeFile:
     # ---- the kernel ----
     def run(self, kind: int, frames: np.ndarray, shifts: np.ndarray | None = None,
             masks: np.ndarray | None = None, mask_planes: int = 1, sum_frames: bool = False,
-            phasor: bool = False, phasor_period_bins: float = 0.0):
+            phasor: bool = False, phasor_period_bins: float = 0.0, lifetime_offset: float = 0.0):
         """Runs one kernel request; returns (u16, u64, tau_sums, re, im) arrays (or None).
 
-        ``phasor_period_bins``: the phasor period in arrival bins (0: the histogram length)."""
+        ``phasor_period_bins``: the phasor period in arrival bins (0: the histogram length).
+        Per-frame ``Kind.PIXEL_FLIM`` returns final values in the third slot instead of bin
+        sums: float64 lifetimes (bin mean minus ``lifetime_offset``) or, with ``phasor``,
+        complex128 phasors rotated by ``exp(-2*pi*i*lifetime_offset/period)``."""
         req = ffi.new("siff_request *")
         req.kind = kind
         req.n_frames = len(frames)
@@ -293,6 +296,9 @@ class NativeFile:
         req.sum_frames = int(sum_frames)
         req.n_threads = _THREADS
         req.phasor_period_bins = float(phasor_period_bins)
+        final = kind == Kind.PIXEL_FLIM and not sum_frames
+        req.lifetime_phasor = int(final and phasor)
+        req.lifetime_offset = float(lifetime_offset)
         err = ffi.new("siff_error *")
         sizes = ffi.new("uint64_t[4]")
         with self._use() as h:
@@ -307,12 +313,16 @@ class NativeFile:
         tau = np.empty(ntau, np.uint64) if ntau and kind in (Kind.MASK_FLIM, Kind.PIXEL_FLIM) else None
         re = np.empty(nph, np.float64) if phasor and nph else None
         im = np.empty(nph, np.float64) if phasor and nph else None
+        lifetime = np.empty(n16, np.complex128 if phasor else np.float64) if final else None
         req.out_u16, req.out_u16_len = _c_array("uint16_t[]", u16, True), n16
         req.out_u64, req.out_u64_len = _c_array("uint64_t[]", u64, True), n64
         req.out_tau_u64, req.out_tau_len = _c_array("uint64_t[]", tau, True), ntau
         req.out_re = _c_array("double[]", re, True)
         req.out_im = _c_array("double[]", im, True)
         req.out_phasor_len = nph
+        if lifetime is not None:
+            req.out_lifetime = _c_array("double[]", lifetime.view(np.float64), True)
+            req.out_lifetime_len = lifetime.size * (2 if phasor else 1)
         with self._use() as h:
             rc = lib.siff_run(h, req, err)
         if rc == lib.SIFF_ERR_NO_TAU_BINS and self.info.tau_bins_declared is not None:
@@ -322,4 +332,7 @@ class NativeFile:
                 "histogram lengths libsiff reads")
         _check(rc, err, self.path)
         self.last_out_of_range = int(req.out_of_range_photons)
+        self.last_clamped_pixels = int(req.out_clamped_pixels)
+        if final:
+            return u16, u64, lifetime, None, None
         return u16, u64, tau, re, im

@@ -21,7 +21,7 @@ def _cdef_text() -> str:
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_text())
-_args = ["/O2"] if sys.platform == "win32" else ["-O3", "-std=c11", "-Wall", "-Wextra"]
+_args = ["/O2"] if sys.platform == "win32" else ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wshadow"]
 ffibuilder.set_source(
     "libsiff._siff",
     '#include "siff.h"',

@@ -250,6 +250,7 @@ class SiffIO:
         shifts = self._shifts(registration, fr)
         h, w = self._request_shape(fr)
         u16, *_ = self._native.run(nb.Kind.IMAGE, fr, shifts)
+        self._warn_clamped()
         return (u16 if u16 is not None else np.zeros(0, np.uint16)).reshape(len(fr), h, w)
 
     def sum_frames(self, frames=None, registration=None) -> np.ndarray:
@@ -401,11 +402,19 @@ class SiffIO:
             empty = np.zeros((0, h, w))
             return (empty.astype(np.complex128 if phasor else np.float64),
                     empty.astype(np.uint16), None)
-        u16, _, tau, re, im = self._native.run(nb.Kind.PIXEL_FLIM, fr, shifts, phasor=phasor,
-                                               phasor_period_bins=self._period(_period_bins))
-        counts = u16.reshape(len(fr), h, w)
-        lifetime = self._lifetime(tau, re, im, counts, params, phasor, _period_bins)
-        return lifetime.reshape(len(fr), h, w), counts, None
+        u16, _, lifetime, _, _ = self._native.run(
+            nb.Kind.PIXEL_FLIM, fr, shifts, phasor=phasor,
+            phasor_period_bins=self._period(_period_bins), lifetime_offset=_offset_bins(params))
+        self._warn_clamped()
+        return lifetime.reshape(len(fr), h, w), u16.reshape(len(fr), h, w), None
+
+    def _warn_clamped(self) -> None:
+        clamped = self._native.last_clamped_pixels
+        if clamped:
+            warnings.warn(
+                f"{self._path}: {clamped} pixel(s) of single frames hold more than 65535 photons; "
+                "their uint16 intensity is clamped at 65535 (lifetimes use the true counts)",
+                RuntimeWarning, stacklevel=3)
 
     def _lifetime(self, tau, re, im, counts, params, phasor, period_bins=None):
         n = counts.astype(np.float64).ravel()

@@ -21,7 +21,7 @@ def _compile(tmp_path, extra=(), source="test_siff.c", name="test_siff"):
     if cc is None:
         pytest.skip("no C compiler")
     exe = tmp_path / name
-    cmd = [cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Wpedantic", "-Werror", *extra,
+    cmd = [cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Wshadow", "-Wpedantic", "-Werror", *extra,
            f"-I{CSRC}", str(ROOT / "tests" / "c" / source),
            *map(str, sorted(CSRC.glob("*.c"))), "-o", str(exe), "-lm", "-lpthread"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)

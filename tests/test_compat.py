@@ -70,7 +70,7 @@ def test_fixture_against_truth(fixture_file, rng):
         np.testing.assert_array_equal(io.get_epoch_timestamps_laser(), gt.epoch_laser)
         events = io.get_appended_text()
         assert [e[:2] for e in events] == [(int(f), str(t)) for f, t in
-                                           zip(gt.appended_frames, gt.appended_text)]
+                                           zip(gt.appended_frames, gt.appended_text, strict=True)]
         if name == "plain_tiff":
             with pytest.raises(libsiff.SiffFormatError, match="plain TIFF"):
                 io.get_histogram()
@@ -163,7 +163,7 @@ def test_property_write_then_read(tmp_path, spec):
         assert io.num_frames() == len(frames)
         np.testing.assert_array_equal(io.get_frames(), np.stack(images))
         meta = io.get_frame_metadata()
-        for m, code in zip(meta, enc_codes):
+        for m, code in zip(meta, enc_codes, strict=True):
             assert m["siff_tag"] == (None if code == 2 else code if code >= 0 else m["siff_tag"])
         truth = Truth(H, W, tau_bins, np.concatenate(ys), np.concatenate(xs), np.concatenate(ts),
                       np.array(offsets), np.array([2 if c == 2 else 0 for c in enc_codes]),
@@ -217,3 +217,113 @@ def test_phasor_with_explicit_period_equals_numpy_truth(tmp_path, encoding):
         plain = np.exp(2j * np.pi * (gt.photon_tau[lo:hi][inside].astype(np.int64) % L) / L)
         np.testing.assert_allclose(default[i], plain.mean(), rtol=0, atol=1e-12)
         assert abs(default[i] - roi[i]) > 1e-6  # the period really changed the phasor
+
+
+def test_counts_never_wrap(tmp_path):
+    """70,000 photons of bin 1 in one pixel of a raw frame: the lifetime stays 1.0 (true
+    counts), the uint16 intensity is clamped at 65535 and a warning says so; 64-bit sums and
+    ROI sums keep the exact count."""
+    H, W, hot = 8, 16, (3, 5)
+    n_hot = 70_000
+    rng = np.random.default_rng(5)
+    y = np.concatenate([np.full(n_hot, hot[0]), rng.integers(hot[0] + 1, H, 300)])
+    x = np.concatenate([np.full(n_hot, hot[1]), rng.integers(0, W, 300)])
+    t = np.concatenate([np.ones(n_hot, int), rng.integers(0, 40, 300)])
+    path = tmp_path / "hot.siff"
+    with SiffWriter(path, build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": 50}),
+                    build_roi_json(H, W)) as w:
+        w.add_frame(y, x, t, (H, W), encoding="raw", description=make_description(1, 0.0, 10**18))
+    counts = np.zeros((H, W), np.int64)
+    np.add.at(counts, (y, x), 1)
+    sums = np.zeros((H, W), np.int64)
+    np.add.at(sums, (y, x), t)
+    with libsiff.open_file(path) as io:
+        with pytest.warns(RuntimeWarning, match="clamped at 65535"):
+            life, inten, _ = io.flim_map()
+        expected = np.minimum(counts, 65535)
+        np.testing.assert_array_equal(inten[0], expected)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(life[0], sums / counts)
+        assert life[0][hot] == 1.0
+        with pytest.warns(RuntimeWarning, match="clamped at 65535"):
+            frames = io.get_frames()
+        np.testing.assert_array_equal(frames[0], expected)
+        np.testing.assert_array_equal(io.sum_frames(), counts)
+        mask = np.zeros((H, W), bool)
+        mask[hot] = True
+        assert io.sum_roi(mask)[0] == counts[hot] == n_hot
+        lt, n, _ = io.sum_roi_flim(mask)
+        assert n[0] == counts[hot] and lt[0] == sums[hot] / counts[hot]
+
+
+FAST_PATH_CELLS = {
+    # compressed frames + masks (one, a few, > 16), mixed frames + FLIM sums, 512 x 512 masks
+    "compressed_masks": dict(height=64, width=96, encoding="compressed", photons_per_pixel=3.0),
+    "mixed_flim_sums": dict(height=48, width=80, encoding="mixed", photons_per_pixel=1.5),
+    "raw_512": dict(height=512, width=512, encoding="raw", photons_per_pixel=0.3),
+    "compressed_512": dict(height=512, width=512, encoding="compressed", photons_per_pixel=1.0),
+}
+
+
+def _overlapping_masks(rng, R, planes, H, W):
+    """R masks of random rectangles that overlap (many distinct mask sets), (R, planes, H, W)."""
+    m = np.zeros((R, planes, H, W), bool)
+    for r in range(R):
+        for p in range(planes):
+            for _ in range(3):
+                y, x = rng.integers(0, H), rng.integers(0, W)
+                m[r, p, y:y + rng.integers(1, H // 2 + 2), x:x + rng.integers(1, W // 2 + 2)] = True
+    return m
+
+
+@pytest.mark.parametrize("cell", sorted(FAST_PATH_CELLS))
+def test_mask_fast_paths_against_corrosiffpy(tmp_path, cell):
+    """Every mask kernel on compressed, mixed and 512 x 512 frames, with 1, 3, 10 and 40
+    masks (> 16 and > 64 mask sets), registered or not, equals corrosiffpy."""
+    import corrosiffpy
+
+    spec = FAST_PATH_CELLS[cell]
+    path = tmp_path / f"{cell}.siff"
+    simulate(path, SimulationSpec(seed=21, slices=1, flyback_planes=0, colors=2, timepoints=2,
+                                  motion="none", **spec))
+    rng = np.random.default_rng(2)
+    a, b = libsiff.open_file(path), corrosiffpy.open_file(str(path))
+    H, W = spec["height"], spec["width"]
+    n = a.num_frames()
+    frames = list(range(n)) + [0]
+    reg = {f: (int(rng.integers(0, H)), int(rng.integers(0, W))) for f in range(n)}
+    try:
+        for R in (1, 3, 10, 40):
+            m4 = _overlapping_masks(rng, R, 2, H, W)
+            ms = m4[:, 0]
+            for kw in ({}, {"registration": reg}):
+                np.testing.assert_array_equal(a.sum_rois(ms, frames=frames, **kw),
+                                              b.sum_rois(ms, frames=frames, **kw))
+                np.testing.assert_array_equal(a.sum_rois(m4, frames=frames, **kw),
+                                              b.sum_rois(m4, frames=frames, **kw))
+                np.testing.assert_array_equal(a.sum_roi(ms[0], frames=frames, **kw),
+                                              b.sum_roi(ms[0], frames=frames, **kw))
+                x, y = a.sum_rois_flim(ms, frames=frames, **kw), b.sum_rois_flim(ms, frames=frames, **kw)
+                np.testing.assert_array_equal(x[1], y[1])
+                np.testing.assert_array_equal(x[0], y[0])
+                x = a.sum_rois_flim(m4, frames=frames, flim_method="phasor", **kw)
+                y = b.sum_rois_flim(m4, frames=frames, flim_method="phasor", **kw)
+                np.testing.assert_array_equal(x[1], y[1])
+                np.testing.assert_allclose(x[0], y[0], rtol=0, atol=1e-9)
+            np.testing.assert_array_equal(a.get_histogram_masked(ms[0], frames=frames),
+                                          b.get_histogram_masked(ms[0], frames=frames))
+            # masked histograms per mask equal the unmasked kernel restricted by numpy
+            hist = a.get_histograms_masked(ms, frames=frames)
+            for r in (0, R - 1):
+                np.testing.assert_array_equal(hist[r], b.get_histogram_masked(ms[r], frames=frames))
+        np.testing.assert_array_equal(a.get_histogram(), b.get_histogram())
+        for method in ("empirical lifetime", "phasor"):
+            x = a.flim_map(frames=frames, flim_method=method, registration=reg)
+            y = b.flim_map(frames=frames, flim_method=method, registration=reg)
+            np.testing.assert_array_equal(x[1], y[1])
+            if method == "phasor":
+                np.testing.assert_allclose(x[0], y[0], rtol=0, atol=1e-9)
+            else:
+                np.testing.assert_array_equal(x[0], y[0])
+    finally:
+        a.close()

@@ -1,6 +1,11 @@
 /* kernels.c - siff_run: (frames) x (optional shifts) x (optional masks) -> one output kind.
  * Frames are split into contiguous ranges over worker threads; every worker has its own
- * scratch memory and writes either disjoint output rows or its own partial sums. */
+ * scratch memory and writes either disjoint output rows or its own partial sums.
+ *
+ * Masks become one table of class ids per mask plane: every pixel holds the id of the set of
+ * masks it belongs to (0: none). Photons and pixels add to per-class accumulators, whatever
+ * the number of masks, so 10 masks cost what one does; the classes are spread to the masks
+ * once per frame. The table takes 1 byte per pixel up to 256 distinct sets (2 up to 65536). */
 #include "siff_internal.h"
 
 #include <math.h>
@@ -14,6 +19,10 @@
 
 #define SIFF_TWO_PI 6.283185307179586476925286766559
 #define MAX_THREADS 32
+/* Interleaved copies of the small accumulators: consecutive photons of one class (or bin)
+ * add to different copies, so they do not wait on each other's stores. */
+#define COPIES 4
+#define HIST_COPIES_MAX_BYTES ((uint64_t)1 << 20)
 
 static inline unsigned ctz64(uint64_t v) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -28,16 +37,32 @@ static inline unsigned ctz64(uint64_t v) {
 typedef struct {
     uint32_t H, W;
     uint64_t pixels;
-    uint32_t L;        /* histogram length, 0 when not needed */
-    uint64_t R, words; /* masks and 64-bit words per pixel in the mask table */
-    uint64_t planes;
-    uint64_t *maskbits; /* planes * pixels * words */
-    uint8_t *mask8;     /* one mask: planes * pixels bytes of 0/1 (fits the L1 cache better) */
-    uint16_t *bits16;   /* 2..16 masks: planes * pixels 16-bit masks (a quarter of the u64 table) */
-    double *cos_t, *sin_t;
-    int phasor;
     uint64_t n;         /* requested frames */
+    uint32_t L;         /* histogram length, 0 when not needed */
+    /* masks as class ids (see the top of the file) */
+    uint64_t R, planes;
+    uint64_t classes;      /* distinct mask sets; class 0 is the empty set (1 without masks) */
+    uint64_t words;        /* 64-bit words per mask set */
+    uint64_t *class_bits;  /* classes * words: the masks of each class */
+    int id_bytes;          /* 1, 2 or 4 */
+    void *ids;             /* planes * pixels class ids */
+    uint64_t hist_copies;  /* 1 or COPIES copies of per-class histograms */
+    /* phasors */
+    int phasor;
+    double *cos_t, *sin_t;
+    /* final per-pixel values (per-frame SIFF_OUT_PIXEL_FLIM) */
+    int final_phasor;
+    double offset, rot_re, rot_im;
 } kctx;
+
+/* One worker's per-class accumulators (COPIES * classes each) and per-pixel scratch. */
+typedef struct {
+    uint64_t *count, *tau;
+    double *re, *im;
+    uint64_t *hist;        /* hist_copies * classes * L */
+    uint32_t *pixel_count; /* pixels: raw frame counts without 16-bit wrap */
+    double *pixel_sum;     /* pixels (2 * pixels for phasors): raw frame sums */
+} accs;
 
 typedef struct {
     const siff_file *f;
@@ -46,7 +71,7 @@ typedef struct {
     uint64_t begin, end;
     uint64_t *sum_u64, *sum_tau; /* this worker's accumulators for sum_frames kinds */
     double *sum_re, *sum_im;
-    uint64_t oor;
+    uint64_t oor, clamped;
     int rc;
     siff_error err;
 } worker;
@@ -79,20 +104,35 @@ static void shift_of(const siff_request *req, const kctx *k, uint64_t i, uint64_
     *dx = (uint64_t)sx;
 }
 
-/* Per-mask accumulators of one worker. */
-typedef struct {
-    uint64_t *count, *tau; /* R */
-    double *re, *im;       /* R */
-    uint64_t *hist;        /* R * L */
-} mask_acc;
+/* Runs BODY with IDS bound to the class-id table of a plane and ID_T to its element type
+ * (the loops are compiled once per width instead of testing the width per photon). */
+#define WITH_IDS(k, plane, IDS, ID_T, ...)                                               \
+    do {                                                                                 \
+        const uint64_t at_ = (plane) * (k)->pixels;                                      \
+        if ((k)->id_bytes == 1) {                                                        \
+            typedef uint8_t ID_T;                                                        \
+            const ID_T *IDS = (const ID_T *)(k)->ids + at_;                              \
+            __VA_ARGS__                                                                  \
+        } else if ((k)->id_bytes == 2) {                                                 \
+            typedef uint16_t ID_T;                                                       \
+            const ID_T *IDS = (const ID_T *)(k)->ids + at_;                              \
+            __VA_ARGS__                                                                  \
+        } else {                                                                         \
+            typedef uint32_t ID_T;                                                       \
+            const ID_T *IDS = (const ID_T *)(k)->ids + at_;                              \
+            __VA_ARGS__                                                                  \
+        }                                                                                \
+    } while (0)
 
-/* Adds a value to every mask whose bit is set for a pixel. */
-#define FOR_MASKS(k, bits_row, R_VAR, ...)                                         \
-    for (uint64_t wd_ = 0; wd_ < (k)->words; wd_++)                                \
-        for (uint64_t v_ = (bits_row)[wd_]; v_; v_ &= v_ - 1) {                    \
-            const uint64_t R_VAR = wd_ * 64 + ctz64(v_);                           \
-            __VA_ARGS__                                                            \
-        }
+/* True when the 8 ids at ID are all 0 (no mask): lets compressed rows skip unmasked runs. */
+#define NO_MASK8(ID) (((ID)[0] | (ID)[1] | (ID)[2] | (ID)[3] | (ID)[4] | (ID)[5] | (ID)[6] | \
+                       (ID)[7]) == 0)
+
+static inline uint64_t sum8(const uint16_t *c) {
+    return (uint64_t)c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];
+}
+
+/* ---- intensity ---- */
 
 /* np.roll of a u16 image into dst (u16), or added into a u64 accumulator. */
 static void roll_image(const siff_frame_data *fd, uint16_t *dst16, uint64_t *dst64) {
@@ -113,134 +153,297 @@ static void roll_image(const siff_frame_data *fd, uint16_t *dst16, uint64_t *dst
     }
 }
 
+/* Stores u32 counts as u16, clamped at 65535; returns how many were clamped. */
+static uint64_t store_clamped(const uint32_t *c32, uint16_t *o16, uint64_t pixels) {
+    uint64_t clamped = 0;
+    for (uint64_t p = 0; p < pixels; p++) {
+        const uint32_t c = c32[p];
+        clamped += c > 0xffffu;
+        o16[p] = (uint16_t)(c > 0xffffu ? 0xffffu : c);
+    }
+    return clamped;
+}
+
+/* One frame's counts into o16 (a fresh frame) or added to o64. A raw frame of more than
+ * 65535 photons could wrap a u16 pixel: it is counted in 32 bits and clamped. */
 static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16, uint64_t *o64,
-                        uint64_t *oor) {
-    (void)k;
-    if (fd->tag == 0) {
-        if (o16) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o16[pix]++;);
-        else SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o64[pix]++;);
-    } else {
+                        accs *a, uint64_t *oor, uint64_t *clamped) {
+    if (fd->tag != 0) {
         roll_image(fd, o16, o64);
+    } else if (o64) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o64[pix]++;);
+    } else if (fd->n <= 0xffffu) {
+        memset(o16, 0, (size_t)k->pixels * 2);
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o16[pix]++;);
+    } else {
+        uint32_t *c32 = a->pixel_count;
+        memset(c32, 0, (size_t)k->pixels * 4);
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c32[pix]++;);
+        *clamped += store_clamped(c32, o16, k->pixels);
     }
 }
 
-static void frame_mask_sums(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            const uint8_t *m8, const uint16_t *b16, uint64_t *acc,
-                            uint64_t *oor) {
-    const uint64_t words = k->words;
+/* ---- per-class accumulation (masks) ---- */
+
+/* Photon counts per class. Compressed frames need only their count images. */
+static void frame_class_sums(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                             uint64_t *cnt, uint64_t *oor) {
+    const uint64_t C = k->classes;
     if (fd->tag == 0) {
-        if (m8)
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, acc[0] += m8[pix];);
-        else if (b16)
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
-                                 for (uint32_t v = b16[pix]; v; v &= v - 1) acc[ctz64(v)]++;);
-        else
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau,
-                                 const uint64_t *b = bits + (uint64_t)pix * words;
-                                 FOR_MASKS(k, b, r, acc[r]++;));
-    } else {
-        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
-                        FOR_MASKS(k, b, r, acc[r] += c;));
-    }
-}
-
-static void frame_mask_flim(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            const uint8_t *m8, const uint16_t *b16, mask_acc *a,
-                            uint64_t *oor) {
-    const uint64_t words = k->words;
-    const uint32_t L = k->L;
-    if (fd->tag == 0 && m8 && !k->phasor) { /* one mask: a byte of 0 or 1 per pixel */
-        uint64_t cnt = 0, ts = 0;
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t in = m8[pix];
-                             cnt += in; ts += in * tau;);
-        a->count[0] += cnt;
-        a->tau[0] += ts;
-    } else if (fd->tag == 0 && b16 && !k->phasor) {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, for (uint32_t v = b16[pix]; v; v &= v - 1) {
-            const unsigned r = ctz64(v);
-            a->count[r]++;
-            a->tau[r] += tau;
-        });
-    } else if (fd->tag == 0) {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t *b = bits + (uint64_t)pix * words;
-                             FOR_MASKS(k, b, r, a->count[r]++; a->tau[r] += tau;
-                                       if (k->phasor) {
-                                           uint32_t t = mod_l(tau, L);
-                                           a->re[r] += k->cos_t[t];
-                                           a->im[r] += k->sin_t[t];
-                                       }));
-    } else {
-        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
-                        int any = 0;
-                        for (uint64_t wd = 0; wd < words; wd++) any |= b[wd] != 0;
-                        if (!any) continue;
-                        uint64_t ts = 0;
-                        double re = 0, im = 0;
-                        for (uint32_t q = 0; q < c; q++) ts += bins[q];
-                        if (k->phasor)
-                            for (uint32_t q = 0; q < c; q++) {
-                                uint32_t t = mod_l(bins[q], L);
-                                re += k->cos_t[t];
-                                im += k->sin_t[t];
-                            }
-                        FOR_MASKS(k, b, r, a->count[r] += c; a->tau[r] += ts;
-                                  a->re[r] += re; a->im[r] += im;));
-    }
-}
-
-static void frame_histogram(const kctx *k, const siff_frame_data *fd, const uint64_t *bits,
-                            uint64_t *h, uint64_t *oor) {
-    const uint32_t L = k->L;
-    const uint64_t words = k->words;
-    if (!bits) {
-        if (fd->tag == 0) {
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, h[mod_l(tau, L)]++;);
-        } else {
-            for (uint64_t j = 0; j < fd->n; j++) h[mod_l(fd->bins[j], L)]++;
-        }
+        WITH_IDS(k, plane, ids, cls_t,
+                 SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, cnt[(j & 3) * C + ids[pix]]++;););
         return;
     }
-    if (fd->tag == 0) {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint64_t *b = bits + (uint64_t)pix * words;
-                             FOR_MASKS(k, b, r, h[r * L + mod_l(tau, L)]++;));
-    } else {
-        SIFF_FOR_PIXELS(fd, pix, c, bins, const uint64_t *b = bits + (uint64_t)pix * words;
-                        FOR_MASKS(k, b, r, for (uint32_t q = 0; q < c; q++)
-                                               h[r * L + mod_l(bins[q], L)]++;));
-    }
+    WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_SEGMENTS(fd, c, at, len, {
+        const cls_t *id = ids + at;
+        for (uint32_t x = 0; x < len; x++) {
+            if (!(x & 7) && x + 8 <= len && NO_MASK8(id + x)) {
+                x += 7;
+                continue;
+            }
+            cnt[(x & 3) * C + id[x]] += c[x];
+        }
+    }););
 }
 
-static void frame_full(const kctx *k, const siff_frame_data *fd, uint16_t *o, uint64_t *oor) {
+/* Photon counts, arrival-bin sums and (optionally) phasor sums per class. */
+static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t plane, accs *a,
+                             uint64_t *oor) {
+    const uint64_t C = k->classes;
     const uint32_t L = k->L;
+    uint64_t *cnt = a->count, *ts = a->tau;
+    double *re = a->re, *im = a->im;
+    const double *cs = k->cos_t, *sn = k->sin_t;
     if (fd->tag == 0) {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o[(uint64_t)pix * L + mod_l(tau, L)]++;);
-    } else {
-        SIFF_FOR_PIXELS(fd, pix, c, bins, uint16_t *px = o + (uint64_t)pix * L;
-                        for (uint32_t q = 0; q < c; q++) px[mod_l(bins[q], L)]++;);
-    }
-}
-
-/* Per-pixel photon counts (u16 or u64), bin sums and phasor sums. */
-static void frame_pixel_flim(const kctx *k, const siff_frame_data *fd, uint16_t *c16,
-                             uint64_t *c64, uint64_t *ts, double *re, double *im, uint64_t *oor) {
-    const uint32_t L = k->L;
-    if (fd->tag == 0) {
-        if (!k->phasor && c16) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c16[pix]++; ts[pix] += tau;);
-        else if (!k->phasor) SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c64[pix]++; ts[pix] += tau;);
+        if (!k->phasor)
+            WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, {
+                const uint64_t q = (j & 3) * C + ids[pix];
+                cnt[q]++;
+                ts[q] += tau;
+            }););
         else
-            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, uint32_t t = mod_l(tau, L);
-                                 if (c16) c16[pix]++; else c64[pix]++;
-                                 ts[pix] += tau; re[pix] += k->cos_t[t]; im[pix] += k->sin_t[t];);
+            WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, {
+                const uint64_t q = (j & 3) * C + ids[pix];
+                const uint32_t t = mod_l(tau, L);
+                cnt[q]++;
+                ts[q] += tau;
+                re[q] += cs[t];
+                im[q] += sn[t];
+            }););
+        return;
+    }
+    const uint16_t *b = fd->bins;
+    WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_SEGMENTS(fd, c, at, len, {
+        const cls_t *id = ids + at;
+        for (uint32_t x = 0; x < len; x++) {
+            if (!(x & 7) && x + 8 <= len && NO_MASK8(id + x)) {
+                b += sum8(c + x);
+                x += 7;
+                continue;
+            }
+            const uint32_t cx = c[x];
+            if (id[x] && cx) {
+                const uint64_t q = (x & 3) * C + id[x];
+                uint64_t s = 0;
+                for (uint32_t r = 0; r < cx; r++) s += b[r];
+                cnt[q] += cx;
+                ts[q] += s;
+                if (k->phasor) {
+                    double gr = 0, gi = 0;
+                    for (uint32_t r = 0; r < cx; r++) {
+                        const uint32_t t = mod_l(b[r], L);
+                        gr += cs[t];
+                        gi += sn[t];
+                    }
+                    re[q] += gr;
+                    im[q] += gi;
+                }
+            }
+            b += cx;
+        }
+    }););
+}
+
+/* Arrival histograms per class (hist: hist_copies * classes * L). */
+static void frame_class_histogram(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                  uint64_t *h, uint64_t *oor) {
+    const uint64_t C = k->classes, L = k->L, cm = k->hist_copies - 1, cl = C * L;
+    if (fd->tag == 0) {
+        WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, {
+            h[(j & cm) * cl + ids[pix] * L + mod_l(tau, (uint32_t)L)]++;
+        }););
+        return;
+    }
+    const uint16_t *b = fd->bins;
+    WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_SEGMENTS(fd, c, at, len, {
+        const cls_t *id = ids + at;
+        for (uint32_t x = 0; x < len; x++) {
+            if (!(x & 7) && x + 8 <= len && NO_MASK8(id + x)) {
+                b += sum8(c + x);
+                x += 7;
+                continue;
+            }
+            const uint32_t cx = c[x];
+            if (id[x]) {
+                uint64_t *hc = h + id[x] * L;
+                for (uint32_t r = 0; r < cx; r++) hc[(r & cm) * cl + mod_l(b[r], (uint32_t)L)]++;
+            }
+            b += cx;
+        }
+    }););
+}
+
+/* Arrival histogram of every photon (h: hist_copies * L); photon j adds to copy j % 4. */
+static void frame_histogram(const kctx *k, const siff_frame_data *fd, uint64_t *h, uint64_t *oor) {
+    const uint32_t L = k->L;
+    const uint64_t step = k->hist_copies > 1 ? L : 0;
+    uint64_t *h0 = h, *h1 = h + step, *h2 = h + 2 * step, *h3 = h + 3 * step;
+    if (fd->tag == 0) {
+        uint64_t *hp[4] = {h0, h1, h2, h3};
+        SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, hp[j & 3][mod_l(tau, L)]++;);
+        return;
+    }
+    const uint16_t *b = fd->bins;
+    const uint64_t n = fd->n;
+    uint64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        h0[mod_l(b[j], L)]++;
+        h1[mod_l(b[j + 1], L)]++;
+        h2[mod_l(b[j + 2], L)]++;
+        h3[mod_l(b[j + 3], L)]++;
+    }
+    for (; j < n; j++) h0[mod_l(b[j], L)]++;
+}
+
+/* Adds the copies of class values to the masks of each class: out[r * stride] += value. */
+static void spread_u64(const kctx *k, const uint64_t *v, uint64_t *out, uint64_t stride) {
+    const uint64_t C = k->classes;
+    for (uint64_t c = 1; c < C; c++) {
+        const uint64_t s = v[c] + v[C + c] + v[2 * C + c] + v[3 * C + c];
+        if (!s) continue;
+        const uint64_t *bits = k->class_bits + c * k->words;
+        for (uint64_t wd = 0; wd < k->words; wd++)
+            for (uint64_t m = bits[wd]; m; m &= m - 1) out[(wd * 64 + ctz64(m)) * stride] += s;
+    }
+}
+
+static void spread_f64(const kctx *k, const double *v, double *out, uint64_t stride) {
+    const uint64_t C = k->classes;
+    for (uint64_t c = 1; c < C; c++) {
+        const double s = v[c] + v[C + c] + v[2 * C + c] + v[3 * C + c];
+        const uint64_t *bits = k->class_bits + c * k->words;
+        for (uint64_t wd = 0; wd < k->words; wd++)
+            for (uint64_t m = bits[wd]; m; m &= m - 1) out[(wd * 64 + ctz64(m)) * stride] += s;
+    }
+}
+
+/* Adds per-class histograms to per-mask ones: out + r * stride (L bins each). */
+static void spread_histograms(const kctx *k, const uint64_t *h, uint64_t *out, uint64_t stride) {
+    const uint64_t C = k->classes, L = k->L;
+    for (uint64_t c = 1; c < C; c++) {
+        const uint64_t *bits = k->class_bits + c * k->words;
+        for (uint64_t wd = 0; wd < k->words; wd++)
+            for (uint64_t m = bits[wd]; m; m &= m - 1) {
+                uint64_t *o = out + (wd * 64 + ctz64(m)) * stride;
+                for (uint64_t cp = 0; cp < k->hist_copies; cp++) {
+                    const uint64_t *src = h + (cp * C + c) * L;
+                    for (uint64_t t = 0; t < L; t++) o[t] += src[t];
+                }
+            }
+    }
+}
+
+static void fold_copies(const uint64_t *h, uint64_t copies, uint64_t len, uint64_t *out) {
+    for (uint64_t cp = 0; cp < copies; cp++)
+        for (uint64_t t = 0; t < len; t++) out[t] += h[cp * len + t];
+}
+
+/* ---- per-pixel lifetimes ---- */
+
+/* Writes one pixel's final value from its count and sums (see siff_request). */
+static inline void final_value(const kctx *k, uint64_t c, double s, double g, double sv,
+                               double *out, uint64_t o) {
+    if (!k->final_phasor) {
+        out[o] = c ? s / (double)c - k->offset : NAN;
+        return;
+    }
+    if (!c) {
+        out[2 * o] = out[2 * o + 1] = NAN;
+        return;
+    }
+    const double gr = g / (double)c, gi = sv / (double)c;
+    out[2 * o] = gr * k->rot_re - gi * k->rot_im;
+    out[2 * o + 1] = gr * k->rot_im + gi * k->rot_re;
+}
+
+/* One frame's per-pixel counts (o16) and final values (out), every pixel written. Compressed
+ * frames are written in one pass; raw frames accumulate in 32-bit scratch first. */
+static void frame_final_flim(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
+                             double *out, accs *a, uint64_t *oor, uint64_t *clamped) {
+    const uint32_t L = k->L;
+    const double *cs = k->cos_t, *sn = k->sin_t;
+    if (fd->tag != 0) {
+        const uint16_t *b = fd->bins;
+        SIFF_FOR_SEGMENTS(fd, c, at, len, {
+            for (uint32_t x = 0; x < len; x++) {
+                const uint32_t cx = c[x];
+                double s = 0, gr = 0, gi = 0;
+                if (!k->final_phasor) {
+                    uint64_t si = 0;
+                    for (uint32_t r = 0; r < cx; r++) si += b[r];
+                    s = (double)si;
+                } else {
+                    for (uint32_t r = 0; r < cx; r++) {
+                        const uint32_t t = mod_l(b[r], L);
+                        gr += cs[t];
+                        gi += sn[t];
+                    }
+                }
+                o16[at + x] = (uint16_t)cx;
+                final_value(k, cx, s, gr, gi, out, at + x);
+                b += cx;
+            }
+        });
+        return;
+    }
+    uint32_t *c32 = a->pixel_count;
+    double *acc = a->pixel_sum;
+    const uint64_t P = k->pixels;
+    memset(c32, 0, (size_t)P * 4);
+    memset(acc, 0, (size_t)P * 8 * (k->final_phasor ? 2 : 1));
+    if (!k->final_phasor) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c32[pix]++; acc[pix] += tau;);
+        for (uint64_t p = 0; p < P; p++) final_value(k, c32[p], acc[p], 0, 0, out, p);
+    } else {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint32_t t = mod_l(tau, L);
+                             c32[pix]++; acc[2 * pix] += cs[t]; acc[2 * pix + 1] += sn[t];);
+        for (uint64_t p = 0; p < P; p++)
+            final_value(k, c32[p], 0, acc[2 * p], acc[2 * p + 1], out, p);
+    }
+    *clamped += store_clamped(c32, o16, P);
+}
+
+/* Per-pixel photon counts, bin sums and phasor sums added over frames (u64 / f64). */
+static void frame_pixel_sums(const kctx *k, const siff_frame_data *fd, uint64_t *c64,
+                             uint64_t *ts, double *re, double *im, uint64_t *oor) {
+    const uint32_t L = k->L;
+    if (fd->tag == 0) {
+        if (!k->phasor)
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c64[pix]++; ts[pix] += tau;);
+        else
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint32_t t = mod_l(tau, L);
+                                 c64[pix]++; ts[pix] += tau;
+                                 re[pix] += k->cos_t[t]; im[pix] += k->sin_t[t];);
         return;
     }
     SIFF_FOR_PIXELS(fd, pix, c, bins, uint64_t s = 0;
                     for (uint32_t q = 0; q < c; q++) s += bins[q];
                     ts[pix] += s;
-                    if (c16) c16[pix] = (uint16_t)(c16[pix] + c); else c64[pix] += c;
+                    c64[pix] += c;
                     if (k->phasor) {
                         double gr = 0, gi = 0;
                         for (uint32_t q = 0; q < c; q++) {
-                            uint32_t t = mod_l(bins[q], L);
+                            const uint32_t t = mod_l(bins[q], L);
                             gr += k->cos_t[t];
                             gi += k->sin_t[t];
                         }
@@ -249,114 +452,173 @@ static void frame_pixel_flim(const kctx *k, const siff_frame_data *fd, uint16_t 
                     });
 }
 
-static int process_range(worker *w) {
-    const siff_file *f = w->f;
-    siff_request *req = w->req;
-    const kctx *k = w->k;
-    const uint64_t n = k->n, P = k->pixels, L = k->L, R = k->R;
-    const int kind = req->kind, sum = req->sum_frames;
-    siff_scratch s = {0};
-    mask_acc a = {0};
-    int rc = SIFF_OK;
-    if (R) {
-        a.count = calloc((size_t)R, 8);
-        a.tau = calloc((size_t)R, 8);
-        a.re = calloc((size_t)R, 8);
-        a.im = calloc((size_t)R, 8);
-        a.hist = kind == SIFF_OUT_HISTOGRAM ? calloc((size_t)(R * L), 8) : NULL;
-        if (!a.count || !a.tau || !a.re || !a.im || (kind == SIFF_OUT_HISTOGRAM && !a.hist))
-            rc = siff_fail(&w->err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
+static void frame_full(const kctx *k, const siff_frame_data *fd, uint16_t *o, uint64_t *oor) {
+    const uint32_t L = k->L;
+    memset(o, 0, (size_t)(k->pixels * L) * 2);
+    if (fd->tag == 0) {
+        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o[(uint64_t)pix * L + mod_l(tau, L)]++;);
+    } else {
+        SIFF_FOR_PIXELS(fd, pix, c, bins, uint16_t *px = o + (uint64_t)pix * L;
+                        for (uint32_t q = 0; q < c; q++) px[mod_l(bins[q], L)]++;);
     }
-    uint64_t oor = 0;
-    /* mapped pages already decoded are released in spans of a few MB (see io.c) */
-    uint64_t span_lo = 0, span_hi = 0;
+}
+
+/* ---- one worker: scratch, the frame loop, one step per output kind ---- */
+
+static void accs_free(accs *a) {
+    free(a->count);
+    free(a->tau);
+    free(a->re);
+    free(a->im);
+    free(a->hist);
+    free(a->pixel_count);
+    free(a->pixel_sum);
+    memset(a, 0, sizeof *a);
+}
+
+static int accs_init(const kctx *k, const siff_request *req, accs *a, siff_error *err) {
+    const uint64_t C = k->classes, n_cls = COPIES * C;
+    const int kind = req->kind;
+    int ok = 1;
+    if (kind == SIFF_OUT_MASK_SUMS || kind == SIFF_OUT_MASK_FLIM) {
+        ok = (a->count = calloc((size_t)n_cls, 8)) != NULL;
+        if (ok && kind == SIFF_OUT_MASK_FLIM)
+            ok = (a->tau = calloc((size_t)n_cls, 8)) && (a->re = calloc((size_t)n_cls, 8)) &&
+                 (a->im = calloc((size_t)n_cls, 8));
+    }
+    if (ok && kind == SIFF_OUT_HISTOGRAM)
+        ok = (a->hist = calloc((size_t)(k->hist_copies * C * k->L), 8)) != NULL;
+    if (ok && !req->sum_frames && (kind == SIFF_OUT_IMAGE || kind == SIFF_OUT_PIXEL_FLIM))
+        ok = (a->pixel_count = malloc((size_t)k->pixels * 4)) != NULL;
+    if (ok && !req->sum_frames && kind == SIFF_OUT_PIXEL_FLIM)
+        ok = (a->pixel_sum = malloc((size_t)k->pixels * 8 * (k->final_phasor ? 2 : 1))) != NULL;
+    return ok ? SIFF_OK : siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for scratch");
+}
+
+static void step_mask_sums(worker *w, const siff_frame_data *fd, uint64_t i, accs *a) {
+    const kctx *k = w->k;
+    uint64_t *out = w->req->out_u64;
+    memset(a->count, 0, (size_t)(COPIES * k->classes) * 8);
+    frame_class_sums(k, fd, i % k->planes, a->count, &w->oor);
+    for (uint64_t r = 0; r < k->R; r++) out[r * k->n + i] = 0;
+    spread_u64(k, a->count, out + i, k->n);
+}
+
+static void step_mask_flim(worker *w, const siff_frame_data *fd, uint64_t i, accs *a) {
+    const kctx *k = w->k;
+    siff_request *req = w->req;
+    const size_t bytes = (size_t)(COPIES * k->classes) * 8;
+    memset(a->count, 0, bytes);
+    memset(a->tau, 0, bytes);
+    if (k->phasor) {
+        memset(a->re, 0, bytes);
+        memset(a->im, 0, bytes);
+    }
+    frame_class_flim(k, fd, i % k->planes, a, &w->oor);
+    for (uint64_t r = 0; r < k->R; r++) {
+        req->out_u64[r * k->n + i] = req->out_tau_u64[r * k->n + i] = 0;
+        if (k->phasor) req->out_re[r * k->n + i] = req->out_im[r * k->n + i] = 0;
+    }
+    spread_u64(k, a->count, req->out_u64 + i, k->n);
+    spread_u64(k, a->tau, req->out_tau_u64 + i, k->n);
+    if (k->phasor) {
+        spread_f64(k, a->re, req->out_re + i, k->n);
+        spread_f64(k, a->im, req->out_im + i, k->n);
+    }
+}
+
+static void step_histogram(worker *w, const siff_frame_data *fd, uint64_t i, accs *a) {
+    const kctx *k = w->k;
+    siff_request *req = w->req;
+    const uint64_t L = k->L, len = k->hist_copies * k->classes * L;
+    const int sum = req->sum_frames;
+    if (!k->R) {
+        frame_histogram(k, fd, a->hist, &w->oor);
+        if (sum) return; /* folded once at the end of the range */
+        uint64_t *out = req->out_u64 + i * L;
+        memset(out, 0, (size_t)L * 8);
+        fold_copies(a->hist, k->hist_copies, L, out);
+        memset(a->hist, 0, (size_t)len * 8);
+        return;
+    }
+    frame_class_histogram(k, fd, i % k->planes, a->hist, &w->oor);
+    if (sum) return;
+    for (uint64_t r = 0; r < k->R; r++) memset(req->out_u64 + (r * k->n + i) * L, 0, (size_t)L * 8);
+    spread_histograms(k, a->hist, req->out_u64 + i * L, k->n * L);
+    memset(a->hist, 0, (size_t)len * 8);
+}
+
+/* Summed histograms are kept per class over the whole range and added once. */
+static void finish_histogram(worker *w, accs *a) {
+    const kctx *k = w->k;
+    if (w->req->kind != SIFF_OUT_HISTOGRAM || !w->req->sum_frames) return;
+    if (!k->R) fold_copies(a->hist, k->hist_copies, k->L, w->sum_u64);
+    else spread_histograms(k, a->hist, w->sum_u64, k->L);
+}
+
+static void step_frame(worker *w, const siff_frame_data *fd, uint64_t i, accs *a) {
+    const kctx *k = w->k;
+    siff_request *req = w->req;
+    const uint64_t P = k->pixels;
+    const int sum = req->sum_frames;
+    switch (req->kind) {
+    case SIFF_OUT_IMAGE:
+        frame_image(k, fd, sum ? NULL : req->out_u16 + i * P, sum ? w->sum_u64 : NULL, a,
+                    &w->oor, &w->clamped);
+        break;
+    case SIFF_OUT_MASK_SUMS: step_mask_sums(w, fd, i, a); break;
+    case SIFF_OUT_MASK_FLIM: step_mask_flim(w, fd, i, a); break;
+    case SIFF_OUT_HISTOGRAM: step_histogram(w, fd, i, a); break;
+    case SIFF_OUT_FULL: frame_full(k, fd, req->out_u16 + i * P * k->L, &w->oor); break;
+    case SIFF_OUT_PIXEL_FLIM:
+        if (sum)
+            frame_pixel_sums(k, fd, w->sum_u64, w->sum_tau, w->sum_re, w->sum_im, &w->oor);
+        else
+            frame_final_flim(k, fd, req->out_u16 + i * P,
+                             req->out_lifetime + i * P * (k->final_phasor ? 2 : 1), a, &w->oor,
+                             &w->clamped);
+        break;
+    default: break;
+    }
+}
+
+/* Mapped pages already decoded are released in spans of a few MB (see io.c). */
+typedef struct {
+    uint64_t lo, hi;
+} span;
+
+static void span_add(const siff_file *f, span *s, const siff_frame_data *fd) {
     const uint64_t span_max = (uint64_t)16 << 20, span_gap = (uint64_t)1 << 16;
+    const uint64_t lo = fd->data_offset, hi = fd->data_offset + fd->data_length;
+    if (lo >= s->lo && lo <= s->hi + span_gap && s->hi - s->lo < span_max) {
+        if (hi > s->hi) s->hi = hi;
+        return;
+    }
+    siff_io_release(&f->io, s->lo, s->hi - s->lo);
+    s->lo = lo;
+    s->hi = hi;
+}
+
+static int process_range(worker *w) {
+    const siff_request *req = w->req;
+    const kctx *k = w->k;
+    siff_scratch s = {0};
+    accs a = {0};
+    span sp = {0, 0};
+    int rc = accs_init(k, req, &a, &w->err);
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
         uint64_t dy, dx;
         shift_of(req, k, i, &dy, &dx);
         siff_frame_data fd;
-        rc = siff_load_frame(f, req->frames[i], dy, dx, needs_photons(kind), &s, &fd, &w->err);
+        rc = siff_load_frame(w->f, req->frames[i], dy, dx, needs_photons(req->kind), &s, &fd,
+                             &w->err);
         if (rc) break;
-        const uint64_t *bits = R ? k->maskbits + (i % k->planes) * P * k->words : NULL;
-        const uint8_t *m8 = k->mask8 ? k->mask8 + (i % k->planes) * P : NULL;
-        const uint16_t *b16 = k->bits16 ? k->bits16 + (i % k->planes) * P : NULL;
-        switch (kind) {
-        case SIFF_OUT_IMAGE:
-            if (!sum && fd.tag == 0) memset(req->out_u16 + i * P, 0, (size_t)P * 2);
-            frame_image(k, &fd, sum ? NULL : req->out_u16 + i * P, sum ? w->sum_u64 : NULL, &oor);
-            break;
-        case SIFF_OUT_MASK_SUMS:
-            memset(a.count, 0, (size_t)R * 8);
-            frame_mask_sums(k, &fd, bits, m8, b16, a.count, &oor);
-            for (uint64_t r = 0; r < R; r++) req->out_u64[r * n + i] = a.count[r];
-            break;
-        case SIFF_OUT_MASK_FLIM:
-            memset(a.count, 0, (size_t)R * 8);
-            memset(a.tau, 0, (size_t)R * 8);
-            memset(a.re, 0, (size_t)R * 8);
-            memset(a.im, 0, (size_t)R * 8);
-            frame_mask_flim(k, &fd, bits, m8, b16, &a, &oor);
-            for (uint64_t r = 0; r < R; r++) {
-                req->out_u64[r * n + i] = a.count[r];
-                req->out_tau_u64[r * n + i] = a.tau[r];
-                if (k->phasor) {
-                    req->out_re[r * n + i] = a.re[r];
-                    req->out_im[r * n + i] = a.im[r];
-                }
-            }
-            break;
-        case SIFF_OUT_HISTOGRAM:
-            if (!R) {
-                if (!sum) memset(req->out_u64 + i * L, 0, (size_t)L * 8);
-                frame_histogram(k, &fd, NULL, sum ? w->sum_u64 : req->out_u64 + i * L, &oor);
-            } else {
-                memset(a.hist, 0, (size_t)(R * L) * 8);
-                frame_histogram(k, &fd, bits, a.hist, &oor);
-                for (uint64_t r = 0; r < R; r++) {
-                    if (sum)
-                        for (uint64_t t = 0; t < L; t++) w->sum_u64[r * L + t] += a.hist[r * L + t];
-                    else
-                        memcpy(req->out_u64 + (r * n + i) * L, a.hist + r * L, (size_t)L * 8);
-                }
-            }
-            break;
-        case SIFF_OUT_FULL:
-            memset(req->out_u16 + i * P * L, 0, (size_t)(P * L) * 2);
-            frame_full(k, &fd, req->out_u16 + i * P * L, &oor);
-            break;
-        case SIFF_OUT_PIXEL_FLIM:
-            if (sum)
-                frame_pixel_flim(k, &fd, NULL, w->sum_u64, w->sum_tau, w->sum_re, w->sum_im, &oor);
-            else {
-                memset(req->out_u16 + i * P, 0, (size_t)P * 2);
-                memset(req->out_tau_u64 + i * P, 0, (size_t)P * 8);
-                if (k->phasor) {
-                    memset(req->out_re + i * P, 0, (size_t)P * 8);
-                    memset(req->out_im + i * P, 0, (size_t)P * 8);
-                }
-                frame_pixel_flim(k, &fd, req->out_u16 + i * P, NULL, req->out_tau_u64 + i * P,
-                                 k->phasor ? req->out_re + i * P : NULL,
-                                 k->phasor ? req->out_im + i * P : NULL, &oor);
-            }
-            break;
-        default: break;
-        }
-        const uint64_t a = fd.data_offset, b = fd.data_offset + fd.data_length;
-        if (a >= span_lo && a <= span_hi + span_gap && span_hi - span_lo < span_max) {
-            if (b > span_hi) span_hi = b;
-        } else {
-            siff_io_release(&f->io, span_lo, span_hi - span_lo);
-            span_lo = a;
-            span_hi = b;
-        }
+        step_frame(w, &fd, i, &a);
+        span_add(w->f, &sp, &fd);
     }
-    siff_io_release(&f->io, span_lo, span_hi - span_lo);
-    w->oor = oor;
-    free(a.count);
-    free(a.tau);
-    free(a.re);
-    free(a.im);
-    free(a.hist);
+    siff_io_release(&w->f->io, sp.lo, sp.hi - sp.lo);
+    if (rc == SIFF_OK) finish_histogram(w, &a);
+    accs_free(&a);
     siff_scratch_free(&s);
     return rc;
 }
@@ -368,6 +630,8 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 #endif
+
+/* ---- request checks and sizes ---- */
 
 int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u16_len,
                        uint64_t *u64_len, uint64_t *tau_len, uint64_t *phasor_len,
@@ -382,18 +646,20 @@ int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u1
     const uint64_t P = H * W, n = req->n_frames, R = req->n_masks;
     const uint64_t L = f->info.tau_bins >= 0 ? (uint64_t)f->info.tau_bins + 2 : 0;
     const uint64_t rows = req->sum_frames ? 1 : n;
-    uint64_t a = 0, b = 0, c = 0, d = 0;
+    uint64_t u16 = 0, u64 = 0, tau = 0, ph = 0;
     int ok = 1; /* every size is a product of counts from the file and the caller: check it */
     switch (req->kind) {
     case SIFF_OUT_IMAGE:
-        if (req->sum_frames) b = P; else ok = mul3(n, P, 1, &a);
+        if (req->sum_frames) u64 = P; else ok = mul3(n, P, 1, &u16);
         break;
-    case SIFF_OUT_MASK_SUMS: ok = mul3(R, n, 1, &b); break;
-    case SIFF_OUT_MASK_FLIM: ok = mul3(R, n, 1, &b); c = d = b; break;
-    case SIFF_OUT_HISTOGRAM: ok = mul3(R ? R : 1, rows, L, &b); break;
-    case SIFF_OUT_FULL: ok = mul3(n, P, L, &a); break;
+    case SIFF_OUT_MASK_SUMS: ok = mul3(R, n, 1, &u64); break;
+    case SIFF_OUT_MASK_FLIM: ok = mul3(R, n, 1, &u64); tau = ph = u64; break;
+    case SIFF_OUT_HISTOGRAM: ok = mul3(R ? R : 1, rows, L, &u64); break;
+    case SIFF_OUT_FULL: ok = mul3(n, P, L, &u16); break;
     case SIFF_OUT_PIXEL_FLIM:
-        if (req->sum_frames) { b = P; c = d = P; } else { ok = mul3(n, P, 1, &a); c = d = a; }
+        /* per frame: the lifetimes take u16 (or twice that for phasors) doubles */
+        if (req->sum_frames) { u64 = P; tau = ph = P; } else ok = mul3(n, P, 2, &u16) &&
+                                                               mul3(n, P, 1, &u16);
         break;
     default: return siff_fail(err, SIFF_ERR_ARG, -1, -1, "unknown output kind %d", req->kind);
     }
@@ -403,92 +669,54 @@ int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u1
                          "arrival bins)",
                          (unsigned long long)n, (unsigned long long)H, (unsigned long long)W,
                          (unsigned long long)L);
-    if (u16_len) *u16_len = a;
-    if (u64_len) *u64_len = b;
-    if (tau_len) *tau_len = c;
-    if (phasor_len) *phasor_len = d;
+    if (u16_len) *u16_len = u16;
+    if (u64_len) *u64_len = u64;
+    if (tau_len) *tau_len = tau;
+    if (phasor_len) *phasor_len = ph;
     return SIFF_OK;
 }
 
-static int build_masks(const siff_file *f, const siff_request *req, kctx *k, siff_error *err) {
-    (void)f;
-    k->R = req->n_masks;
-    if (!k->R) return SIFF_OK;
-    k->planes = req->mask_planes;
-    k->words = (k->R + 63) / 64;
-    uint64_t cells = k->planes * k->pixels * k->words;
-    k->maskbits = calloc((size_t)cells, 8);
-    if (!k->maskbits) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
-    const uint64_t plane_size = k->pixels;
-    if (k->R == 1) {
-        k->mask8 = malloc((size_t)(k->planes * plane_size));
-        if (!k->mask8) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
-        for (uint64_t q = 0; q < k->planes * plane_size; q++) k->mask8[q] = req->masks[q] != 0;
-    } else if (k->R <= 16) {
-        k->bits16 = calloc((size_t)(k->planes * plane_size), 2);
-        if (!k->bits16) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
-        for (uint64_t r = 0; r < k->R; r++)
-            for (uint64_t q = 0; q < k->planes * plane_size; q++)
-                if (req->masks[r * k->planes * plane_size + q]) k->bits16[q] |= (uint16_t)(1u << r);
-    }
-    for (uint64_t r = 0; r < k->R; r++)
-        for (uint64_t pl = 0; pl < k->planes; pl++) {
-            const uint8_t *m = req->masks + (r * k->planes + pl) * plane_size;
-            uint64_t *dst = k->maskbits + pl * plane_size * k->words + r / 64;
-            const uint64_t bit = (uint64_t)1 << (r % 64);
-            for (uint64_t p = 0; p < plane_size; p++)
-                if (m[p]) dst[p * k->words] |= bit;
-        }
-    return SIFF_OK;
-}
-
-int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
-    siff_clear_error(err);
-    if (!f || !req) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "NULL argument");
-    const uint64_t n = req->n_frames;
-    if (n && !req->frames) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "no frame list");
-    kctx k;
-    memset(&k, 0, sizeof k);
-    k.n = n;
-    req->out_of_range_photons = 0;
-    int io_rc = siff_io_check(&f->io, err);
-    if (io_rc) return io_rc;
-    /* every frame must exist, be decodable and share one shape */
-    for (uint64_t i = 0; i < n; i++) {
-        int rc = siff_check_frame(f, req->frames[i], err);
+/* Every requested frame exists, can be decoded, has photons when the kind needs them, and
+ * all share one shape (stored in k). */
+static int check_frames(const siff_file *f, const siff_request *req, kctx *k, siff_error *err) {
+    for (uint64_t i = 0; i < req->n_frames; i++) {
+        const uint64_t frame = req->frames[i];
+        int rc = siff_check_frame(f, frame, err);
         if (rc) return rc;
-        const siff_frame *fr = &f->frames[req->frames[i]];
+        const siff_frame *fr = &f->frames[frame];
         if (i == 0) {
-            k.H = fr->height;
-            k.W = fr->width;
-        } else if (fr->height != k.H || fr->width != k.W) {
-            return siff_fail(err, SIFF_ERR_SHAPE, (int64_t)req->frames[i], -1,
+            k->H = fr->height;
+            k->W = fr->width;
+        } else if (fr->height != k->H || fr->width != k->W) {
+            return siff_fail(err, SIFF_ERR_SHAPE, (int64_t)frame, -1,
                              "frame %llu is %u x %u but frame %llu is %u x %u; request frames "
                              "of one shape",
-                             (unsigned long long)req->frames[i], fr->height, fr->width,
-                             (unsigned long long)req->frames[0], k.H, k.W);
+                             (unsigned long long)frame, fr->height, fr->width,
+                             (unsigned long long)req->frames[0], k->H, k->W);
         }
         if (needs_photons(req->kind) && fr->siff_tag == -1)
-            return siff_fail(err, SIFF_ERR_NOT_FLIM, (int64_t)req->frames[i], -1,
+            return siff_fail(err, SIFF_ERR_NOT_FLIM, (int64_t)frame, -1,
                              "frame %llu is a plain TIFF image without photon arrival times",
-                             (unsigned long long)req->frames[i]);
+                             (unsigned long long)frame);
     }
-    if (n == 0) {
-        k.H = (uint32_t)f->info.height;
-        k.W = (uint32_t)f->info.width;
+    if (req->n_frames == 0) {
+        k->H = (uint32_t)f->info.height;
+        k->W = (uint32_t)f->info.width;
     }
-    k.pixels = (uint64_t)k.H * k.W;
-    k.phasor = (req->kind == SIFF_OUT_MASK_FLIM || req->kind == SIFF_OUT_PIXEL_FLIM) &&
-               req->out_re != NULL;
-    int needs_l = req->kind == SIFF_OUT_HISTOGRAM || req->kind == SIFF_OUT_FULL || k.phasor;
-    if (needs_l) {
+    return SIFF_OK;
+}
+
+static int check_arguments(const siff_file *f, const siff_request *req, kctx *k,
+                           siff_error *err) {
+    const int kind = req->kind;
+    if (kind == SIFF_OUT_HISTOGRAM || kind == SIFF_OUT_FULL || k->phasor || k->final_phasor) {
         if (f->info.tau_bins < 0)
             return siff_fail(err, SIFF_ERR_NO_TAU_BINS, -1, -1,
                              "the header has no readable SI.hScan2D.hAcq.Tau_bins, so arrival-time "
                              "histograms and phasors cannot be computed");
-        k.L = (uint32_t)f->info.tau_bins + 2;
+        k->L = (uint32_t)f->info.tau_bins + 2;
     }
-    if ((req->kind == SIFF_OUT_MASK_SUMS || req->kind == SIFF_OUT_MASK_FLIM) && req->n_masks == 0)
+    if ((kind == SIFF_OUT_MASK_SUMS || kind == SIFF_OUT_MASK_FLIM) && req->n_masks == 0)
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "this output kind needs at least one mask");
     if (req->n_masks && (!req->masks || req->mask_planes == 0))
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "masks given without data or planes");
@@ -496,132 +724,306 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
         return siff_fail(err, SIFF_ERR_ARG, -1, -1,
                          "the phasor period must be a positive number of bins (or 0), not %g",
                          req->phasor_period_bins);
-    if (req->kind == SIFF_OUT_FULL && req->sum_frames)
+    if (!isfinite(req->lifetime_offset))
+        return siff_fail(err, SIFF_ERR_ARG, -1, -1, "the lifetime offset must be finite");
+    if (kind == SIFF_OUT_FULL && req->sum_frames)
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "per-pixel histograms cannot be summed");
-    uint64_t need16, need64, needtau, needph;
-    int rc = siff_request_sizes(f, req, &need16, &need64, &needtau, &needph, err);
-    if (rc) return rc;
-    if ((need16 && (!req->out_u16 || req->out_u16_len < need16)) ||
-        (need64 && (!req->out_u64 || req->out_u64_len < need64)) ||
-        (needtau && req->kind != SIFF_OUT_IMAGE &&
-         (req->kind == SIFF_OUT_MASK_FLIM || req->kind == SIFF_OUT_PIXEL_FLIM) &&
-         (!req->out_tau_u64 || req->out_tau_len < needtau)) ||
-        (k.phasor && (!req->out_im || req->out_phasor_len < needph)))
-        return siff_fail(err, SIFF_ERR_ARG, -1, -1, "an output buffer is missing or too small");
-    /* Per-frame outputs are zeroed by the workers frame by frame (in cache, in parallel,
-     * and the first touch of a fresh numpy buffer is spread over the threads); summed
-     * outputs are small and zeroed here. */
-    if (req->sum_frames) {
-        if (need64) memset(req->out_u64, 0, (size_t)need64 * 8);
-        if (req->out_tau_u64 && needtau) memset(req->out_tau_u64, 0, (size_t)needtau * 8);
-        if (k.phasor) {
-            memset(req->out_re, 0, (size_t)needph * 8);
-            memset(req->out_im, 0, (size_t)needph * 8);
-        }
-    }
-    if (k.phasor) {
-        k.cos_t = malloc((size_t)k.L * 8);
-        k.sin_t = malloc((size_t)k.L * 8);
-        if (!k.cos_t || !k.sin_t) {
-            free(k.cos_t);
-            free(k.sin_t);
-            return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
-        }
-        const double period = req->phasor_period_bins > 0 ? req->phasor_period_bins : k.L;
-        for (uint32_t t = 0; t < k.L; t++) {
-            k.cos_t[t] = cos(SIFF_TWO_PI * (double)t / period);
-            k.sin_t[t] = sin(SIFF_TWO_PI * (double)t / period);
-        }
-    }
-    rc = build_masks(f, req, &k, err);
-    if (rc) {
-        free(k.maskbits);
-        free(k.mask8);
-        free(k.bits16);
-        free(k.cos_t);
-        free(k.sin_t);
-        return rc;
-    }
+    return SIFF_OK;
+}
 
+static int check_outputs(const siff_file *f, const siff_request *req, const kctx *k,
+                         uint64_t need[4], siff_error *err) {
+    int rc = siff_request_sizes(f, req, &need[0], &need[1], &need[2], &need[3], err);
+    if (rc) return rc;
+    const int flim = req->kind == SIFF_OUT_MASK_FLIM || req->kind == SIFF_OUT_PIXEL_FLIM;
+    const int final = req->kind == SIFF_OUT_PIXEL_FLIM && !req->sum_frames;
+    const uint64_t need_lt = need[0] * (k->final_phasor ? 2 : 1);
+    if ((need[0] && (!req->out_u16 || req->out_u16_len < need[0])) ||
+        (need[1] && (!req->out_u64 || req->out_u64_len < need[1])) ||
+        (need[2] && flim && (!req->out_tau_u64 || req->out_tau_len < need[2])) ||
+        (k->phasor && (!req->out_im || req->out_phasor_len < need[3])) ||
+        (final && need_lt && (!req->out_lifetime || req->out_lifetime_len < need_lt)))
+        return siff_fail(err, SIFF_ERR_ARG, -1, -1, "an output buffer is missing or too small");
+    return SIFF_OK;
+}
+
+/* ---- tables shared by the workers ---- */
+
+static void kctx_free(kctx *k) {
+    free(k->class_bits);
+    free(k->ids);
+    free(k->cos_t);
+    free(k->sin_t);
+    k->class_bits = NULL;
+    k->ids = NULL;
+    k->cos_t = k->sin_t = NULL;
+}
+
+static int build_phasor_tables(const siff_request *req, kctx *k, siff_error *err) {
+    if (!k->phasor && !k->final_phasor) return SIFF_OK;
+    k->cos_t = malloc((size_t)k->L * 8);
+    k->sin_t = malloc((size_t)k->L * 8);
+    if (!k->cos_t || !k->sin_t) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
+    const double period = req->phasor_period_bins > 0 ? req->phasor_period_bins : k->L;
+    for (uint32_t t = 0; t < k->L; t++) {
+        k->cos_t[t] = cos(SIFF_TWO_PI * (double)t / period);
+        k->sin_t[t] = sin(SIFF_TWO_PI * (double)t / period);
+    }
+    k->rot_re = cos(-SIFF_TWO_PI * k->offset / period);
+    k->rot_im = sin(-SIFF_TWO_PI * k->offset / period);
+    return SIFF_OK;
+}
+
+static inline uint64_t hash_words(const uint64_t *key, uint64_t words) {
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (uint64_t wd = 0; wd < words; wd++) {
+        h ^= key[wd];
+        h *= 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* Class id of key (added when new). slots: cap entries of class index + 1 (0: empty). */
+typedef struct {
+    uint32_t *slots;
+    uint64_t cap, count, words, bits_cap;
+    uint64_t *bits;
+} class_map;
+
+static int class_map_grow(class_map *m) {
+    const uint64_t cap = m->cap ? m->cap * 2 : 1024;
+    uint32_t *slots = calloc((size_t)cap, 4);
+    if (!slots) return 0;
+    for (uint64_t c = 0; c < m->count; c++) {
+        uint64_t at = hash_words(m->bits + c * m->words, m->words) & (cap - 1);
+        while (slots[at]) at = (at + 1) & (cap - 1);
+        slots[at] = (uint32_t)(c + 1);
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return 1;
+}
+
+static int64_t class_of(class_map *m, const uint64_t *key) {
+    if (2 * (m->count + 1) > m->cap && !class_map_grow(m)) return -1;
+    uint64_t at = hash_words(key, m->words) & (m->cap - 1);
+    for (; m->slots[at]; at = (at + 1) & (m->cap - 1)) {
+        const uint64_t c = m->slots[at] - 1;
+        if (!memcmp(m->bits + c * m->words, key, (size_t)m->words * 8)) return (int64_t)c;
+    }
+    if (m->count == m->bits_cap) {
+        const uint64_t bc = m->bits_cap ? m->bits_cap * 2 : 64;
+        uint64_t *nb = realloc(m->bits, (size_t)(bc * m->words) * 8);
+        if (!nb) return -1;
+        m->bits = nb;
+        m->bits_cap = bc;
+    }
+    memcpy(m->bits + m->count * m->words, key, (size_t)m->words * 8);
+    m->slots[at] = (uint32_t)(m->count + 1);
+    return (int64_t)m->count++;
+}
+
+/* Class-id tables of the masks (see the top of the file). */
+static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err) {
+    k->R = req->n_masks;
+    k->classes = 1;
+    k->planes = 1;
+    if (!k->R) return SIFF_OK;
+    k->planes = req->mask_planes;
+    k->words = (k->R + 63) / 64;
+    const uint64_t P = k->pixels, cells = k->planes * P;
+    uint64_t *keys = calloc((size_t)(cells * k->words), 8);
+    uint32_t *ids = malloc((size_t)cells * 4);
+    uint64_t *zero = calloc((size_t)k->words, 8);
+    class_map m = {NULL, 0, 0, k->words, 0, NULL};
+    int ok = keys && ids && zero && class_of(&m, zero) == 0;
+    for (uint64_t r = 0; ok && r < k->R; r++) {
+        const uint64_t bit = (uint64_t)1 << (r % 64);
+        const uint8_t *src = req->masks + r * cells;
+        uint64_t *dst = keys + r / 64;
+        for (uint64_t q = 0; q < cells; q++)
+            if (src[q]) dst[q * k->words] |= bit;
+    }
+    for (uint64_t q = 0; ok && q < cells; q++) {
+        const int64_t c = class_of(&m, keys + q * k->words);
+        ok = c >= 0;
+        ids[q] = (uint32_t)c;
+    }
+    free(keys);
+    free(zero);
+    free(m.slots);
+    k->class_bits = m.bits;
+    k->classes = m.count;
+    if (!ok) {
+        free(ids);
+        return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
+    }
+    k->id_bytes = k->classes <= 256 ? 1 : k->classes <= 65536 ? 2 : 4;
+    if (k->id_bytes == 4) {
+        k->ids = ids;
+        return SIFF_OK;
+    }
+    k->ids = malloc((size_t)(cells * (uint64_t)k->id_bytes));
+    if (!k->ids) {
+        free(ids);
+        return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
+    }
+    for (uint64_t q = 0; q < cells; q++) {
+        if (k->id_bytes == 1) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
+        else ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
+    }
+    free(ids);
+    return SIFF_OK;
+}
+
+/* ---- threads ---- */
+
+static int worker_count(const siff_request *req) {
     int T = req->n_threads < 1 ? 1 : (req->n_threads > MAX_THREADS ? MAX_THREADS : req->n_threads);
 #ifndef SIFF_HAVE_THREADS
     T = 1;
 #endif
+    const uint64_t n = req->n_frames;
     if ((uint64_t)T > n / 2) T = n >= 2 ? (int)(n / 2) : 1;
-    worker ws[MAX_THREADS];
-    memset(ws, 0, sizeof ws);
-    const int summed = req->sum_frames;
-    uint64_t sum_len = summed ? need64 : 0;
-    for (int t = 0; t < T && rc == SIFF_OK; t++) {
+    return T;
+}
+
+static void free_partial_sums(worker *ws, int T) {
+    for (int t = 1; t < T; t++) {
+        free(ws[t].sum_u64);
+        free(ws[t].sum_tau);
+        free(ws[t].sum_re);
+        free(ws[t].sum_im);
+    }
+}
+
+/* Splits the frames over T workers; worker 0 sums straight into the outputs, the others
+ * into their own partial sums (sized by need). */
+static int setup_workers(const siff_file *f, siff_request *req, const kctx *k, worker *ws,
+                         int T, const uint64_t need[4], siff_error *err) {
+    const uint64_t n = req->n_frames;
+    for (int t = 0; t < T; t++) {
         worker *w = &ws[t];
         w->f = f;
         w->req = req;
-        w->k = &k;
+        w->k = k;
         w->begin = n * (uint64_t)t / (uint64_t)T;
         w->end = n * (uint64_t)(t + 1) / (uint64_t)T;
         siff_clear_error(&w->err);
-        if (summed) {
-            if (t == 0) { /* worker 0 accumulates straight into the outputs */
-                w->sum_u64 = req->out_u64;
-                w->sum_tau = req->out_tau_u64;
-                w->sum_re = req->out_re;
-                w->sum_im = req->out_im;
-            } else {
-                w->sum_u64 = calloc((size_t)sum_len, 8);
-                w->sum_tau = calloc((size_t)(needtau ? needtau : 1), 8);
-                w->sum_re = calloc((size_t)(needph ? needph : 1), 8);
-                w->sum_im = calloc((size_t)(needph ? needph : 1), 8);
-                if (!w->sum_u64 || !w->sum_tau || !w->sum_re || !w->sum_im)
-                    rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
-            }
+        if (!req->sum_frames) continue;
+        if (t == 0) {
+            w->sum_u64 = req->out_u64;
+            w->sum_tau = req->out_tau_u64;
+            w->sum_re = req->out_re;
+            w->sum_im = req->out_im;
+            continue;
         }
+        w->sum_u64 = calloc((size_t)(need[1] ? need[1] : 1), 8);
+        w->sum_tau = calloc((size_t)(need[2] ? need[2] : 1), 8);
+        w->sum_re = calloc((size_t)(need[3] ? need[3] : 1), 8);
+        w->sum_im = calloc((size_t)(need[3] ? need[3] : 1), 8);
+        if (!w->sum_u64 || !w->sum_tau || !w->sum_re || !w->sum_im)
+            return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
     }
-    if (rc == SIFF_OK) {
+    return SIFF_OK;
+}
+
+static void run_workers(worker *ws, int T) {
 #ifdef SIFF_HAVE_THREADS
-        pthread_t th[MAX_THREADS];
-        int started[MAX_THREADS] = {0};
-        for (int t = 1; t < T; t++)
-            started[t] = pthread_create(&th[t], NULL, worker_main, &ws[t]) == 0;
-        ws[0].rc = process_range(&ws[0]);
-        for (int t = 1; t < T; t++) {
-            if (started[t]) pthread_join(th[t], NULL);
-            else ws[t].rc = process_range(&ws[t]); /* could not start a thread: do it here */
-        }
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, worker_main, &ws[t]) == 0;
+    ws[0].rc = process_range(&ws[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else ws[t].rc = process_range(&ws[t]); /* could not start a thread: do it here */
+    }
 #else
-        ws[0].rc = process_range(&ws[0]);
+    for (int t = 0; t < T; t++) ws[t].rc = process_range(&ws[t]);
 #endif
-        for (int t = 0; t < T; t++) {
-            req->out_of_range_photons += ws[t].oor;
-            if (ws[t].rc && rc == SIFF_OK) {
-                rc = ws[t].rc;
-                if (err) *err = ws[t].err;
-            }
+}
+
+/* Diagnostics, the first error, and the partial sums of workers 1.. into the outputs. */
+static int gather_workers(siff_request *req, const kctx *k, worker *ws, int T,
+                          const uint64_t need[4], siff_error *err) {
+    int rc = SIFF_OK;
+    for (int t = 0; t < T; t++) {
+        req->out_of_range_photons += ws[t].oor;
+        req->out_clamped_pixels += ws[t].clamped;
+        if (ws[t].rc && rc == SIFF_OK) {
+            rc = ws[t].rc;
+            if (err) *err = ws[t].err;
         }
-        if (rc == SIFF_OK) rc = siff_io_check(&f->io, err); /* a page vanished mid-run */
-        if (rc == SIFF_OK && summed)
-            for (int t = 1; t < T; t++) {
-                for (uint64_t j = 0; j < sum_len; j++) req->out_u64[j] += ws[t].sum_u64[j];
-                if (req->kind == SIFF_OUT_PIXEL_FLIM) {
-                    for (uint64_t j = 0; j < needtau; j++) req->out_tau_u64[j] += ws[t].sum_tau[j];
-                    if (k.phasor)
-                        for (uint64_t j = 0; j < needph; j++) {
-                            req->out_re[j] += ws[t].sum_re[j];
-                            req->out_im[j] += ws[t].sum_im[j];
-                        }
-                }
+    }
+    if (rc != SIFF_OK || !req->sum_frames) return rc;
+    for (int t = 1; t < T; t++) {
+        for (uint64_t j = 0; j < need[1]; j++) req->out_u64[j] += ws[t].sum_u64[j];
+        if (req->kind != SIFF_OUT_PIXEL_FLIM) continue;
+        for (uint64_t j = 0; j < need[2]; j++) req->out_tau_u64[j] += ws[t].sum_tau[j];
+        if (k->phasor)
+            for (uint64_t j = 0; j < need[3]; j++) {
+                req->out_re[j] += ws[t].sum_re[j];
+                req->out_im[j] += ws[t].sum_im[j];
             }
     }
-    if (summed)
-        for (int t = 1; t < T; t++) {
-            free(ws[t].sum_u64);
-            free(ws[t].sum_tau);
-            free(ws[t].sum_re);
-            free(ws[t].sum_im);
-        }
-    free(k.maskbits);
-    free(k.mask8);
-    free(k.bits16);
-    free(k.cos_t);
-    free(k.sin_t);
+    return rc;
+}
+
+/* Summed outputs are small and zeroed here; per-frame outputs are written whole by the
+ * workers, frame by frame (in cache, and spread over the threads). */
+static void zero_summed_outputs(siff_request *req, const kctx *k, const uint64_t need[4]) {
+    if (!req->sum_frames) return;
+    if (need[1]) memset(req->out_u64, 0, (size_t)need[1] * 8);
+    if (req->out_tau_u64 && need[2]) memset(req->out_tau_u64, 0, (size_t)need[2] * 8);
+    if (k->phasor) {
+        memset(req->out_re, 0, (size_t)need[3] * 8);
+        memset(req->out_im, 0, (size_t)need[3] * 8);
+    }
+}
+
+int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
+    siff_clear_error(err);
+    if (!f || !req) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "NULL argument");
+    if (req->n_frames && !req->frames) return siff_fail(err, SIFF_ERR_ARG, -1, -1, "no frame list");
+    req->out_of_range_photons = 0;
+    req->out_clamped_pixels = 0;
+    kctx k;
+    memset(&k, 0, sizeof k);
+    k.n = req->n_frames;
+    const int final = req->kind == SIFF_OUT_PIXEL_FLIM && !req->sum_frames;
+    k.phasor = (req->kind == SIFF_OUT_MASK_FLIM || (req->kind == SIFF_OUT_PIXEL_FLIM && !final)) &&
+               req->out_re != NULL;
+    k.final_phasor = final && req->lifetime_phasor;
+    k.offset = req->lifetime_offset;
+    uint64_t need[4];
+    int rc = siff_io_check(&f->io, err);
+    if (!rc) rc = check_frames(f, req, &k, err);
+    if (rc) return rc;
+    k.pixels = (uint64_t)k.H * k.W;
+    rc = check_arguments(f, req, &k, err);
+    if (!rc) rc = check_outputs(f, req, &k, need, err);
+    if (!rc) rc = build_phasor_tables(req, &k, err);
+    if (!rc) rc = build_mask_classes(req, &k, err);
+    if (rc) {
+        kctx_free(&k);
+        return rc;
+    }
+    const uint64_t hist_bytes = COPIES * k.classes * k.L * 8;
+    k.hist_copies = hist_bytes <= HIST_COPIES_MAX_BYTES ? COPIES : 1;
+    zero_summed_outputs(req, &k, need);
+
+    const int T = worker_count(req);
+    worker ws[MAX_THREADS];
+    memset(ws, 0, sizeof ws);
+    rc = setup_workers(f, req, &k, ws, T, need, err);
+    if (rc == SIFF_OK) {
+        run_workers(ws, T);
+        rc = gather_workers(req, &k, ws, T, need, err);
+        if (rc == SIFF_OK) rc = siff_io_check(&f->io, err); /* a page vanished mid-run */
+    }
+    if (req->sum_frames) free_partial_sums(ws, T);
+    kctx_free(&k);
     return rc;
 }

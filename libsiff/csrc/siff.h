@@ -184,9 +184,10 @@ typedef enum {
     SIFF_OUT_HISTOGRAM = 4, /* arrival histogram, bin = tau mod L. No masks: out_u64 (n, L), or
                                (L) when sum_frames. With masks: (R, n, L), or (R, L) summed */
     SIFF_OUT_FULL = 5,      /* per-pixel histograms: out_u16 (n, H, W, L) */
-    SIFF_OUT_PIXEL_FLIM = 6 /* out_u16 counts (n,H,W), out_tau_u64 bin sums (n,H,W), optional
-                               out_re/out_im phasor sums (n,H,W); sum_frames: out_u64 counts (H,W)
-                               and the other outputs (H,W) */
+    SIFF_OUT_PIXEL_FLIM = 6 /* per frame: out_u16 counts (n,H,W), clamped at 65535 (see
+                               out_clamped_pixels), and final values in out_lifetime (see below);
+                               sum_frames: out_u64 counts (H,W), out_tau_u64 bin sums (H,W),
+                               optional out_re/out_im phasor sums (H,W) */
 } siff_output_kind;
 
 typedef struct {
@@ -207,8 +208,17 @@ typedef struct {
     uint64_t *out_tau_u64;
     double *out_re, *out_im;
     uint64_t out_u16_len, out_u64_len, out_tau_len, out_phasor_len;
+    /* SIFF_OUT_PIXEL_FLIM per frame: out_lifetime (n,H,W) doubles = bin sum / count -
+       lifetime_offset (NaN without photons), or with lifetime_phasor (n,H,W,2) interleaved
+       (g, s) = mean of exp(2*pi*i*(tau mod L)/P) times exp(-2*pi*i*lifetime_offset/P) (NaN
+       without photons). out_lifetime_len counts doubles: out_u16_len, twice that for phasors */
+    int lifetime_phasor;
+    double lifetime_offset;
+    double *out_lifetime;
+    uint64_t out_lifetime_len;
     /* diagnostics filled by the call */
     uint64_t out_of_range_photons; /* raw photons with y >= H or x >= W (wrapped, counted) */
+    uint64_t out_clamped_pixels;   /* per-frame uint16 counts above 65535, stored as 65535 */
 } siff_request;
 
 /* Executes req. Outputs are fully overwritten (every element is written or zeroed). Frames

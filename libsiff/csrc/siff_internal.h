@@ -106,14 +106,14 @@ int siff_check_frame(const siff_file *f, uint64_t frame, siff_error *err);
 int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int want_bins,
                     siff_scratch *s, siff_frame_data *fd, siff_error *err);
 
-/* Loops over a raw frame's photons: PIX (registered pixel) and TAU (u32 bin). Geometry is
- * copied to locals first: extensions build with -fno-strict-aliasing, so output stores
- * would otherwise force reloads of the frame fields on every photon. Out-of-range
- * coordinates wrap modulo H and W and are counted in *oor. */
-#define SIFF_RAW_LOOP_(SHIFTED, PIX, TAU, ...)                                         \
-    for (uint64_t i_ = 0; i_ < n_; i_++) {                                             \
+/* Loops over a raw frame's photons: IDX (photon index in the frame), PIX (registered pixel)
+ * and TAU (u32 bin). Geometry is copied to locals first: extensions build with
+ * -fno-strict-aliasing, so output stores would otherwise force reloads of the frame fields on
+ * every photon. Out-of-range coordinates wrap modulo H and W and are counted in *oor. */
+#define SIFF_RAW_LOOP_(SHIFTED, IDX, PIX, TAU, ...)                                    \
+    for (uint64_t IDX = 0; IDX < n_; IDX++) {                                          \
         uint64_t w_;                                                                   \
-        memcpy(&w_, p_ + 8 * i_, 8);                                                   \
+        memcpy(&w_, p_ + 8 * IDX, 8);                                                  \
         uint32_t y_ = (uint32_t)(w_ >> 48), x_ = (uint32_t)((w_ >> 32) & 0xffffu);     \
         if (y_ >= H_ || x_ >= W_) {                                                    \
             oor_++;                                                                    \
@@ -133,23 +133,44 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         __VA_ARGS__                                                                    \
     }
 
-/* Loops over a raw frame's photons: PIX (registered pixel) and TAU (u32 bin). Geometry is
- * copied to locals first: extensions build with -fno-strict-aliasing, so output stores
- * would otherwise force reloads of the frame fields on every photon. Out-of-range
- * coordinates wrap modulo H and W and are counted in *oor. Unshifted frames take a loop
+/* Loops over a raw frame's photons (see SIFF_RAW_LOOP_). Unshifted frames take a loop
  * without the shift arithmetic. */
-#define SIFF_FOR_RAW_PHOTONS(fd, oor, PIX, TAU, ...)                                   \
+#define SIFF_FOR_RAW_PHOTONS_I(fd, oor, IDX, PIX, TAU, ...)                            \
     do {                                                                               \
         const uint8_t *p_ = (fd)->words;                                               \
         const uint64_t n_ = (fd)->n;                                                   \
         const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
         uint64_t oor_ = 0;                                                             \
         if (dy_ == 0 && dx_ == 0) {                                                    \
-            SIFF_RAW_LOOP_(0, PIX, TAU, __VA_ARGS__)                                   \
+            SIFF_RAW_LOOP_(0, IDX, PIX, TAU, __VA_ARGS__)                              \
         } else {                                                                       \
-            SIFF_RAW_LOOP_(1, PIX, TAU, __VA_ARGS__)                                   \
+            SIFF_RAW_LOOP_(1, IDX, PIX, TAU, __VA_ARGS__)                              \
         }                                                                              \
         *(oor) += oor_;                                                                \
+    } while (0)
+
+#define SIFF_FOR_RAW_PHOTONS(fd, oor, PIX, TAU, ...)                                   \
+    SIFF_FOR_RAW_PHOTONS_I(fd, oor, i_, PIX, TAU, __VA_ARGS__)
+
+/* Loops over the row segments of a compressed (or TIFF) count image that stay contiguous
+ * after the registration shift: CNT points at LEN counts of the file row, which land at
+ * registered pixels TOFF, TOFF+1, ... (file order is kept: segment 0 then 1 of each row). */
+#define SIFF_FOR_SEGMENTS(fd, CNT, TOFF, LEN, ...)                                      \
+    do {                                                                               \
+        const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
+        const uint32_t split_ = W_ - dx_;                                              \
+        for (uint32_t y_ = 0; y_ < H_; y_++) {                                         \
+            uint32_t ry_ = y_ + dy_;                                                   \
+            if (ry_ >= H_) ry_ -= H_;                                                  \
+            const uint16_t *row_ = (fd)->counts + (uint64_t)y_ * W_;                   \
+            const uint64_t base_ = (uint64_t)ry_ * W_;                                 \
+            for (int s_ = 0; s_ < 2; s_++) {                                           \
+                const uint16_t *CNT = s_ ? row_ + split_ : row_;                       \
+                const uint64_t TOFF = s_ ? base_ : base_ + dx_;                        \
+                const uint32_t LEN = s_ ? dx_ : split_;                                \
+                __VA_ARGS__                                                            \
+            }                                                                          \
+        }                                                                              \
     } while (0)
 
 /* Loops over the non-empty pixels of a compressed (or TIFF) count image: PIX (registered

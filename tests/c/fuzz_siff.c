@@ -111,7 +111,12 @@ static void run_kind(siff_file *f, const siff_file_info *info, int kind, const u
     req.out_u64_len = b;
     req.out_tau_len = c;
     req.out_phasor_len = phasor ? d : 0;
+    /* per-frame pixel lifetimes: one double per pixel, (g, s) pairs with lifetime_phasor */
+    req.lifetime_phasor = phasor;
+    req.out_lifetime = a ? (double *)alloc_out(a * 2, 8) : NULL;
+    req.out_lifetime_len = a * 2;
     siff_run(f, &req, &err);
+    free(req.out_lifetime);
     free(req.out_u16);
     free(req.out_u64);
     free(req.out_tau_u64);

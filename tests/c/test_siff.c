@@ -189,6 +189,177 @@ static void test_example(void) {
     siff_close(NULL);
 }
 
+
+/* ---- kernels against brute force: random raw and compressed frames, odd sizes, shifts,
+ * cycled mask planes, 1 to 300 masks (up to thousands of distinct mask sets) ---- */
+enum { KH = 13, KW = 37, KP = KH * KW, KL = 12, KFRAMES = 6 };
+typedef struct { uint16_t y[4000], x[4000]; uint32_t tau[4000]; size_t n; int enc; } kframe;
+
+static uint64_t rnd_state = 88172645463325252u;
+static uint64_t rnd(void) {
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static const char *kernel_file(kframe *fr) {
+    buf_t b = {0};
+    header(&b);
+    size_t next = 0;
+    for (int i = 0; i < KFRAMES; i++) {
+        kframe *k = &fr[i];
+        k->enc = i % 2;
+        uint16_t counts[KP] = {0};
+        if (k->enc) { /* compressed: photons in pixel order */
+            k->n = 0;
+            for (int p = 0; p < KP; p++) {
+                counts[p] = (uint16_t)(rnd() % 5 == 0 ? rnd() % 7 : 0);
+                for (int q = 0; q < counts[p]; q++, k->n++) {
+                    k->y[k->n] = (uint16_t)(p / KW);
+                    k->x[k->n] = (uint16_t)(p % KW);
+                    k->tau[k->n] = (uint32_t)(rnd() % 40);
+                }
+            }
+        } else {
+            k->n = 1500 + rnd() % 2000;
+            for (size_t j = 0; j < k->n; j++) {
+                k->y[j] = (uint16_t)(rnd() % KH);
+                k->x[j] = (uint16_t)(rnd() % KW);
+                k->tau[j] = (uint32_t)(rnd() % 40);
+            }
+        }
+        uint64_t words[4000];
+        uint16_t bins[4000];
+        for (size_t j = 0; j < k->n; j++) {
+            words[j] = word(k->y[j], k->x[j], k->tau[j]);
+            bins[j] = (uint16_t)k->tau[j];
+        }
+        if (next) set64(&b, next, b.n);
+        next = k->enc ? frame(&b, 1, KH, KW, NULL, 0, counts, bins, k->n, "epoch = 1\n")
+                      : frame(&b, 0, KH, KW, words, k->n, NULL, NULL, 0, "epoch = 1\n");
+    }
+    const char *p = write_file(&b, "siff_ctest_kernels.siff");
+    free(b.b);
+    return p;
+}
+
+static void test_kernels_brute_force(void) {
+    static kframe fr[KFRAMES];
+    siff_error err;
+    siff_file *f = siff_open(kernel_file(fr), &err);
+    CHECK(f != NULL);
+    if (!f) return;
+    uint64_t frames[KFRAMES + 1];
+    int64_t shifts[2 * (KFRAMES + 1)];
+    for (int i = 0; i <= KFRAMES; i++) {
+        frames[i] = (uint64_t)(i < KFRAMES ? KFRAMES - 1 - i : 2); /* reversed, one repeat */
+        shifts[2 * i] = (int64_t)(rnd() % 40) - 20;
+        shifts[2 * i + 1] = (int64_t)(rnd() % 90) - 45;
+    }
+    const uint64_t n = KFRAMES + 1, planes = 2;
+    const uint64_t counts_r[] = {1, 5, 16, 70, 300};
+    for (size_t ci = 0; ci < sizeof counts_r / sizeof counts_r[0]; ci++) {
+        const uint64_t R = counts_r[ci];
+        uint8_t *masks = calloc(R * planes * KP, 1);
+        for (uint64_t q = 0; q < R * planes * KP; q++) masks[q] = rnd() % 3 == 0;
+        uint64_t *want_c = calloc(R * n, 8), *want_t = calloc(R * n, 8);
+        uint64_t *want_h = calloc(R * n * KL, 8);
+        for (uint64_t i = 0; i < n; i++) {
+            const kframe *k = &fr[frames[i]];
+            int64_t dy = ((shifts[2 * i] % KH) + KH) % KH, dx = ((shifts[2 * i + 1] % KW) + KW) % KW;
+            for (size_t j = 0; j < k->n; j++) {
+                uint64_t pix = (uint64_t)((k->y[j] + dy) % KH) * KW + (uint64_t)((k->x[j] + dx) % KW);
+                for (uint64_t r = 0; r < R; r++)
+                    if (masks[(r * planes + i % planes) * KP + pix]) {
+                        want_c[r * n + i]++;
+                        want_t[r * n + i] += k->tau[j];
+                        want_h[(r * n + i) * KL + k->tau[j] % KL]++;
+                    }
+            }
+        }
+        uint64_t *got_c = calloc(R * n, 8), *got_t = calloc(R * n, 8), *got_h = calloc(R * n * KL, 8);
+        siff_request req;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            memset(&req, 0, sizeof req);
+            req.frames = frames; req.n_frames = n; req.shifts = shifts; req.n_threads = threads;
+            req.masks = masks; req.n_masks = R; req.mask_planes = planes;
+            req.kind = SIFF_OUT_MASK_SUMS; req.out_u64 = got_c; req.out_u64_len = R * n;
+            CHECK(siff_run(f, &req, &err) == SIFF_OK);
+            CHECK(memcmp(got_c, want_c, R * n * 8) == 0);
+            memset(got_c, 0xff, R * n * 8);
+            req.kind = SIFF_OUT_MASK_FLIM; req.out_tau_u64 = got_t; req.out_tau_len = R * n;
+            CHECK(siff_run(f, &req, &err) == SIFF_OK);
+            CHECK(memcmp(got_c, want_c, R * n * 8) == 0 && memcmp(got_t, want_t, R * n * 8) == 0);
+            req.kind = SIFF_OUT_HISTOGRAM; req.out_tau_u64 = NULL; req.out_tau_len = 0;
+            req.out_u64 = got_h; req.out_u64_len = R * n * KL;
+            CHECK(siff_run(f, &req, &err) == SIFF_OK);
+            CHECK(memcmp(got_h, want_h, R * n * KL * 8) == 0);
+        }
+        free(masks); free(want_c); free(want_t); free(want_h); free(got_c); free(got_t); free(got_h);
+    }
+
+    /* per-frame lifetimes written directly: bin sum / count - offset, NaN without photons */
+    uint16_t cnt16[KFRAMES * KP];
+    double life[KFRAMES * KP];
+    siff_request req;
+    memset(&req, 0, sizeof req);
+    req.kind = SIFF_OUT_PIXEL_FLIM; req.frames = frames; req.n_frames = KFRAMES; req.shifts = shifts;
+    req.out_u16 = cnt16; req.out_u16_len = KFRAMES * KP; req.lifetime_offset = 1.5;
+    req.out_lifetime = life; req.out_lifetime_len = KFRAMES * KP; req.n_threads = 2;
+    CHECK(siff_run(f, &req, &err) == SIFF_OK);
+    int life_ok = 1;
+    for (uint64_t i = 0; i < KFRAMES; i++) {
+        const kframe *k = &fr[frames[i]];
+        uint64_t c[KP] = {0}, t[KP] = {0};
+        int64_t dy = ((shifts[2 * i] % KH) + KH) % KH, dx = ((shifts[2 * i + 1] % KW) + KW) % KW;
+        for (size_t j = 0; j < k->n; j++) {
+            uint64_t pix = (uint64_t)((k->y[j] + dy) % KH) * KW + (uint64_t)((k->x[j] + dx) % KW);
+            c[pix]++;
+            t[pix] += k->tau[j];
+        }
+        for (int p = 0; p < KP; p++) {
+            life_ok &= cnt16[i * KP + p] == c[p];
+            life_ok &= c[p] ? life[i * KP + p] == (double)t[p] / (double)c[p] - 1.5
+                            : isnan(life[i * KP + p]);
+        }
+    }
+    CHECK(life_ok);
+    req.out_lifetime_len = KFRAMES * KP - 1; /* too small: refused, not overrun */
+    CHECK(siff_run(f, &req, &err) == SIFF_ERR_ARG);
+    siff_close(f);
+}
+
+/* 70,000 photons in one pixel of a raw frame: the u16 count clamps (and says so), the
+ * lifetime uses the true count. */
+static void test_counts_never_wrap(void) {
+    enum { N = 70000 };
+    buf_t b = {0};
+    header(&b);
+    uint64_t *w = malloc(N * 8);
+    for (int j = 0; j < N; j++) w[j] = word(1, 2, 3);
+    frame(&b, 0, 2, 4, w, N, NULL, NULL, 0, "epoch = 1\n");
+    free(w);
+    siff_error err;
+    siff_file *f = siff_open(write_file(&b, "siff_ctest_hot.siff"), &err);
+    free(b.b);
+    CHECK(f != NULL);
+    if (!f) return;
+    uint64_t frame0 = 0;
+    uint16_t img[8];
+    double life[8];
+    siff_request req;
+    memset(&req, 0, sizeof req);
+    req.kind = SIFF_OUT_IMAGE; req.frames = &frame0; req.n_frames = 1;
+    req.out_u16 = img; req.out_u16_len = 8;
+    CHECK(siff_run(f, &req, &err) == SIFF_OK);
+    CHECK(img[6] == 65535 && img[0] == 0 && req.out_clamped_pixels == 1);
+    req.kind = SIFF_OUT_PIXEL_FLIM; req.out_lifetime = life; req.out_lifetime_len = 8;
+    CHECK(siff_run(f, &req, &err) == SIFF_OK);
+    CHECK(img[6] == 65535 && life[6] == 3.0 && isnan(life[0]) && req.out_clamped_pixels == 1);
+    siff_close(f);
+}
+
 static void test_loop_and_truncation(void) {
     buf_t b = {0};
     header(&b);
@@ -249,6 +420,8 @@ static void test_text(void) {
 
 int main(void) {
     test_example();
+    test_kernels_brute_force();
+    test_counts_never_wrap();
     test_loop_and_truncation();
     test_text();
     printf("%d checks, %d failures\n", checks, failures);
