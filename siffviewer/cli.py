@@ -548,6 +548,7 @@ def _register_export_nwb(sub) -> None:
 # ------------------------------------------------------------------ siff diff
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    """`siff diff A B [--json]`: print the header settings that differ from A to B."""
     from .model.header_diff import diff_files
 
     for path in (Path(args.a), Path(args.b)):

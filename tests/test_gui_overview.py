@@ -69,7 +69,7 @@ def test_all_visible_rois_drawn_in_overlay_colours(window):
     view.stack.setChecked(False)
     photons = library_photons(window)
     assert len(view.curves) == 2
-    for curve, r in zip(view.curves, (0, 2)):
+    for curve, r in zip(view.curves, (0, 2), strict=True):
         assert curve.opts["pen"].color().getRgb()[:3] == tuple(rois[r].color)
         np.testing.assert_array_equal(curve.yData, photons[r].astype(float))
         np.testing.assert_allclose(curve.xData, window.session.timepoint_times(0, 0))
@@ -86,10 +86,10 @@ def test_heatmap_equals_the_traces_for_each_quantity(window):
     panel = window.overview_panel
     photons = library_photons(window)
     np.testing.assert_array_equal(panel.heatmap.image.image, photons.astype(float))
-    assert panel.heatmap.colorbar.axis.labelText == "photons"
+    assert panel.heatmap.colorbar.getAxis("left").labelText == "photons"
     panel.quantity.setCurrentText("lifetime")
     np.testing.assert_array_equal(panel.heatmap.image.image, window.traces_panel.traces.lifetime_ns)
-    assert panel.heatmap.colorbar.axis.labelText == "lifetime (ns)"
+    assert panel.heatmap.colorbar.getAxis("left").labelText == "lifetime (ns)"
     window.state.update(dff_settings=(20.0, 0.5))
     panel.quantity.setCurrentText("dF/F")
     t = window.session.timepoint_times(0, 0)

@@ -82,6 +82,8 @@ class FrameTableView(QtWidgets.QWidget):
         self.view.verticalHeader().setDefaultSectionSize(20)
         self.view.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.horizontalHeader().setStretchLastSection(True)
+        self.model.fetchMore()  # the first block, to size the columns to their contents
+        self.view.resizeColumnsToContents()
         self.view.doubleClicked.connect(lambda index: self.show_frame(index.row()))
         note = QtWidgets.QLabel(f"{self.model.table.n_rows:,} file frames; double-click a row "
                                 "to show it")

@@ -35,6 +35,7 @@ class HeaderDiffDialog(QtWidgets.QDialog):
             self.tree.addTopLevelItem(group)
             group.setExpanded(True)
         self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setColumnWidth(1, 300)
         summary = QtWidgets.QLabel(f"{len(diff.changed)} changed, {len(diff.added)} added, "
                                    f"{len(diff.removed)} removed settings" if diff
                                    else "The two headers hold the same settings.")

@@ -123,22 +123,23 @@ class AllTracesView(QtWidgets.QWidget):
         self.cursor.move()
 
     def _draw(self) -> None:
-        for curve in self.curves:
-            self.plot.removeItem(curve)
-        self.curves = []
+        R = 0 if self._data is None else len(self._data[1])
+        while len(self.curves) > R:  # curves are reused: creating 50 items costs more than drawing
+            self.plot.removeItem(self.curves.pop())
+        while len(self.curves) < R:
+            self.curves.append(self.plot.plot(connect="finite"))
         if self._data is None:
             return
         t, values, names, colors, label = self._data
         stacked = self.stack.isChecked()
         left = self.plot.getAxis("left")
-        R = len(values)
-        for i in range(R):
+        for i, curve in enumerate(self.curves):
             y = values[i]
             if stacked:  # the first ROI on top; each trace spans 90 % of its row
                 lo, hi = (np.nanmin(y), np.nanmax(y)) if np.isfinite(y).any() else (0.0, 1.0)
                 y = (R - 1 - i) + 0.05 + 0.9 * (y - lo) / (hi - lo if hi > lo else 1.0)
-            curve = self.plot.plot(t, y, pen=pg.mkPen(colors[i], width=1.2), connect="finite")
-            self.curves.append(curve)
+            curve.setPen(pg.mkPen(colors[i], width=1))  # width 1: Qt's fast line path
+            curve.setData(t, y, connect="finite")
         if stacked:
             left.setTicks(_name_ticks(names[::-1]))
             self.plot.setLabel("left", f"{label}, each ROI scaled to its row")
@@ -194,7 +195,7 @@ class HeatmapView(QtWidgets.QWidget):
         # pixel k covers [t_k - step/2, t_k + step/2]: a click maps to the nearest timepoint
         self.image.setRect(QtCore.QRectF(t0 - step / 2, 0, (t1 - t0) + step, R))
         self.colorbar.setLevels((float(lo), float(hi)))
-        self.colorbar.axis.setLabel(label)
+        self.colorbar.getAxis("left").setLabel(label)  # where ColorBarItem puts its label
         self.plot.getAxis("left").setTicks(_name_ticks(names))
         self.plot.setYRange(0, R, padding=0)
         self.plot.setXRange(t0 - step / 2, t1 + step / 2, padding=0)
