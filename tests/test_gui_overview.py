@@ -174,6 +174,9 @@ def test_frame_table_rows_equal_the_reader(window, qtbot):
     meta.frames.show_frame(81)  # timepoint 10, plane 0, colour 1 (from the grid)
     s = window.state
     assert grid[s.timepoint, s.plane, s.color] == 81
+    window.state.update(timepoint=39, plane=2, color=1)
+    assert meta.frames.select_current() == grid[39, 2, 1]
+    assert meta.frames.view.selectionModel().selectedRows()[0].row() == grid[39, 2, 1]
 
 
 def test_compare_header_dialog(window, tmp_path):
@@ -192,3 +195,34 @@ def test_compare_header_dialog(window, tmp_path):
     assert dialog.apply_filter("zoom") == 1
     dialog.close()
     assert window.compare_header(tmp_path / "missing.siff") is None and window.errors
+
+
+def test_peri_event_on_a_simulated_recording_with_repeated_events(qtbot, tmp_path):
+    from libsiff.testing.simulate import SimulationSpec, simulate
+
+    spec = SimulationSpec(height=24, width=32, slices=1, flyback_planes=0, colors=1,
+                          timepoints=240, motion="none", photons_per_pixel=2.0, seed=5,
+                          events=[(f, "stim") for f in (30, 90, 150, 225)] + [(60, "reward")])
+    path = tmp_path / "events.siff"
+    simulate(path, spec)
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, sync=True)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_path(path)
+    roi = w.masks.add_roi("left")
+    w.masks.apply_region(roi.roi_id, 0, polygon_mask((24, 32), [(0, 0), (15, 0), (15, 23), (0, 23)]))
+    w.traces_panel.request()
+    pe = w.overview_panel.peri_event
+    pe.label.setCurrentText("stim")
+    pe.before.setValue(0.5)
+    pe.after.setValue(1.0)
+    photons = library_photons(w).astype(float)[0]
+    t = w.session.timepoint_times(0, 0)
+    # 30 Hz: 15 samples before, 30 after; the window of the event at 225 runs past the end
+    seg = np.stack([photons[f - 15:f + 31] for f in (30, 90, 150)])
+    np.testing.assert_allclose(pe.result.mean[0], seg.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(pe.result.se[0], seg.std(axis=0, ddof=1) / np.sqrt(3), rtol=1e-12)
+    np.testing.assert_allclose(pe.result.event_times_s, t[[30, 90, 150]])
+    assert pe.result.left_out == 1 and "3 occurrence(s) averaged (1 left out" in pe.status.text()
+    w.close()

@@ -88,9 +88,14 @@ class FrameTableView(QtWidgets.QWidget):
         note = QtWidgets.QLabel(f"{self.model.table.n_rows:,} file frames; double-click a row "
                                 "to show it")
         note.setWordWrap(True)
+        self.find_current = QtWidgets.QPushButton("Find the displayed frame")
+        self.find_current.clicked.connect(self.select_current)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(note, 1)
+        top.addWidget(self.find_current)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(note)
+        layout.addLayout(top)
         layout.addWidget(self.view)
 
     def show_frame(self, row: int) -> bool:
@@ -100,3 +105,14 @@ class FrameTableView(QtWidgets.QWidget):
             return False
         self.state.update(timepoint=int(hits[0][0]), plane=int(hits[1][0]), color=int(hits[2][0]))
         return True
+
+    def select_current(self) -> int:
+        """Select and scroll to the row of the displayed frame (fetching up to it); its row."""
+        s = self.state
+        frame = int(self.session.grid[s.timepoint, s.plane, s.color])
+        while self.model.loaded <= frame and self.model.canFetchMore():
+            self.model.fetchMore()
+        index = self.model.index(frame, 0)
+        self.view.selectRow(frame)
+        self.view.scrollTo(index, QtWidgets.QAbstractItemView.ScrollHint.PositionAtCenter)
+        return frame
