@@ -103,6 +103,7 @@ class AllTracesView(QtWidgets.QWidget):
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.cursor = _TimeCursor(self, state, [self.plot])
         install_click_seek(self.plot, lambda: self.cursor.time_s, state)
         self.curves: list[pg.PlotDataItem] = []
@@ -231,6 +232,7 @@ class PeriEventView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot = self.graphics.addPlot(row=0, col=0)
         self.plot.setLabel("bottom", "time from event", units="s")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" on dF/F
         self.plot.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(
             "#9467bd", style=QtCore.Qt.PenStyle.DashLine)), ignoreBounds=True)
         self.status = QtWidgets.QLabel("")
