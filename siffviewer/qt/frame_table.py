@@ -9,6 +9,7 @@ from ..model.frame_table import COLUMNS, FrameTable
 from ..model.view_state import ViewState
 
 BLOCK = 2000  # rows read at a time
+CACHED_BLOCKS = 32  # blocks kept in memory (the oldest read is dropped first)
 
 
 class FrameTableModel(QtCore.QAbstractTableModel):
@@ -46,6 +47,8 @@ class FrameTableModel(QtCore.QAbstractTableModel):
         block = r // BLOCK
         rows = self._blocks.get(block)
         if rows is None:
+            if len(self._blocks) >= CACHED_BLOCKS:
+                self._blocks.pop(next(iter(self._blocks)))
             rows = self._blocks[block] = self.table.rows(block * BLOCK, (block + 1) * BLOCK)
         return rows[r - block * BLOCK]
 
