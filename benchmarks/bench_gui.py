@@ -161,7 +161,57 @@ def measure_dabs(path: Path, tab: str, dabs: int = 150) -> np.ndarray:
     return np.array(times) * 1000
 
 
+# ---- overview (issue 16.3): all ROIs at a glance on a long recording ---------------------------
+
+def measure_overview(n_rois: int = 50, n_timepoints: int = 10_000, repeats: int = 5) -> dict:
+    """Time (ms, median of ``repeats``) from new values to painted for the heatmap and the
+    all-traces plot of ``n_rois`` x ``n_timepoints``, and for one peri-event average."""
+    from PyQt6 import QtWidgets
+
+    from siffviewer.model.peri_event import peri_event_average
+    from siffviewer.model.view_state import ViewState
+    from siffviewer.qt.overview_panel import AllTracesView, HeatmapView
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    rng = np.random.default_rng(16)
+    t = np.arange(n_timepoints) / 30.0
+    names = [f"ROI {i}" for i in range(n_rois)]
+    colors = [tuple(int(v) for v in rng.integers(60, 255, 3)) for _ in range(n_rois)]
+    state = ViewState(n_timepoints, 1, 1)
+    out = {}
+    for kind, view in (("heatmap", HeatmapView(state)), ("traces", AllTracesView(state))):
+        view.resize(1280, 400)
+        view.show()
+        app.processEvents()
+        times = []
+        for _ in range(repeats):
+            values = rng.poisson(100, (n_rois, n_timepoints)).astype(float)
+            t0 = time.perf_counter()
+            if kind == "heatmap":
+                view.show_values(t, values, names, "photons")
+            else:
+                view.show_values(t, values, names, colors, "photons")
+            view.graphics.viewport().repaint()  # paint now, not at the next event loop turn
+            app.processEvents()
+            times.append(time.perf_counter() - t0)
+        out[kind] = float(np.median(times)) * 1000
+        view.close()
+        view.deleteLater()
+    values = rng.poisson(100, (n_rois, n_timepoints)).astype(float)
+    t0 = time.perf_counter()
+    peri_event_average(values, t, np.linspace(10, t[-1] - 10, 100), 2.0, 5.0)
+    out["peri_event"] = (time.perf_counter() - t0) * 1000
+    return out
+
+
 def main() -> None:
+    ov = measure_overview()
+    print(f"overview, 50 ROIs x 10,000 timepoints, new values -> painted: heatmap "
+          f"{ov['heatmap']:.0f} ms, all traces (stacked) {ov['traces']:.0f} ms "
+          f"(traces / heatmap = {ov['traces'] / ov['heatmap']:.1f}x; target < 1000 ms each); "
+          f"peri-event average of 100 events {ov['peri_event']:.1f} ms", flush=True)
+    if os.environ.get("BENCH_GUI_OVERVIEW_ONLY"):
+        return
     dab_path = cached_acquisition("bench_gui_1024", **DAB_FILE)
     for tab in ("Traces", "Lifetime"):
         ms = measure_dabs(dab_path, tab)

@@ -545,6 +545,34 @@ def _register_export_nwb(sub) -> None:
     p.add_argument("--age", help="ISO 8601 age, e.g. P90D")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_nwb)
+# ------------------------------------------------------------------ siff diff
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """`siff diff A B [--json]`: print the header settings that differ from A to B."""
+    from .model.header_diff import diff_files
+
+    for path in (Path(args.a), Path(args.b)):
+        if not path.is_file():
+            raise CliError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    diff = diff_files(args.a, args.b)
+    if args.json:
+        print(json.dumps({"a": str(args.a), "b": str(args.b), **diff.to_dict()}, indent=2))
+    else:
+        print(diff.format_text(Path(args.a).name, Path(args.b).name))
+    return EXIT_OK
+
+
+def _register_diff(sub) -> None:
+    p = sub.add_parser("diff", help="ScanImage settings that differ between two acquisitions",
+                       description="Compare the headers of A and B: settings whose value changed, "
+                                   "settings only B has (added) and only A has (removed), named "
+                                   "by their ImParams path (e.g. FastZ.enable).")
+    p.add_argument("a", metavar="A", help=".siff or ScanImage .tiff file")
+    p.add_argument("b", metavar="B", help=".siff or ScanImage .tiff file")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p.set_defaults(func=cmd_diff)
+
+
 # ------------------------------------------------------------------ siff batch
 
 EXIT_FILES_FAILED = 1  # siff batch: it ran, but at least one file failed
@@ -694,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_session)
     _register_convert_masks(sub)
     _register_export_nwb(sub)
+    _register_diff(sub)
 
     add_batch_parser(sub)
     return ap

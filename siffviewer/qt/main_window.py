@@ -153,6 +153,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction("Export masks as &images…", self.export_mask_images_dialog)
         m.addAction("Export lifetime &fit (JSON)…", self.export_fit_dialog)
         m.addSeparator()
+        self._build_compare_menu(m)
+        m.addSeparator()
         act = m.addAction("&Quit", self.close)
         act.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
         e = self.menuBar().addMenu("&Edit")
@@ -248,7 +250,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _shutdown_session(self) -> None:
         """Stop every panel's background work and abandon running jobs of the old session."""
-        for panel in ("planes_panel", "registration_panel", "traces_panel", "lifetime_panel"):
+        for panel in ("planes_panel", "registration_panel", "traces_panel", "lifetime_panel",
+                      "overview_panel"):
             widget = getattr(self, panel, None)
             if widget is not None:
                 widget.shutdown()
@@ -472,6 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
             page.deleteLater()
         self.analysis_tabs.addTab(self.traces_panel, "Traces")
         self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
+        self._install_overview(session)
         self.masks.subscribe(self._update_overlay)
         self._restore_session(session)
         self.autosave_timer.start()
@@ -683,6 +687,46 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Load masks", str(self.session.path.parent), "Masks (*.npz);;All files (*)")
         if path:
             self.load_masks(path)
+
+    # ------------------------------------------------------------------ overview (issue 16.3, 16.5)
+    def _install_overview(self, session: Session) -> None:
+        """The "All ROIs" tab: every ROI's trace, the heatmap and peri-event averages, fed by
+        the traces the Traces panel computes."""
+        from .overview_panel import OverviewPanel
+
+        self.overview_panel = OverviewPanel(session, self.state, self.masks, sync=self.sync)
+        self.overview_panel.error.connect(lambda m: self.report_error("All ROIs", m))
+        self.traces_panel.traces_ready.connect(self.overview_panel.set_traces)
+        self.analysis_tabs.addTab(self.overview_panel, "All ROIs")
+
+    def _build_compare_menu(self, menu: QtWidgets.QMenu) -> None:
+        menu.addAction("&Compare header with…", self.compare_header_dialog)
+
+    def compare_header_dialog(self) -> None:
+        """Ask for another acquisition and show how its header differs from this one's."""
+        if self.session is None:
+            self.report_error("Compare header", "Open an acquisition first.")
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Compare header with", str(self.session.path.parent), FILE_FILTER)
+        if path:
+            self.compare_header(path)
+
+    def compare_header(self, path: str | Path):
+        """Show the settings that differ from the open file to ``path``; returns the dialog."""
+        from ..model.header_diff import diff_headers, read_header
+        from .header_diff_dialog import HeaderDiffDialog
+
+        try:
+            diff = diff_headers(self.session.im_params, read_header(path))
+        except (SiffError, OSError, ValueError) as e:
+            self.report_error("Compare header", f"{Path(path).name} cannot be compared:\n\n{e}")
+            return None
+        dialog = HeaderDiffDialog(diff, self.session.path.name, Path(path).name, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.header_diff_dialog = dialog
+        dialog.show()
+        return dialog
 
     # ------------------------------------------------------------------ exports
     def export_traces(self, path: str | Path, wide: bool = False):

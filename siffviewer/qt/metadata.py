@@ -1,5 +1,5 @@
 """Acquisition settings: a summary, a searchable tree of every ScanImage setting, the
-ROI-group JSON and the description text of the displayed frame."""
+ROI-group JSON, the description text of the displayed frame and the table of all frames."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..model.session import Session
 from ..model.view_state import ViewState
 from . import on_screen
+from .frame_table import FrameTableView
 
 
 class SettingsTree(QtWidgets.QWidget):
@@ -68,7 +69,7 @@ class SettingsTree(QtWidgets.QWidget):
 
 
 class MetadataPanel(QtWidgets.QTabWidget):
-    """Summary, settings, ROI groups and the current frame's description."""
+    """Summary, settings, ROI groups, the current frame's description and the frame table."""
 
     def __init__(self, session: Session, state: ViewState, parent=None) -> None:
         super().__init__(parent)
@@ -95,6 +96,8 @@ class MetadataPanel(QtWidgets.QTabWidget):
         self.addTab(self.settings, "Settings")
         self.addTab(self.roi_text, "ROI groups")
         self.addTab(self.description, "Frame")
+        self.frames = FrameTableView(session, state)
+        self.addTab(self.frames, "Frame table")
         self._stale = True
         state.subscribe(self._on_state)
         self.currentChanged.connect(lambda _: self._stale and self.refresh())

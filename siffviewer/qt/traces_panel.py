@@ -63,6 +63,12 @@ class TracesPanel(QtWidgets.QWidget):
             plot.addItem(line)
             self.cursors.append(line)
         self._event_items: list = []
+        # -- click-to-seek (issue 16.3): a click on any plot goes to that time
+        from .overview_panel import install_click_seek
+
+        for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+            install_click_seek(plot, lambda: self.session.timepoint_times(0, self.state.color), state)
+        # -- end click-to-seek
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
