@@ -392,11 +392,17 @@ def load_masks(path: str | Path, shape: tuple[int, int, int]) -> list[tuple]:
     :func:`siffviewer.model.formats.read_masks_any` (ImageJ RoiSet.zip/.roi, label TIFF,
     suite2p stat.npy). The one entry point for ``--masks`` and File > Load masks. Raises
     MaskFileError naming the file and the problem (both shapes when they differ)."""
-    from .formats import detect_format, read_masks_any
+    from .formats import MaskFormatError, detect_format, read_masks_any
     from .formats.common import same_in_every_plane
 
     path = Path(path)
-    if detect_format(path) == "siffmasks":
+    try:
+        kind = detect_format(path)
+    except MaskFormatError:
+        if path.suffix.lower() != ".npz":
+            raise
+        kind = "siffmasks"  # a damaged .npz: its reader says what is wrong with it
+    if kind == "siffmasks":
         return _load_own_masks(path, shape)
     masks, names = read_masks_any(path, shape)
     multi = int(shape[0]) > 1
