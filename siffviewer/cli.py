@@ -565,10 +565,11 @@ def add_batch_parser(sub) -> None:
     p = sub.add_parser(
         "batch", help="ROI traces of many files at once, on a Dask cluster",
         description="Export the ROI traces of every FILE (and every .siff file in every "
-                    "FOLDER) to OUT, one CSV per file plus OUT/summary.csv, as export-traces "
-                    "would file by file. Runs on a local Dask cluster of processes, or on a "
-                    "running one (--scheduler). Files whose outputs are current (same "
-                    "inputs) are skipped; see docs/batch.md.",
+                    "FOLDER) to OUT, one CSV per file (and NWB with --nwb) plus "
+                    "OUT/summary.csv, as export-traces (and export-nwb) would file by file. "
+                    "Runs on a local Dask cluster of processes, or on a running one "
+                    "(--scheduler). Files whose outputs are current (same inputs) are "
+                    "skipped; see docs/batch.md.",
         epilog="Exit status: 0 when every file succeeded, 1 when some failed (see the "
                "summary), 2 on an error, 130 when interrupted.")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help=".siff files or folders")
@@ -581,6 +582,8 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
                    help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
     p.add_argument("--wide", action="store_true", help="one column per ROI")
+    p.add_argument("--nwb", action="store_true",
+                   help="also write each file's traces as NWB (as export-nwb), beside the CSV")
     p.add_argument("--template", metavar="ACQUISITION",
                    help="use this acquisition's saved session for every file")
     p.add_argument("--register", action="store_true",
@@ -630,7 +633,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.paths, args.out, options, register=args.register,
                            force=args.force, workers=args.workers, scheduler=args.scheduler,
-                           progress=progress, cancel=lambda: bool(interrupted))
+                           progress=progress, cancel=lambda: bool(interrupted), nwb=args.nwb)
     except SiffCancelled as exc:
         bar.close()
         print(f"{PROG}: interrupted: {exc}", file=sys.stderr)
