@@ -63,6 +63,7 @@ class BatchDialog(QtWidgets.QDialog):
             "the output folder.")
         what.setWordWrap(True)
         form = QtWidgets.QFormLayout()
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Output folder:", self.out)
         form.addRow("Workers:", self.workers)
         form.addRow(self.nwb)

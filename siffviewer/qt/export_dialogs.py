@@ -300,6 +300,7 @@ class MovieDialog(QtWidgets.QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export movie (MP4)")
         form = QtWidgets.QFormLayout(self)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.path = PathField(acquisition.with_suffix(".mp4"), "MP4 movie (*.mp4)")
         self.plane = _spin(0, n_planes - 1, state.plane)
         self.start = _spin(0, n_timepoints - 1, 0)
