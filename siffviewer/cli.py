@@ -438,6 +438,7 @@ def _acquisition_shape(path: Path) -> tuple[int, int, int]:
 
 
 def cmd_convert_masks(args: argparse.Namespace) -> int:
+    """``siff convert-masks IN OUT``: ROIs from any masks format to another."""
     from .model.formats import MaskFormatError, infer_shape, read_masks_any, write_masks_any
 
     source, out = Path(args.input), Path(args.output)
@@ -488,6 +489,7 @@ def _register_convert_masks(sub) -> None:
 # ------------------------------------------------------------------ siff export-nwb
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
+    """``siff export-nwb FILE --out X.nwb``: the saved session's traces to NWB."""
     from .model.export import TraceExportOptions
     from .model.formats.nwb import DEFAULT_SUBJECT, export_nwb_file
     from .model.masks import MaskFileError
@@ -599,6 +601,7 @@ def add_batch_parser(sub) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    """``siff batch``: the traces (and NWB) of many files, on Dask."""
     import signal
     import threading
 

@@ -83,6 +83,7 @@ def record_hash(record: dict) -> str:
 
 
 def manifest_path(out_dir: str | os.PathLike, output_name: str) -> Path:
+    """Where the manifest of output ``output_name`` of ``out_dir`` is."""
     return Path(out_dir) / MANIFEST_DIR / (output_name + ".json")
 
 

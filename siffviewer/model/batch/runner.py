@@ -39,6 +39,7 @@ class BatchResult:
 
     @property
     def failed(self) -> list[FileOutcome]:
+        """The files that failed or were cancelled."""
         return [o for o in self.outcomes if not o.ok]
 
 

@@ -66,6 +66,7 @@ class FileOutcome:
 
     @property
     def ok(self) -> bool:
+        """True when the output is there (written now, or up to date)."""
         return self.status in ("done", "skipped")
 
 
