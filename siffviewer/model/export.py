@@ -259,11 +259,13 @@ def export_provenance(session, doc, identity=None) -> dict:
 
 
 def export_session_traces(session, doc, out_path: str | Path, wide: bool = False,
-                          progress=None, cancel=None, identity=None) -> TraceExportResult:
+                          progress=None, cancel=None, identity=None,
+                          computed: SessionTraces | None = None) -> TraceExportResult:
     """Compute and write the traces CSV of ``doc`` (a SessionDocument) for an open
-    ``session``: the one path of the app's File > Export traces and ``siff export-traces``."""
+    ``session``: the one path of the app's File > Export traces and ``siff export-traces``.
+    ``computed``: the :func:`session_traces` of ``doc`` when already at hand."""
     g = session.geometry
-    computed = session_traces(session, doc, progress, cancel)
+    computed = computed or session_traces(session, doc, progress, cancel)
     traces, registered, params = computed.traces, computed.registered, computed.params
     names = computed.traces.names
     source = Path(session.path).resolve()

@@ -121,13 +121,15 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
             raise SiffCancelled("batch cancelled before this file started")
         if job.registration is not None:
             _register(job, cancel)
-        result = export_traces_file(job.source, output, job.options, cancel=cancel)
         extra = []
-        if job.nwb:
+        if job.nwb:  # both from one computation of the traces
             from ..formats.nwb import export_nwb_file
 
-            extra.append(export_nwb_file(job.source, out_dir / job.nwb_name, job.options,
-                                         job.subject, cancel=cancel))
+            extra.append(out_dir / job.nwb_name)
+            result = export_nwb_file(job.source, extra[0], job.options, job.subject,
+                                     cancel=cancel, csv_out=output)
+        else:
+            result = export_traces_file(job.source, output, job.options, cancel=cancel)
         numbers = {"n_frames": int(result.n_frames), "n_timepoints": int(result.n_timepoints),
                    "roi_names": [str(n) for n in result.roi_names],
                    "mean_photons": [float(v) for v in result.mean_photons],

@@ -240,11 +240,12 @@ def _write(out, nwb) -> None:
 
 
 def export_session_nwb(session, doc, out, subject: dict | None = None, progress=None,
-                       cancel=None, identity=None) -> Path:
+                       cancel=None, identity=None, computed=None) -> Path:
     """Compute the traces of ``doc`` (a SessionDocument) for an open ``session`` as the CSV
-    export does, plus the lifetimes' standard errors, and write them to ``out`` (.nwb):
-    the one path of the app's File > Export NWB, ``siff export-nwb`` and ``siff batch
-    --nwb``. ``progress(done, total)`` counts timepoints of both passes."""
+    export does (unless ``computed``, its SessionTraces, is given), plus the lifetimes'
+    standard errors, and write them to ``out`` (.nwb): the one path of the app's File >
+    Export NWB, ``siff export-nwb`` and ``siff batch --nwb``. ``progress(done, total)``
+    counts timepoints of both passes."""
     from ..export import export_provenance, session_traces
 
     T = session.geometry.n_timepoints
@@ -258,7 +259,7 @@ def export_session_nwb(session, doc, out, subject: dict | None = None, progress=
         if progress is not None:
             progress(T + done, total)
 
-    computed = session_traces(session, doc, first, cancel)
+    computed = computed or session_traces(session, doc, first, cancel)
     se = (lifetime_se_ns(session, computed.masks, doc.channel, computed.registered, second,
                          cancel) if session.has_flim else None)
     return export_nwb(session, computed, out, se, subject,
@@ -266,10 +267,17 @@ def export_session_nwb(session, doc, out, subject: dict | None = None, progress=
 
 
 def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
-                    progress=None, cancel=None) -> Path:
+                    progress=None, cancel=None, csv_out=None):
     """Export ``acquisition``'s saved session (with ``options``, a TraceExportOptions,
-    applied) to ``out`` (.nwb): what ``siff export-nwb`` runs, Qt-free."""
-    from ..export import TraceExportOptions, session_document_for_export
+    applied) to ``out`` (.nwb): what ``siff export-nwb`` runs, Qt-free. With ``csv_out``
+    the traces CSV is written too, from the same computed traces (``siff batch --nwb``),
+    and its TraceExportResult is returned; else the NWB's path."""
+    from ..export import (
+        TraceExportOptions,
+        export_session_traces,
+        session_document_for_export,
+        session_traces,
+    )
     from ..session import Session
     from ..session_file import Identity
 
@@ -280,6 +288,12 @@ def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
         identity = Identity.of(session.path)
         doc, _ = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
                                              options, identity)
-        return export_session_nwb(session, doc, out, subject, progress, cancel, identity)
+        computed = session_traces(session, doc, cancel=cancel) if csv_out else None
+        path = export_session_nwb(session, doc, out, subject, progress, cancel, identity,
+                                  computed)
+        if csv_out is None:
+            return path
+        return export_session_traces(session, doc, csv_out, options.wide, cancel=cancel,
+                                     identity=identity, computed=computed)
     finally:
         session.close()
