@@ -346,13 +346,7 @@ def cmd_export_traces(args: argparse.Namespace) -> int:
     from .model.masks import MaskFileError
 
     source, out = Path(args.file), Path(args.out)
-    inputs = [("file", source)] + [(what, Path(p)) for what, p in (
-        ("masks file", args.masks), ("FLIM parameters file", args.flim_params),
-        ("template acquisition", args.template)) if p]
-    for what, path in inputs:
-        if not path.is_file():
-            raise CliError(f"{path}: no such {what}" if not path.exists() else
-                           f"{path}: not a file")
+    _check_inputs(source, args)
     _check_output(out, args.force)
     options = TraceExportOptions(masks=args.masks, channel=args.channel,
                                  raw=True if args.raw else None, flim_params=args.flim_params,
@@ -444,6 +438,7 @@ def _acquisition_shape(path: Path) -> tuple[int, int, int]:
 
 
 def cmd_convert_masks(args: argparse.Namespace) -> int:
+    """``siff convert-masks IN OUT``: ROIs from any masks format to another."""
     from .model.formats import MaskFormatError, infer_shape, read_masks_any, write_masks_any
 
     source, out = Path(args.input), Path(args.output)
@@ -494,57 +489,74 @@ def _register_convert_masks(sub) -> None:
 # ------------------------------------------------------------------ siff export-nwb
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
-    from .model.formats import MaskFormatError, read_masks_any
-    from .model.formats.nwb import export_nwb
-    from .model.traces import Baseline
+    """``siff export-nwb FILE --out X.nwb``: the saved session's traces to NWB."""
+    from .model.export import TraceExportOptions
+    from .model.formats.nwb import DEFAULT_SUBJECT, export_nwb_file
+    from .model.masks import MaskFileError
 
-    source, masks_path, out = Path(args.file), Path(args.masks), Path(args.out)
-    for what, path in (("file", source), ("masks file", masks_path)):
-        if not path.is_file():
-            raise CliError(f"{path}: no such {what}" if not path.exists() else
-                           f"{path}: not a file")
+    source, out = Path(args.file), Path(args.out)
+    _check_inputs(source, args)
     _check_output(out, args.force)
     subject = {k: v for k, v in (("subject_id", args.subject_id), ("species", args.species),
                                  ("sex", args.sex), ("age", args.age)) if v}
-    if subject and "subject_id" not in subject:
-        raise CliError("--species/--sex/--age need --subject-id")
+    options = TraceExportOptions(masks=args.masks, channel=args.channel,
+                                 raw=True if args.raw else None, flim_params=args.flim_params,
+                                 dff=args.dff, template=args.template)
     start = time.monotonic()
-    try:
-        masks, names = read_masks_any(masks_path, _acquisition_shape(source))
-        with ProgressBar("export-nwb", unit="timepoints",
-                         enabled=False if args.quiet else None) as bar:
-            export_nwb(source, masks, names, out, color=args.color,
-                       baseline=Baseline(args.dff_percentile, args.dff_window)
-                       if args.dff else None, progress=bar, subject=subject or None)
-    except MaskFormatError as exc:
-        raise CliError(str(exc)) from None
-    if not subject:
-        print(f"{PROG}: note: no --subject-id/--species: DANDI requires a subject",
-              file=sys.stderr)
-    print(f"{out}: {len(names)} ROI(s), {_size(out.stat().st_size)}, "
-          f"{time.monotonic() - start:.1f} s")
+    with ProgressBar("export-nwb", unit="timepoints",
+                     enabled=False if args.quiet else None) as bar:
+        try:
+            export_nwb_file(source, out, options, subject, progress=bar)
+        except (MaskFileError, ValueError) as exc:  # masks or params that do not fit
+            if isinstance(exc, SiffError):
+                raise
+            raise CliError(str(exc)) from None
+    defaults = [k for k in ("species", "sex", "age") if k not in subject]
+    if defaults:
+        print(f"{PROG}: note: subject " + ", ".join(f"{k} {DEFAULT_SUBJECT[k]!r}"
+                                                  for k in defaults)
+              + " by default (--species/--sex/--age)", file=sys.stderr)
+    print(f"{out}: {_size(out.stat().st_size)}, {time.monotonic() - start:.1f} s")
     return EXIT_OK
 
 
+def _check_inputs(source: Path, args: argparse.Namespace) -> None:
+    """A clear error for a missing acquisition, masks, FLIM parameters or template file."""
+    inputs = [("file", source)] + [(what, Path(p)) for what, p in (
+        ("masks file", args.masks), ("FLIM parameters file", args.flim_params),
+        ("template acquisition", args.template)) if p]
+    for what, path in inputs:
+        if not path.is_file():
+            raise CliError(f"{path}: no such {what}" if not path.exists() else
+                           f"{path}: not a file")
+
+
 def _register_export_nwb(sub) -> None:
-    p = sub.add_parser("export-nwb", help="ROIs, photons and lifetimes to NWB",
+    p = sub.add_parser("export-nwb", help="ROI traces of the saved session to NWB",
                        description="Write an NWB file with the acquisition's metadata, the ROIs "
-                                   "of MASKS (any format convert-masks reads) per plane, and "
-                                   "per ROI and plane over time its photons, lifetime (ns) with "
-                                   "its standard error, and dF/F with --dff.")
+                                   "and the traces export-traces writes (photons, dF/F when "
+                                   "set, lifetime in ns with its standard error), from FILE's "
+                                   "saved session; the options override the session.")
     p.add_argument("file", metavar="FILE", help=".siff file")
-    p.add_argument("--masks", "-m", required=True, metavar="MASKS", help="masks file")
     p.add_argument("--out", "-o", required=True, metavar="NWB", help="output .nwb file")
-    p.add_argument("--color", type=int, default=0, help="colour channel (0-based; default 0)")
-    p.add_argument("--dff", action="store_true", help="also write dF/F")
-    p.add_argument("--dff-percentile", type=float, default=10.0, help="baseline percentile")
-    p.add_argument("--dff-window", type=float, default=30.0, help="baseline window (s)")
-    p.add_argument("--subject-id", help="subject identifier (DANDI requires one)")
-    p.add_argument("--species", help="species, Latin binomial (e.g. 'Mus musculus')")
-    p.add_argument("--sex", choices=["M", "F", "U", "O"], help="subject sex")
-    p.add_argument("--age", help="ISO 8601 age, e.g. P90D")
+    p.add_argument("--masks", "-m", metavar="MASKS",
+                   help="a masks or session file (ImageJ RoiSet.zip/.roi, label TIFF, "
+                        "suite2p stat.npy, .npz)")
+    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
+    p.add_argument("--raw", action="store_true", help="ignore the registration")
+    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
+    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
+                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
+    p.add_argument("--template", metavar="FILE2", help="use FILE2's saved session instead")
+    p.add_argument("--subject-id", help="subject identifier (default: the file's name)")
+    p.add_argument("--species", help="species, Latin binomial (default 'Drosophila "
+                                     "melanogaster')")
+    p.add_argument("--sex", choices=["M", "F", "U", "O"], help="subject sex (default U)")
+    p.add_argument("--age", help="ISO 8601 age, e.g. P90D (default P0D/: not known)")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_nwb)
+
+
 # ------------------------------------------------------------------ siff diff
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -583,10 +595,11 @@ def add_batch_parser(sub) -> None:
     p = sub.add_parser(
         "batch", help="ROI traces of many files at once, on a Dask cluster",
         description="Export the ROI traces of every FILE (and every .siff file in every "
-                    "FOLDER) to OUT, one CSV per file plus OUT/summary.csv, as export-traces "
-                    "would file by file. Runs on a local Dask cluster of processes, or on a "
-                    "running one (--scheduler). Files whose outputs are current (same "
-                    "inputs) are skipped; see docs/batch.md.",
+                    "FOLDER) to OUT, one CSV per file (and NWB with --nwb) plus "
+                    "OUT/summary.csv, as export-traces (and export-nwb) would file by file. "
+                    "Runs on a local Dask cluster of processes, or on a running one "
+                    "(--scheduler). Files whose outputs are current (same inputs) are "
+                    "skipped; see docs/batch.md.",
         epilog="Exit status: 0 when every file succeeded, 1 when some failed (see the "
                "summary), 2 on an error, 130 when interrupted.")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help=".siff files or folders")
@@ -599,6 +612,8 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
                    help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
     p.add_argument("--wide", action="store_true", help="one column per ROI")
+    p.add_argument("--nwb", action="store_true",
+                   help="also write each file's traces as NWB (as export-nwb), beside the CSV")
     p.add_argument("--template", metavar="ACQUISITION",
                    help="use this acquisition's saved session for every file")
     p.add_argument("--register", action="store_true",
@@ -614,6 +629,7 @@ def add_batch_parser(sub) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    """``siff batch``: the traces (and NWB) of many files, on Dask."""
     import signal
     import threading
 
@@ -648,7 +664,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.paths, args.out, options, register=args.register,
                            force=args.force, workers=args.workers, scheduler=args.scheduler,
-                           progress=progress, cancel=lambda: bool(interrupted))
+                           progress=progress, cancel=lambda: bool(interrupted), nwb=args.nwb)
     except SiffCancelled as exc:
         bar.close()
         print(f"{PROG}: interrupted: {exc}", file=sys.stderr)

@@ -138,6 +138,44 @@ def test_batch_equals_export_traces_file_by_file(capsys, data, tmp_path):
     assert len(workers) == 2  # both processes of the local cluster took files
 
 
+def nwb_series(path: Path) -> dict[str, np.ndarray]:
+    """Every ROI response series of an NWB file (read with pynwb) by name."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        ophys = io.read().processing["ophys"]
+        return {"photons": ophys["Fluorescence"]["photons"].data[:],
+                "lifetime_ns": ophys["lifetime_ns"].data[:],
+                "lifetime_se_ns": ophys["lifetime_se_ns"].data[:]}
+
+
+def test_batch_nwb_equals_export_nwb_and_is_part_of_the_resume_record(capsys, data, cluster,
+                                                                       tmp_path):
+    out = tmp_path / "out"
+    code = main(["-q", "batch", str(data["folder"]), "--masks", str(data["masks"]), "--out",
+                 str(out), "--scheduler", cluster, "--nwb"])
+    assert code == 0, capsys.readouterr().err
+    for name in data["truths"]:
+        source = data["folder"] / name
+        ref = tmp_path / f"ref-{source.stem}.nwb"
+        assert main(["-q", "export-nwb", str(source), "--masks", str(data["masks"]), "-o",
+                     str(ref)]) == 0
+        got, want = nwb_series(out / (source.stem + ".nwb")), nwb_series(ref)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    capsys.readouterr()
+    (out / "fly2.nwb").unlink()  # a missing NWB output makes its file redone, only it
+    rerun = {Path(o.source).name: o.status for o in run_batch(
+        [data["folder"]], out, TraceExportOptions(masks=data["masks"]), scheduler=cluster,
+        nwb=True).outcomes}
+    assert rerun == {n: "done" if n == "fly2.siff" else "skipped" for n in data["truths"]}
+    assert (out / "fly2.nwb").is_file()
+    # whether an NWB is written is an input of the record: a run without --nwb redoes all
+    plain = run_batch([data["folder"]], out, TraceExportOptions(masks=data["masks"]),
+                      scheduler=cluster)
+    assert {o.status for o in plain.outcomes} == {"done"}
+
+
 def test_a_corrupt_file_is_reported_and_the_others_finish(data, cluster, tmp_path):
     folder = tmp_path / "mixed"
     shutil.copytree(data["folder"], folder)

@@ -361,7 +361,7 @@ def test_export_traces_usage_and_bad_inputs(capsys, sample, tmp_path):
     text = tmp_path / "masks.txt"
     text.write_text("these are not masks\n")
     code, _, err = run(capsys, "export-traces", sample, "--masks", text, "--out", out)
-    assert code == 2 and err.count("\n") == 1 and "masks.txt: not a .npz archive" in err
+    assert code == 2 and err.count("\n") == 1 and "masks.txt: not a masks file" in err
     assert "pickle" not in err
     _, masks_path = _saved_masks(sample, tmp_path)
     code, _, err = run(capsys, "export-traces", sample, "-m", masks_path, "-o", out, "--channel", 5)

@@ -9,9 +9,11 @@ import roifile
 import tifffile
 from scipy import ndimage
 
+from libsiff import SiffReader
 from siffviewer.cli import main
 from siffviewer.model.formats import MaskFormatError, read_masks_any, write_masks_any
 from siffviewer.model.formats.imagej import masks_to_imagej
+from siffviewer.resources import sample_path
 
 SHAPE = (3, 40, 52)
 
@@ -236,3 +238,30 @@ def test_cli_convert_masks(tmp_path, capsys):
     assert names == ["a", "b", "c"]
     np.testing.assert_array_equal(back, masks)
     assert main(["convert-masks", str(src), str(tmp_path / "s.npy")]) == 2  # exists
+
+
+def test_export_traces_takes_any_masks_format(tmp_path, capsys):
+    """``--masks`` goes through load_masks: a label TIFF (written by tifffile) gives the
+    same traces as the same ROIs in a siffviewer masks file."""
+    sample = sample_path()
+    with SiffReader(sample) as r:
+        shape = (r.im_params.num_slices, *r.im_params.shape)
+    labels = np.zeros(shape, np.uint16)
+    labels[:, 10:40, 20:50] = 1
+    labels[1, 50:80, 60:100] = 2
+    tifffile.imwrite(tmp_path / "labels.tif", labels, photometric="minisblack")
+    masks = np.stack([labels == 1, labels == 2])
+    write_masks_any(tmp_path / "same.npz", masks, ["ROI 1", "ROI 2"])
+    rows = {}
+    for name in ("labels.tif", "same.npz"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["-q", "export-traces", str(sample), "--masks", str(tmp_path / name),
+                     "-o", str(out)]) == 0
+        rows[name] = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert len(rows["labels.tif"]) == 1 + 2 * 40 and rows["labels.tif"] == rows["same.npz"]
+    bad = tmp_path / "small.tif"
+    tifffile.imwrite(bad, labels[:, :20, :20], photometric="minisblack")
+    assert main(["-q", "export-traces", str(sample), "--masks", str(bad), "-o",
+                 str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{(shape[0], 20, 20)}" in err and f"{shape}" in err

@@ -204,13 +204,23 @@ def session_document_for_export(acquisition: str | Path, shape: tuple[int, int, 
     return doc.with_(**changes), loaded.messages
 
 
-def export_session_traces(session, doc, out_path: str | Path, wide: bool = False,
-                          progress=None, cancel=None, identity=None) -> TraceExportResult:
-    """Compute and write the traces CSV of ``doc`` (a SessionDocument) for an open
-    ``session``: the one path of the app's File > Export traces and ``siff export-traces``."""
-    from libsiff.flim import FLIMParams
+@dataclass(frozen=True)
+class SessionTraces:
+    """The traces of a session document and what they were computed with: what the CSV
+    and the NWB exports write."""
 
-    from .session_file import Identity, params_hash, rois_hash
+    traces: Traces
+    masks: np.ndarray               # bool (R, planes, rows, columns)
+    registered: bool
+    params: object                  # FLIMParams or None
+    params_dict: dict | None
+    baseline: Baseline | None
+
+
+def session_traces(session, doc, progress=None, cancel=None) -> SessionTraces:
+    """Compute the traces of ``doc`` (a SessionDocument) for an open ``session``: its ROIs,
+    channel, registration, FLIM parameters and dF/F baseline."""
+    from libsiff.flim import FLIMParams
 
     g = session.geometry
     if not 0 <= doc.channel < g.n_colors:
@@ -225,18 +235,42 @@ def export_session_traces(session, doc, out_path: str | Path, wide: bool = False
     params = FLIMParams.from_dict(pdict) if pdict else None
     traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, doc.channel,
                             registered, params, progress=progress, cancel=cancel)
+    return SessionTraces(traces, masks, registered, params, pdict,
+                         Baseline(*doc.dff) if doc.dff else None)
+
+
+def export_provenance(session, doc, identity=None) -> dict:
+    """What an export of ``doc`` for ``session`` was made from (its header records it):
+    the file's path, size and fingerprint, the ROIs' and FLIM parameters' digests, the
+    libsiff version and the ScanImage channel."""
+    from .session_file import Identity, params_hash, rois_hash
+
     identity = identity or Identity.of(session.path)
-    source = Path(session.path).resolve()
-    provenance = {
-        "source_file": str(source),
+    pdict = doc.flim_params.get(doc.channel)
+    return {
+        "source_file": str(Path(session.path).resolve()),
         "file_size_bytes": identity.size,
         "fingerprint": identity.fingerprint,
-        "rois_sha256_16": rois_hash(rois),
+        "rois_sha256_16": rois_hash(doc.rois),
         "flim_params_sha256_16": params_hash(pdict) if pdict else "none",
         "libsiff_version": _version(),
         "scanimage_channel": _scanimage_channel(session, doc.channel),
     }
-    baseline = Baseline(*doc.dff) if doc.dff else None
+
+
+def export_session_traces(session, doc, out_path: str | Path, wide: bool = False,
+                          progress=None, cancel=None, identity=None,
+                          computed: SessionTraces | None = None) -> TraceExportResult:
+    """Compute and write the traces CSV of ``doc`` (a SessionDocument) for an open
+    ``session``: the one path of the app's File > Export traces and ``siff export-traces``.
+    ``computed``: the :func:`session_traces` of ``doc`` when already at hand."""
+    g = session.geometry
+    computed = computed or session_traces(session, doc, progress, cancel)
+    traces, registered, params = computed.traces, computed.registered, computed.params
+    names = computed.traces.names
+    source = Path(session.path).resolve()
+    provenance = export_provenance(session, doc, identity)
+    baseline = computed.baseline
     text = traces_csv(str(source), traces, session.registration_text() if registered else "none",
                       session.flim_text(params), baseline, wide, provenance)
     path = atomic_write_text(out_path, text)

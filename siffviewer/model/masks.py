@@ -387,24 +387,37 @@ class MaskSet(Observable):
 
 
 def load_masks(path: str | Path, shape: tuple[int, int, int]) -> list[tuple]:
-    """ROIs [(name, color, mask, all_planes, visible)] from any masks file the app reads:
-    a session file or a legacy ``.siffmasks.npz``. The one entry point for ``--masks`` and
-    File > Load masks. Raises MaskFileError naming the file and the problem."""
-    from .sidecar import SidecarError, read_npz
+    """ROIs [(name, color, mask, all_planes, visible)] from any masks file: a session
+    file, a legacy ``.siffmasks.npz``, or any format of
+    :func:`siffviewer.model.formats.read_masks_any` (ImageJ RoiSet.zip/.roi, label TIFF,
+    suite2p stat.npy). The one entry point for ``--masks`` and File > Load masks. Raises
+    MaskFileError naming the file and the problem (both shapes when they differ)."""
+    from .formats import MaskFormatError, detect_format, read_masks_any
+    from .formats.common import same_in_every_plane
 
     path = Path(path)
     try:
-        names = read_npz(path).keys()
-    except SidecarError as e:
-        raise MaskFileError(str(e)) from None
-    if "document" in names:
-        from .session_file import SessionFileError, read_session_file
+        kind = detect_format(path)
+    except MaskFormatError:
+        if path.suffix.lower() != ".npz":
+            raise
+        kind = "siffmasks"  # a damaged .npz: its reader says what is wrong with it
+    if kind == "siffmasks":
+        return _load_own_masks(path, shape)
+    masks, names = read_masks_any(path, shape)
+    multi = int(shape[0]) > 1
+    return [(name, PALETTE[i % len(PALETTE)], mask, multi and same_in_every_plane(mask), True)
+            for i, (name, mask) in enumerate(zip(names, masks, strict=True))]
 
-        try:
-            return read_session_file(path, shape).rois
-        except SessionFileError as e:
-            raise MaskFileError(str(e)) from None
-    return read_masks(path, shape)
+
+def _load_own_masks(path: Path, shape: tuple[int, int, int]) -> list[tuple]:
+    """ROIs with their colours and flags from a session file or a legacy masks file."""
+    from .session_file import SessionFileError, read_session_file
+
+    try:
+        return read_session_file(path, shape).rois
+    except SessionFileError as e:
+        raise MaskFileError(str(e)) from None
 
 
 def read_masks(path: str | Path, shape: tuple[int, int, int]):

@@ -26,6 +26,7 @@ from ..model.session_file import (
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
+from . import export_dialogs
 from .frame_view import FrameView, auto_levels
 from .lifetime_panel import LifetimePanel
 from .mask_tools import MaskEditor, overlay_rgba
@@ -152,6 +153,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction("&Export traces…", self.export_traces_dialog).setShortcut("Ctrl+E")
         m.addAction("Export masks as &images…", self.export_mask_images_dialog)
         m.addAction("Export lifetime &fit (JSON)…", self.export_fit_dialog)
+        self._build_export_menu(m)
         m.addSeparator()
         self._build_compare_menu(m)
         m.addSeparator()
@@ -681,12 +683,39 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def load_masks_dialog(self) -> None:
-        if self.masks is None:
-            return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load masks", str(self.session.path.parent), "Masks (*.npz);;All files (*)")
-        if path:
-            self.load_masks(path)
+        export_dialogs.load_masks_dialog(self)
+
+    # ------------------------------------------------------------------ exports menu (wiring)
+    def _build_export_menu(self, m: QtWidgets.QMenu) -> None:
+        """File menu entries for masks in other tools' formats, NWB, OME-TIFF images, MP4
+        movies, the view and plots as PNG/SVG, and batches (see qt/export_dialogs.py)."""
+        from .batch_dialog import open_batch_dialog
+
+        ex = export_dialogs
+        m.addAction("Export masks as (ImageJ, label TIFF, suite2p)…",
+                    lambda: ex.export_masks_dialog(self))
+        m.addAction("Export &NWB…", lambda: ex.nwb_dialog(self))
+        sub = m.addMenu("E&xport")
+        sub.addAction("&Image as OME-TIFF…", lambda: ex.image_dialog(self))
+        sub.addAction("&Movie (MP4)…", lambda: ex.movie_dialog(self))
+        sub.addSeparator()
+        sub.addAction("&View as PNG/SVG…", lambda: ex.view_dialog(self))
+        sub.addAction("&Window as PNG/SVG…", lambda: ex.view_dialog(self, whole_window=True))
+        sub.addAction("Every &plot as PNG and SVG…", lambda: ex.plots_dialog(self))
+        m.addSeparator()
+        m.addAction("Apply session to &files…", lambda: open_batch_dialog(self))
+
+    def run_export_job(self, name: str, work, done_message: str):
+        """Run ``work(progress, cancelled)`` as a background Job with a progress bar and
+        Cancel in the status bar; ``done_message`` is shown when it succeeds."""
+        from ..workers import Job
+
+        job = Job(name, work, sync=self.sync, parent=self)
+        self._jobs.append(job)
+        self._watch_job(job, done_message)
+        job.start()
+        return job
+    # ------------------------------------------------------------------ end exports menu
 
     # ------------------------------------------------------------------ overview (issue 16.3, 16.5)
     def _install_overview(self, session: Session) -> None:

@@ -34,11 +34,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def input_record(acquisition: str | os.PathLike, options, registration: dict | None) -> dict:
+def input_record(acquisition: str | os.PathLike, options, registration: dict | None,
+                 nwb: bool = False, subject: dict | None = None) -> dict:
     """Everything the output of ``acquisition`` depends on, as a JSON-ready dict.
 
     ``options`` is the TraceExportOptions; ``registration`` the settings of a registration
-    run first (None: the saved registration, if the session uses one, is an input)."""
+    run first (None: the saved registration, if the session uses one, is an input);
+    ``nwb`` whether an NWB file is written too, with ``subject``."""
     from libsiff.registration import default_registration_path
 
     from ..export import session_document_for_export
@@ -69,6 +71,7 @@ def input_record(acquisition: str | os.PathLike, options, registration: dict | N
         "flim_params_sha256_16": params_hash(params) if params else None,
         "dff": list(doc.dff) if doc.dff else None,
         "wide": bool(options.wide),
+        "nwb": {"subject": subject} if nwb else None,
         "libsiff_version": LIBSIFF_VERSION,
     }
 
@@ -80,30 +83,36 @@ def record_hash(record: dict) -> str:
 
 
 def manifest_path(out_dir: str | os.PathLike, output_name: str) -> Path:
+    """Where the manifest of output ``output_name`` of ``out_dir`` is."""
     return Path(out_dir) / MANIFEST_DIR / (output_name + ".json")
 
 
 def write_manifest(out_dir, output_name: str, record: dict, output: Path, result: dict,
-                   provenance: dict) -> Path:
-    """Record (atomically) that ``output`` was made from ``record``; ``result`` holds the
-    summary numbers shown again when a rerun skips the file, ``provenance`` what the
-    output's header records."""
+                   provenance: dict, extra_outputs=()) -> Path:
+    """Record (atomically) that ``output`` (and ``extra_outputs``, e.g. the NWB file) was
+    made from ``record``; ``result`` holds the summary numbers shown again when a rerun
+    skips the file, ``provenance`` what the output's header records."""
     path = manifest_path(out_dir, output_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": "siffviewer-batch-manifest", "version": 1,
             "inputs_sha256": record_hash(record), "inputs": record,
-            "output": {"name": output.name, "sha256": file_sha256(output)}, "result": result,
+            "output": {"name": output.name, "sha256": file_sha256(output)},
+            "extra_outputs": [{"name": Path(p).name, "sha256": file_sha256(p)}
+                              for p in extra_outputs],
+            "result": result,
             "header_provenance": provenance}
     with atomic_open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1, default=str)
     return path
 
 
-def current_manifest(out_dir, output_name: str, record: dict) -> dict | None:
+def current_manifest(out_dir, output_name: str, record: dict,
+                     extra_names=()) -> dict | None:
     """The manifest of an output that is up to date for ``record``, else None.
 
-    Current means: the output and its manifest exist, the manifest was made from the same
-    inputs, and the output's bytes are the ones the manifest describes."""
+    Current means: the output (and each of ``extra_names``) and its manifest exist, the
+    manifest was made from the same inputs, and the outputs' bytes are the ones the
+    manifest describes."""
     output = Path(out_dir) / output_name
     path = manifest_path(out_dir, output_name)
     if not (output.is_file() and path.is_file()):
@@ -114,6 +123,11 @@ def current_manifest(out_dir, output_name: str, record: dict) -> dict | None:
             return None
         if data["output"]["sha256"] != file_sha256(output):
             return None
+        extras = {e["name"]: e["sha256"] for e in data.get("extra_outputs", [])}
+        for name in extra_names:
+            extra = Path(out_dir) / name
+            if not extra.is_file() or extras.get(extra.name) != file_sha256(extra):
+                return None
         return data
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -39,13 +39,16 @@ class BatchResult:
 
     @property
     def failed(self) -> list[FileOutcome]:
+        """The files that failed or were cancelled."""
         return [o for o in self.outcomes if not o.ok]
 
 
 def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
               options: TraceExportOptions | None = None, register: bool = False,
-              force: bool = False, cancel_event: str | None = None) -> list[FileJob]:
-    """One FileJob per acquisition found in ``paths`` (files, or folders of ``.siff``).
+              force: bool = False, cancel_event: str | None = None, nwb: bool = False,
+              subject: dict | None = None) -> list[FileJob]:
+    """One FileJob per acquisition found in ``paths`` (files, or folders of ``.siff``);
+    with ``nwb`` each also writes an NWB file (with ``subject``).
 
     Raises FileNotFoundError for a missing path or input file, ValueError when ``paths``
     hold no acquisition."""
@@ -61,7 +64,8 @@ def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     out_dir = Path(out_dir).absolute()  # workers may run in another folder
     out_dir.mkdir(parents=True, exist_ok=True)
     reg = registration_settings(options.template, options.channel) if register else None
-    return [FileJob(str(src.absolute()), str(out_dir), name, options, reg, force, cancel_event)
+    return [FileJob(str(src.absolute()), str(out_dir), name, options, reg, force, cancel_event,
+                    nwb, subject)
             for src, name in zip(sources, output_names(sources), strict=True)]
 
 
@@ -69,7 +73,8 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
               options: TraceExportOptions | None = None, *, register: bool = False,
               force: bool = False, workers: int | None = None, scheduler: str | None = None,
               progress: ProgressCallback | None = None,
-              cancel: CancelCallback | None = None) -> BatchResult:
+              cancel: CancelCallback | None = None, nwb: bool = False,
+              subject: dict | None = None) -> BatchResult:
     """Export the traces of every acquisition in ``paths`` to ``out_dir``, plus summary.csv.
 
     Parameters
@@ -85,6 +90,8 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     progress : ``progress(done, total, outcome)`` after each file, in the calling thread
     cancel : polled while files run; when it returns True, files not started are dropped,
         running ones are told to stop, the summary is written and SiffCancelled is raised
+    nwb : also write each file's traces as NWB (``<output stem>.nwb``) with ``subject``
+        (keyword arguments of ``pynwb.file.Subject``; None: the defaults)
 
     Returns
     -------
@@ -92,7 +99,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     """
     start = time.perf_counter()
     event_name = f"siff-batch-cancel-{uuid.uuid4().hex}" if workers != 0 or scheduler else None
-    jobs = plan_jobs(paths, out_dir, options, register, force, event_name)
+    jobs = plan_jobs(paths, out_dir, options, register, force, event_name, nwb, subject)
     outcomes: list[FileOutcome | None] = [None] * len(jobs)
     count = [0]
 

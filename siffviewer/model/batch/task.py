@@ -1,4 +1,5 @@
-"""The unit of work of a batch: one acquisition to one traces file, run on a Dask worker.
+"""The unit of work of a batch: one acquisition to its traces file (and NWB file with
+``nwb``), run on a Dask worker.
 
 :func:`process_file` never raises for a bad acquisition: a failure becomes a
 :class:`FileOutcome` with its error message, so one corrupt file never stops the others.
@@ -35,6 +36,13 @@ class FileJob:
     registration: dict | None = None  # {"method", "alignment_color", "parameters"}
     force: bool = False
     cancel_event: str | None = None   # name of a distributed.Event set to cancel
+    nwb: bool = False                 # also write <output stem>.nwb (siff batch --nwb)
+    subject: dict | None = None       # the NWB's subject (None: the defaults)
+
+    @property
+    def nwb_name(self) -> str | None:
+        """The NWB output's file name (beside the CSV), or None without ``nwb``."""
+        return str(Path(self.output_name).with_suffix(".nwb")) if self.nwb else None
 
 
 @dataclass
@@ -58,6 +66,7 @@ class FileOutcome:
 
     @property
     def ok(self) -> bool:
+        """True when the output is there (written now, or up to date)."""
         return self.status in ("done", "skipped")
 
 
@@ -98,10 +107,12 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
     outcome = FileOutcome(job.source, str(output), "failed", worker=_worker_name())
     try:
         outcome.size_bytes = Path(job.source).stat().st_size
-        record = input_record(job.source, job.options, job.registration)
+        record = input_record(job.source, job.options, job.registration, job.nwb,
+                              job.subject)
         outcome.inputs_sha256 = record_hash(record)
         if not job.force:
-            manifest = current_manifest(out_dir, job.output_name, record)
+            manifest = current_manifest(out_dir, job.output_name, record,
+                                        [job.nwb_name] if job.nwb else [])
             if manifest is not None:
                 return _from_result(outcome, "skipped", manifest["result"])
         if cancel is None:
@@ -110,7 +121,15 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
             raise SiffCancelled("batch cancelled before this file started")
         if job.registration is not None:
             _register(job, cancel)
-        result = export_traces_file(job.source, output, job.options, cancel=cancel)
+        extra = []
+        if job.nwb:  # both from one computation of the traces
+            from ..formats.nwb import export_nwb_file
+
+            extra.append(out_dir / job.nwb_name)
+            result = export_nwb_file(job.source, extra[0], job.options, job.subject,
+                                     cancel=cancel, csv_out=output)
+        else:
+            result = export_traces_file(job.source, output, job.options, cancel=cancel)
         numbers = {"n_frames": int(result.n_frames), "n_timepoints": int(result.n_timepoints),
                    "roi_names": [str(n) for n in result.roi_names],
                    "mean_photons": [float(v) for v in result.mean_photons],
@@ -118,7 +137,7 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
                    "seconds": time.perf_counter() - start,
                    "cpu_seconds": time.thread_time() - cpu_start}
         write_manifest(out_dir, job.output_name, record, Path(result.path), numbers,
-                       result.provenance)
+                       result.provenance, extra)
         if not result.roi_names:
             outcome.error = "no ROI in the session (use --masks or --template)"
         outcome.output = str(result.path)

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..masks import MaskFileError
 
-class MaskFormatError(ValueError):
-    """A masks file cannot be read or written (names the file and the problem)."""
+
+class MaskFormatError(MaskFileError):
+    """A masks file cannot be read or written (names the file and the problem); a
+    MaskFileError, so the app's and the CLI's handlers of masks files catch it."""
 
 
 def check_shape(path, found: tuple, shape: tuple) -> None:

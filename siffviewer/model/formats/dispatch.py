@@ -52,7 +52,8 @@ def detect_format(path) -> str:
         if not entries and path.suffix.lower() == ".zip":
             return "imagej"  # an empty RoiSet
     raise MaskFormatError(f"{path}: not a masks file siffviewer knows (ImageJ RoiSet.zip or "
-                          ".roi, label TIFF, suite2p stat.npy, or .siffmasks.npz)")
+                          ".roi, label TIFF, suite2p stat.npy, or a siffviewer session or "
+                          ".siffmasks.npz file)")
 
 
 def infer_shape(path) -> tuple[int, int, int] | None:

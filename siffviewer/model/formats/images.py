@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from libsiff import SiffCancelled
+
 from .common import atomic_path, has_photon_times
 
 REDUCTIONS = ("none", "mean", "max", "sum")
+MAP_BUDGET_BYTES = 64 << 20  # frames read at once while reducing
 
 
 def pixel_size_um(reader) -> tuple[float, float, float] | None:
@@ -30,40 +33,59 @@ def pixel_size_um(reader) -> tuple[float, float, float] | None:
 
 
 def maps(reader, timepoint_start: int = 0, timepoint_end: int | None = None, color: int = 0,
-         reduce: str = "mean", params=None) -> tuple[np.ndarray, np.ndarray]:
+         reduce: str = "mean", params=None, registered: bool = True, progress=None,
+         cancel=None) -> tuple[np.ndarray, np.ndarray]:
     """Photon counts and empirical lifetime (ns) of every plane over timepoints
     ``[start, end)`` of colour ``color`` (0-based): float32 ``(T, planes, rows, columns)``
     with ``reduce='none'``, else ``(1, planes, rows, columns)`` reduced over time
     (``mean``/``sum`` of counts with the photon-weighted mean lifetime; ``max`` the
     maximum-intensity projection with the lifetime of the pooled photons). Lifetimes are
-    NaN where a pixel has no photon, and None for a file without photon arrival times."""
+    NaN where a pixel has no photon, and None for a file without photon arrival times.
+    ``registered`` False reads the raw frames; frames are read in chunks of timepoints,
+    with ``progress(done, total)`` after each and ``cancel()`` (SiffCancelled) before."""
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, not {reduce!r}")
     p = reader.im_params
-    Z = p.num_slices
-    end = p.num_timepoints if timepoint_end is None else timepoint_end
-    frames = p.flatten_by_timepoints(timepoint_start, end, color_channel=color)
-    if has_photon_times(reader):
-        trace = reader.get_frames_flim(params, frames)
-        counts = np.asarray(trace.intensity, np.float64)
-        life = np.asarray(trace, np.float64) * (reader.picoseconds_per_bin / 1000.0)
-    else:
-        counts = reader.get_frames(frames).astype(np.float64)
-        life = None
-    H, W = counts.shape[-2:]
-    counts = counts.reshape(-1, Z, H, W)
-    if life is None:
-        intensity = counts if reduce == "none" else {
-            "mean": counts.mean(0), "sum": counts.sum(0), "max": counts.max(0)}[reduce][None]
-        return intensity.astype(np.float32), None
-    life = life.reshape(-1, Z, H, W)
+    Z, (H, W) = p.num_slices, p.shape
+    end = p.num_timepoints if timepoint_end is None else min(timepoint_end, p.num_timepoints)
+    if not 0 <= timepoint_start < end:
+        raise ValueError(f"no timepoints in [{timepoint_start}, {end})")
+    flim = has_photon_times(reader)
+    reg = None if registered else {}
+    bin_ns = reader.picoseconds_per_bin / 1000.0
+    step = max(1, MAP_BUDGET_BYTES // max(1, Z * H * W * 8))
+    stack_i, stack_l = [], []
+    total = np.zeros((Z, H, W))
+    peak = np.zeros((Z, H, W))
+    weighted = np.zeros((Z, H, W))
+    for t0 in range(timepoint_start, end, step):
+        if cancel is not None and cancel():
+            raise SiffCancelled("map export cancelled")
+        t1 = min(end, t0 + step)
+        frames = p.flatten_by_timepoints(t0, t1, color_channel=color)
+        if flim:
+            trace = reader.get_frames_flim(params, frames, registration_dict=reg)
+            counts = np.asarray(trace.intensity, np.float64).reshape(-1, Z, H, W)
+            life = (np.asarray(trace, np.float64) * bin_ns).reshape(-1, Z, H, W)
+            weighted += np.where(counts > 0, life * counts, 0.0).sum(0)
+        else:
+            counts = reader.get_frames(frames, registration_dict=reg).astype(np.float64)
+            counts, life = counts.reshape(-1, Z, H, W), None
+        total += counts.sum(0)
+        np.maximum(peak, counts.max(0), out=peak)
+        if reduce == "none":
+            stack_i.append(counts.astype(np.float32))
+            if life is not None:
+                stack_l.append(life.astype(np.float32))
+        if progress is not None:
+            progress(t1 - timepoint_start, end - timepoint_start)
     if reduce == "none":
-        return counts.astype(np.float32), life.astype(np.float32)
-    weighted = np.nansum(np.where(counts > 0, life * counts, 0.0), axis=0)
-    total = counts.sum(0)
+        return np.concatenate(stack_i), np.concatenate(stack_l) if flim else None
+    intensity = {"mean": total / (end - timepoint_start), "sum": total, "max": peak}[reduce]
+    if not flim:
+        return intensity[None].astype(np.float32), None
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = np.where(total > 0, weighted / total, np.nan)
-    intensity = {"mean": counts.mean(0), "sum": total, "max": counts.max(0)}[reduce]
     return intensity[None].astype(np.float32), pooled[None].astype(np.float32)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from libsiff import SiffCancelled
+
 from .common import atomic_path, has_photon_times
 
 HUE_SPAN = 2.0 / 3.0  # red (short lifetime) to blue (long)
@@ -49,11 +51,13 @@ def export_movie(reader, out, plane: int = 0, timepoint_start: int = 0,
                  lifetime: bool = False, params=None,
                  intensity_range: tuple[float, float] | None = None,
                  tau_range: tuple[float, float] = (0.5, 4.0), fps: float | None = None,
-                 upscale: int = 1, progress=None) -> Path:
+                 upscale: int = 1, progress=None, cancel=None, registered: bool = True) -> Path:
     """Write an MP4 of ``plane`` over timepoints ``[start, end)``: one movie frame per
     ``average`` timepoints (the last, partial group dropped), ``fps`` the acquisition's
     volume rate / ``average`` by default. ``intensity_range`` defaults to 0 .. the 99.9th
-    percentile of the first movie frame. Written atomically; returns the path."""
+    percentile of the first movie frame. ``registered`` False reads the raw frames;
+    ``cancel()`` is checked before each movie frame (SiffCancelled; nothing is written).
+    Written atomically; returns the path."""
     import imageio.v2 as imageio
 
     p = reader.im_params
@@ -71,24 +75,27 @@ def export_movie(reader, out, plane: int = 0, timepoint_start: int = 0,
     if lifetime and not has_photon_times(reader):
         raise ValueError(f"{reader.filename}: no photon arrival times, so no lifetime colouring")
     bin_ns = reader.picoseconds_per_bin / 1000.0 if lifetime else 1.0
+    reg = None if registered else {}
     out = Path(out)
     with atomic_path(out) as tmp:
         writer = imageio.get_writer(str(tmp), format="FFMPEG", fps=max(fps, 1.0),
                                     codec="libx264", macro_block_size=2, quality=8)
         try:
             for k in range(n_out):
+                if cancel is not None and cancel():
+                    raise SiffCancelled("movie export cancelled")
                 t0 = timepoint_start + k * average
                 frames = p.flatten_by_timepoints(t0, t0 + average, reference_z=plane,
                                                  color_channel=color)
                 if lifetime:
-                    trace = reader.get_frames_flim(params, frames)
+                    trace = reader.get_frames_flim(params, frames, registration_dict=reg)
                     counts = np.asarray(trace.intensity, np.float64)
                     life = np.asarray(trace, np.float64) * bin_ns
                     total = counts.sum(0)
                     with np.errstate(invalid="ignore", divide="ignore"):
                         tau = np.nansum(np.where(counts > 0, life * counts, 0), 0) / total
                 else:
-                    counts = reader.get_frames(frames).astype(np.float64)
+                    counts = reader.get_frames(frames, registration_dict=reg).astype(np.float64)
                     tau = None
                 mean = counts.mean(0)
                 if intensity_range is None:

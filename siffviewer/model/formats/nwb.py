@@ -1,23 +1,25 @@
-"""NWB export (pynwb): the acquisition's metadata, its ROIs and their traces, in one file
-with no external links (DANDI-acceptable).
+"""NWB export (pynwb): the acquisition's metadata, its ROIs and the session's traces, in
+one file with no external links (DANDI-acceptable).
 
-Layout: a ``Device`` (the ScanImage microscope) and, per plane, an ``ImagingPlane`` with
-its ``OpticalChannel`` (frame/volume rate, zoom, plane count, z, arrival-bin width and
-laser period in its description; pixel size as ``grid_spacing`` in µm when the header
-gives the field of view). In the ``ophys`` processing module: an ``ImageSegmentation``
-with one ``PlaneSegmentation`` per plane (each ROI's mask in that plane, with an
-``roi_name`` column), and per plane, for its ROIs over the timepoints (timestamps of that
-plane's frames, seconds from the acquisition start):
+The traces are the ones the CSV export writes (:func:`siffviewer.model.export.
+session_traces`: the session's ROIs, channel, registration, FLIM parameters and dF/F
+baseline), one column per ROI in the CSV's order, with photons of all the planes of an ROI
+pooled. Layout: a ``Device`` (the ScanImage microscope) and one ``ImagingPlane`` (the
+imaged volume: frame/volume rate, zoom, planes and their z, arrival-bin width and laser
+period in its description; pixel size and z step as ``grid_spacing`` in µm when the header
+gives the field of view). In the ``ophys`` processing module:
 
-* ``Fluorescence/photons_plane<z>``: photon counts (unit ``photons``);
-* ``DfOverF/dff_plane<z>``: (F - F0) / F0 when a baseline is given (unit ``n.a.``);
-* ``lifetime_ns_plane<z>`` and ``lifetime_se_ns_plane<z>`` (``RoiResponseSeries`` in the
-  module, unit ``ns``): the empirical lifetime (mean arrival time minus the IRF offset of
-  the FLIM parameters when given) and its standard error sqrt(var / photons), NaN
-  without photons (left out for files without photon arrival times).
+* ``ImageSegmentation/PlaneSegmentation``: each ROI's mask, ``(rows, columns)`` for one
+  plane or ``(rows, columns, planes)`` voxels for a volume, with an ``roi_name`` column;
+* ``Fluorescence/photons``: photon counts per ROI and timepoint (unit ``photons``);
+* ``DfOverF/dff``: (F - F0) / F0 when the session sets a baseline (unit ``n.a.``);
+* ``lifetime_ns`` and ``lifetime_se_ns`` (``RoiResponseSeries`` in the module, unit
+  ``ns``): the empirical lifetime (mean arrival time minus the IRF offset of the FLIM
+  parameters) and its standard error sqrt(var / photons) from the ROIs' pooled arrival
+  histograms, NaN without photons (left out for files without photon arrival times).
 
-An ROI spanning planes has a row in each plane's segmentation; its pooled photons are
-the sum over planes and its pooled lifetime the photon-weighted mean.
+Timestamps are the times (s from the acquisition start) of each timepoint's first-plane
+frame, as in the CSV.
 """
 
 from __future__ import annotations
@@ -28,12 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from libsiff.flim import tau_offset_bins
+from libsiff import SiffCancelled
 
-from ..traces import Baseline, dff
-from .common import atomic_path, has_photon_times
+from ..traces import dff
+from .common import atomic_path
 
-HIST_BUDGET_BYTES = 64 << 20  # arrival histograms held at once while computing traces
+HIST_BUDGET_BYTES = 64 << 20  # arrival histograms held at once while computing the SE
+#: What a default export states about its subject (nwbinspector and DANDI want a species
+#: and an age): ScanImage-FLIM's users image flies; the age "P0D/" is ISO 8601 for "not
+#: known, at least 0 days". ``siff export-nwb --subject-id/--species/--sex/--age`` and the
+#: app's dialog replace any of it; the subject id defaults to the acquisition's name.
+DEFAULT_SUBJECT = {"species": "Drosophila melanogaster", "sex": "U", "age": "P0D/",
+                   "description": "subject details not given at export (siffviewer defaults)"}
 
 
 def _safe(fn, default=None):
@@ -44,41 +52,42 @@ def _safe(fn, default=None):
     return default if value is None else value
 
 
-def plane_traces(reader, masks2d: np.ndarray, frames, params=None, progress=None):
-    """Photons, lifetime (ns) and its standard error (ns) of 2-D masks ``(R, rows, cols)``
-    in ``frames`` (one per timepoint): three ``(R, T)`` arrays, from the masks' arrival
-    histograms (read by libsiff in chunks of timepoints). Without photon arrival times
-    (a plain TIFF) the lifetimes are None."""
+def lifetime_se_ns(session, masks: np.ndarray, color: int, registered: bool, progress=None,
+                   cancel=None) -> np.ndarray:
+    """Standard error (ns) of the empirical lifetime of masks ``(R, planes, rows, cols)``
+    per ROI and timepoint: sqrt(var / n) of the arrival times pooled over the ROI's
+    planes, from the masks' arrival histograms (read by libsiff in chunks of timepoints);
+    NaN without photons. ``progress(done, total)`` counts timepoints."""
+    reader = session.reader
     io = reader.siffio
-    R, T = masks2d.shape[0], len(frames)
-    if not has_photon_times(reader):
-        photons = io.sum_rois(masks2d, frames=list(frames), registration=reader.shift_table())
-        if progress is not None:
-            progress(T, T)
-        return np.asarray(photons, np.uint64).reshape(R, T), None, None
+    R, T = masks.shape[0], session.geometry.n_timepoints
     L = io.histogram_length
-    bin_ns = reader.picoseconds_per_bin / 1000.0
-    offset = tau_offset_bins(params)
-    photons = np.zeros((R, T), np.uint64)
-    mean = np.full((R, T), np.nan)
-    se = np.full((R, T), np.nan)
     b = np.arange(L, dtype=np.float64)
+    n, s1, s2 = (np.zeros((R, T)) for _ in range(3))
+    shifts = session.shifts(registered)
     chunk = max(1, HIST_BUDGET_BYTES // max(1, R * L * 8))
-    shifts = reader.shift_table()
     for start in range(0, T, chunk):
+        if cancel is not None and cancel():
+            raise SiffCancelled("NWB export cancelled")
         stop = min(T, start + chunk)
-        h = io.get_histograms_masked(masks2d, list(frames[start:stop]), registration=shifts)
-        h = h.astype(np.float64)
-        n = h.sum(-1)
-        photons[:, start:stop] = n.astype(np.uint64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m1 = (h * b).sum(-1) / n
-            var = (h * b * b).sum(-1) / n - m1 * m1
-            mean[:, start:stop] = m1
-            se[:, start:stop] = np.sqrt(np.maximum(var, 0.0) / n)
+        for z in range(masks.shape[1]):
+            if R == 0 or not masks[:, z].any():
+                continue
+            frames = session.grid[start:stop, z, color]
+            have = frames >= 0
+            h = io.get_histograms_masked(masks[:, z], [int(f) for f in frames[have]],
+                                         registration=shifts).astype(np.float64)
+            cols = np.flatnonzero(have) + start
+            n[:, cols] += h.sum(-1)
+            s1[:, cols] += h @ b
+            s2[:, cols] += h @ (b * b)
         if progress is not None:
             progress(stop, T)
-    return photons, (mean - offset) * bin_ns, se * bin_ns
+    bin_ns = reader.picoseconds_per_bin / 1000.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n
+        var = np.maximum(s2 / n - mean * mean, 0.0)
+        return np.sqrt(var / n) * bin_ns
 
 
 def _metadata(reader) -> dict:
@@ -109,122 +118,182 @@ def _describe(meta: dict) -> str:
     return "; ".join(parts)
 
 
-def export_nwb(acquisition, masks: np.ndarray, names: list[str], out, color: int = 0,
-               params=None, baseline: Baseline | None = None, progress=None,
-               session_description: str = "", subject: dict | None = None) -> Path:
-    """Write ``out`` (.nwb) for the acquisition at path ``acquisition`` (or an open
-    SiffReader) with masks ``(R, planes, rows, columns)`` named ``names``: metadata,
-    plane segmentations and per-plane photons, lifetime and its SE (and dF/F with a
-    ``baseline``). ``color`` is the 0-based colour channel; ``params`` FLIMParams whose
-    IRF offset is subtracted from the lifetimes. ``subject``: keyword arguments of
-    ``pynwb.file.Subject`` (``subject_id``, ``species``, ``sex``, ``age``, ...); DANDI
-    requires one. Written atomically."""
-    from pynwb import NWBHDF5IO, NWBFile
+def _timestamps(time_s: np.ndarray) -> np.ndarray:
+    """Timepoint times with gaps (a timepoint without a first-plane frame) filled by
+    linear inter/extrapolation, so NWB gets finite, increasing timestamps."""
+    t = np.asarray(time_s, np.float64)
+    ok = np.isfinite(t)
+    if ok.all() or not ok.any():
+        return t if ok.any() else np.arange(len(t), dtype=np.float64)
+    idx = np.arange(len(t))
+    if ok.sum() == 1:
+        return t[ok][0] + (idx - idx[ok][0]).astype(np.float64)
+    slope, icept = np.polyfit(idx[ok], t[ok], 1)
+    return np.where(ok, t, icept + slope * idx)
+
+
+def export_nwb(session, computed, out, lifetime_se: np.ndarray | None = None,
+               subject: dict | None = None, session_description: str = "",
+               provenance: dict | None = None) -> Path:
+    """Write ``out`` (.nwb) for an open ``session`` with ``computed`` (a
+    :class:`~siffviewer.model.export.SessionTraces`: the traces the CSV export writes):
+    metadata, the ROIs' masks, photons, dF/F (when the session has a baseline), lifetime
+    and ``lifetime_se`` (ns, ``(R, T)``). ``subject``: keyword arguments of
+    ``pynwb.file.Subject`` (``subject_id``, ``species``, ``sex``, ``age``, ...), missing
+    ones from :data:`DEFAULT_SUBJECT` and the file's name. Written atomically."""
+    from pynwb import NWBFile
     from pynwb.file import Subject
     from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
 
-    from libsiff.reader import SiffReader
-
-    own = not isinstance(acquisition, SiffReader)
-    reader = SiffReader(acquisition) if own else acquisition
-    try:
-        masks = np.asarray(masks, bool)
-        names = [str(n) for n in names]
-        p = reader.im_params
-        Z, H, W = p.num_slices, *p.shape
-        if masks.shape[1:] != (Z, H, W):
-            raise ValueError(f"masks of shape {masks.shape[1:]} do not fit the acquisition's "
-                             f"{(Z, H, W)} (planes, rows, columns)")
-        meta = _metadata(reader)
-        first = p.flatten_by_timepoints(0, 1, reference_z=0, color_channel=color)
-        start_ns = _safe(lambda: int(reader.get_time(first, "epoch")[0]))
-        start = (_dt.datetime.fromtimestamp(start_ns / 1e9, _dt.timezone.utc) if start_ns
-                 else _dt.datetime.fromtimestamp(Path(reader.filename).stat().st_mtime,
-                                                 _dt.timezone.utc))
-        nwb = NWBFile(session_description=session_description or
-                      f"ROI traces of {Path(reader.filename).name} exported by siffviewer",
-                      identifier=str(uuid.uuid4()), session_start_time=start,
-                      source_script="siffviewer export-nwb",
-                      source_script_file_name=Path(reader.filename).name,
-                      subject=Subject(**subject) if subject else None)
-        device = nwb.create_device(name="Microscope", description="ScanImage (MBF "
-                                   "Bioscience) two-photon microscope with FLIM; "
-                                   + _describe(meta))
-        ophys = nwb.create_processing_module(
-            "ophys", "ROIs and their photon counts, lifetimes and dF/F (siffviewer)")
-        segmentation = ImageSegmentation()
-        ophys.add(segmentation)
-        fluorescence, ratio = Fluorescence(), DfOverF()
-        planes = [z for z in range(Z) if masks[:, z].any()]
-        if planes:
-            ophys.add(fluorescence)
-            if baseline is not None:
-                ophys.add(ratio)
-        bin_text = (f"{meta['bin_ps']:g} ps arrival bins" if meta['bin_ps'] else "arrival bins")
-        for k, z in enumerate(planes):
-            channel = OpticalChannel(name=f"channel{color + 1}",
-                                     description=f"colour channel {color + 1} (1-based)",
-                                     emission_lambda=np.nan)
-            grid = {}
-            if meta["um_per_pixel"]:
-                dz = float(np.diff(meta["z_um"][:2])[0]) if len(meta["z_um"]) > 1 else 0.0
-                grid = {"grid_spacing": [meta["um_per_pixel"][1], meta["um_per_pixel"][0], dz],
-                        "grid_spacing_unit": "micrometers"}
-            rate = meta["volume_rate"] or meta["frame_rate"] or 0.0
-            zpos = meta["z_um"][z] if z < len(meta["z_um"]) else 0.0
-            plane = nwb.create_imaging_plane(
-                name=f"ImagingPlane{z}", optical_channel=channel, imaging_rate=float(rate),
-                description=f"plane {z} (0-based) at z = {zpos:g} um; " + _describe(meta),
-                device=device, excitation_lambda=np.nan, indicator="unknown",
-                location="unknown", **grid)
-            seg = segmentation.create_plane_segmentation(
-                name=f"PlaneSegmentation{z}", imaging_plane=plane,
-                description=f"ROI masks in plane {z} (0-based), drawn in siffviewer or imported")
-            seg.add_column("roi_name", "the ROI's name (an ROI spanning planes has a row in "
-                           "each plane's segmentation)")
-            rois = [r for r in range(len(names)) if masks[r, z].any()]
-            for r in rois:
-                seg.add_roi(image_mask=masks[r, z], roi_name=names[r])
-            region = seg.create_roi_table_region(description=f"ROIs of plane {z}",
-                                                 region=list(range(len(rois))))
-            frames = p.flatten_by_timepoints(reference_z=z, color_channel=color)
-            times = np.asarray(reader.get_time(frames), np.float64)
-
-            def step(done, total, k=k):
-                if progress is not None:
-                    progress(k * total + done, len(planes) * total)
-
-            photons, life, se = plane_traces(reader, masks[rois, z], frames, params, step)
-            fluorescence.add_roi_response_series(RoiResponseSeries(
-                name=f"photons_plane{z}", data=photons.T, rois=region, unit="photons",
-                timestamps=times, description=f"photons inside each ROI of plane {z} per "
-                f"timepoint (colour channel {color + 1}), from libsiff"))
-            if baseline is not None:
-                f0 = baseline.compute(photons, times)
-                ratio.add_roi_response_series(RoiResponseSeries(
-                    name=f"dff_plane{z}", data=dff(photons, f0).T, rois=region, unit="n.a.",
-                    timestamps=times, description=(
-                        f"dF/F = (F - F0) / F0 of the photons, F0 the {baseline.percentile:g}th "
-                        f"percentile in a {baseline.window_s:g} s moving window")))
-            if life is None:
-                continue
-            offset = ("minus the IRF offset of the fitted FLIM parameters" if params
-                      is not None else "(no IRF offset subtracted)")
+    reader = session.reader
+    traces, masks, baseline = computed.traces, np.asarray(computed.masks, bool), computed.baseline
+    names = [str(n) for n in traces.names]
+    color = traces.color
+    source = Path(session.path)
+    meta = _metadata(reader)
+    times = _timestamps(traces.time_s)
+    start_ns = _safe(lambda: int(reader.get_time([int(session.grid[session.grid >= 0][0])],
+                                                 "epoch")[0]))
+    start = (_dt.datetime.fromtimestamp(start_ns / 1e9, _dt.timezone.utc) if start_ns
+             else _dt.datetime.fromtimestamp(source.stat().st_mtime, _dt.timezone.utc))
+    who = {**DEFAULT_SUBJECT, "subject_id": source.stem, **(subject or {})}
+    notes = "; ".join(f"{k}: {v}" for k, v in (provenance or {}).items())
+    nwb = NWBFile(session_description=session_description or
+                  f"ROI traces of {source.name} exported by siffviewer",
+                  identifier=str(uuid.uuid4()), session_start_time=start,
+                  source_script="siffviewer export-nwb", source_script_file_name=source.name,
+                  notes=notes or None, subject=Subject(**who))
+    device = nwb.create_device(name="Microscope", description="ScanImage (MBF Bioscience) "
+                               "two-photon microscope with FLIM; " + _describe(meta))
+    channel = OpticalChannel(name=f"channel{color + 1}",
+                             description=f"colour channel {color + 1} (1-based)",
+                             emission_lambda=np.nan)
+    grid = {}
+    if meta["um_per_pixel"]:
+        dz = float(np.diff(meta["z_um"][:2])[0]) if len(meta["z_um"]) > 1 else 0.0
+        grid = {"grid_spacing": [meta["um_per_pixel"][0], meta["um_per_pixel"][1], dz],
+                "grid_spacing_unit": "micrometers"}
+    zs = ", ".join(f"{z:g}" for z in meta["z_um"])
+    plane = nwb.create_imaging_plane(
+        name="ImagingPlane", optical_channel=channel,
+        imaging_rate=float(meta["volume_rate"] or meta["frame_rate"] or 0.0),
+        description=f"the imaged volume: planes at z = {zs} um; " + _describe(meta),
+        device=device, excitation_lambda=np.nan, indicator="unknown", location="unknown",
+        **grid)
+    ophys = nwb.create_processing_module(
+        "ophys", "ROIs and their photon counts, lifetimes and dF/F (siffviewer)")
+    segmentation = ImageSegmentation()
+    ophys.add(segmentation)
+    seg = segmentation.create_plane_segmentation(
+        name="PlaneSegmentation", imaging_plane=plane,
+        description="ROI masks drawn in siffviewer or imported: (rows, columns) for one "
+                    "plane, (rows, columns, planes) voxels for a volume")
+    seg.add_column("roi_name", "the ROI's name, as in the CSV export")
+    volume = masks.shape[1] > 1
+    for name, mask in zip(names, masks, strict=True):
+        seg.add_roi(image_mask=np.moveaxis(mask, 0, -1) if volume else mask[0], roi_name=name)
+    if not names:
+        _write(out, nwb)
+        return Path(out)
+    region = seg.create_roi_table_region(description="every ROI, in the CSV's order",
+                                         region=list(range(len(names))))
+    fluorescence = Fluorescence()
+    ophys.add(fluorescence)
+    fluorescence.add_roi_response_series(RoiResponseSeries(
+        name="photons", data=np.asarray(traces.photons).T, rois=region, unit="photons",
+        timestamps=times, description=f"photons inside each ROI per timepoint (colour channel "
+        f"{color + 1}, planes pooled), from libsiff"))
+    if baseline is not None:
+        ratio = DfOverF()
+        ophys.add(ratio)
+        f0 = baseline.compute(traces.photons, traces.time_s)
+        ratio.add_roi_response_series(RoiResponseSeries(
+            name="dff", data=dff(traces.photons, f0).T, rois=region, unit="n.a.",
+            timestamps=times, description=(
+                f"dF/F = (F - F0) / F0 of the photons, F0 the {baseline.percentile:g}th "
+                f"percentile in a {baseline.window_s:g} s moving window")))
+    if session.has_flim:
+        bin_text = f"{meta['bin_ps']:g} ps arrival bins" if meta["bin_ps"] else "arrival bins"
+        offset = (f"minus the IRF offset {traces.offset_ns:.4f} ns of the fitted FLIM "
+                  "parameters" if computed.params is not None else "(no IRF offset subtracted)")
+        ophys.add(RoiResponseSeries(
+            name="lifetime_ns", data=np.asarray(traces.lifetime_ns).T, rois=region, unit="ns",
+            timestamps=times, description=(
+                f"empirical lifetime: mean photon arrival time {offset}, {bin_text}, photons "
+                "of all planes of an ROI pooled; NaN without photons")))
+        if lifetime_se is not None:
             ophys.add(RoiResponseSeries(
-                name=f"lifetime_ns_plane{z}", data=life.T, rois=region, unit="ns",
-                timestamps=times, description=(
-                    f"empirical lifetime: mean photon arrival time {offset}, {bin_text}; "
-                    "NaN without photons")))
-            ophys.add(RoiResponseSeries(
-                name=f"lifetime_se_ns_plane{z}", data=se.T, rois=region, unit="ns",
+                name="lifetime_se_ns", data=np.asarray(lifetime_se).T, rois=region, unit="ns",
                 timestamps=times, description=(
                     "standard error of the empirical lifetime: standard deviation of the "
-                    "arrival times / sqrt(photons); NaN without photons")))
-        out = Path(out)
-        with atomic_path(out) as tmp:
-            with NWBHDF5IO(str(tmp), "w") as io:
-                io.write(nwb)
-        return out
+                    "pooled arrival times / sqrt(photons); NaN without photons")))
+    _write(out, nwb)
+    return Path(out)
+
+
+def _write(out, nwb) -> None:
+    from pynwb import NWBHDF5IO
+
+    with atomic_path(Path(out)) as tmp:
+        with NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwb)
+
+
+def export_session_nwb(session, doc, out, subject: dict | None = None, progress=None,
+                       cancel=None, identity=None, computed=None) -> Path:
+    """Compute the traces of ``doc`` (a SessionDocument) for an open ``session`` as the CSV
+    export does (unless ``computed``, its SessionTraces, is given), plus the lifetimes'
+    standard errors, and write them to ``out`` (.nwb): the one path of the app's File >
+    Export NWB, ``siff export-nwb`` and ``siff batch --nwb``. ``progress(done, total)``
+    counts timepoints of both passes."""
+    from ..export import export_provenance, session_traces
+
+    T = session.geometry.n_timepoints
+    total = 2 * T if session.has_flim else T
+
+    def first(done, _):
+        if progress is not None:
+            progress(done, total)
+
+    def second(done, _):
+        if progress is not None:
+            progress(T + done, total)
+
+    computed = computed or session_traces(session, doc, first, cancel)
+    se = (lifetime_se_ns(session, computed.masks, doc.channel, computed.registered, second,
+                         cancel) if session.has_flim else None)
+    return export_nwb(session, computed, out, se, subject,
+                      provenance=export_provenance(session, doc, identity))
+
+
+def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
+                    progress=None, cancel=None, csv_out=None):
+    """Export ``acquisition``'s saved session (with ``options``, a TraceExportOptions,
+    applied) to ``out`` (.nwb): what ``siff export-nwb`` runs, Qt-free. With ``csv_out``
+    the traces CSV is written too, from the same computed traces (``siff batch --nwb``),
+    and its TraceExportResult is returned; else the NWB's path."""
+    from ..export import (
+        TraceExportOptions,
+        export_session_traces,
+        session_document_for_export,
+        session_traces,
+    )
+    from ..session import Session
+    from ..session_file import Identity
+
+    options = options or TraceExportOptions()
+    session = Session(acquisition)
+    try:
+        g = session.geometry
+        identity = Identity.of(session.path)
+        doc, _ = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
+                                             options, identity)
+        computed = session_traces(session, doc, cancel=cancel) if csv_out else None
+        path = export_session_nwb(session, doc, out, subject, progress, cancel, identity,
+                                  computed)
+        if csv_out is None:
+            return path
+        return export_session_traces(session, doc, csv_out, options.wide, cancel=cancel,
+                                     identity=identity, computed=computed)
     finally:
-        if own:
-            reader.close()
+        session.close()

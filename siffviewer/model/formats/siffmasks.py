@@ -8,15 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..masks import MaskFileError, MaskSet, read_masks
+from ..masks import MaskFileError, MaskSet, load_masks
 from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
 
 
 def stored_shape(path) -> tuple[int, int, int] | None:
-    """The (planes, rows, columns) a siffviewer masks file was drawn on, or None."""
+    """The (planes, rows, columns) a siffviewer masks or session file was drawn on, or
+    None."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            shape = json.loads(str(data["meta"])).get("shape")
+            key = "document" if "document" in data.files else "meta"
+            shape = json.loads(str(data[key])).get("shape")
             if shape is None:
                 shape = data["masks"].shape[1:]
     except (OSError, ValueError, KeyError, EOFError):
@@ -25,12 +27,13 @@ def stored_shape(path) -> tuple[int, int, int] | None:
 
 
 def read_siffmasks(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
-    """Masks bool ``(R, planes, rows, columns)`` and names from a siffviewer masks file."""
+    """Masks bool ``(R, planes, rows, columns)`` and names from a siffviewer masks or
+    session file (read by :func:`siffviewer.model.masks.load_masks`)."""
     found = stored_shape(path)
     if found is not None:
         check_shape(path, found, shape)
     try:
-        rois = read_masks(path, tuple(shape))
+        rois = load_masks(path, tuple(shape))
     except MaskFileError as exc:
         raise MaskFormatError(str(exc)) from None
     if not rois:
