@@ -235,8 +235,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._layout_done:
             return
         self._layout_done = True
-        if not (self.remember_layout and self.restore_layout()):
-            self._apply_default_sizes()
+        self._apply_default_sizes()
+        if self.remember_layout:  # once the window has its size, or dock sizes are not kept
+            QtCore.QTimer.singleShot(0, self.restore_layout)
 
     def _apply_default_sizes(self) -> None:
         """Side docks about a quarter of the width, the analysis dock about a quarter of the
@@ -268,7 +269,9 @@ class MainWindow(QtWidgets.QMainWindow):
         geometry = self.settings.value("layout/geometry")
         if not isinstance(state, QtCore.QByteArray) or state.isEmpty():
             return False
-        if isinstance(geometry, QtCore.QByteArray):
+        # the offscreen platform (tests, screenshots) saves a bogus normal geometry
+        if isinstance(geometry, QtCore.QByteArray) and \
+                QtGui.QGuiApplication.platformName() != "offscreen":
             self.restoreGeometry(geometry)
         return bool(self.restoreState(state, LAYOUT_VERSION))
 
