@@ -240,3 +240,99 @@ def test_layout_is_remembered_and_reset(qtbot, tmp_path, sample):
     w3 = make_window(qtbot, tmp_path, remember=False, name="other.ini")
     close(w3)
     assert not settings_at(tmp_path / "other.ini").contains("layout/state")
+
+
+# ---------------------------------------------------------------- plots
+
+def _plots(w):
+    tp, lp, rp = w.traces_panel, w.lifetime_panel, w.registration_panel
+    return {"photons": tp.intensity_plot, "dF/F": tp.dff_plot, "lifetime": tp.lifetime_plot,
+            "histogram": lp.hist_plot, "residual": lp.resid_plot,
+            "phasor": lp.phasor_plot.getPlotItem(), "shifts": rp.plot.getPlotItem()}
+
+
+def _check_plot_layout(w):
+    from siffviewer.qt.plot_style import label_length
+
+    for name, plot in _plots(w).items():
+        if not plot.isVisible():
+            continue
+        axis = plot.getAxis("left")
+        # a vertical label never runs past its own axis into the next plot
+        assert label_length(axis) <= axis.geometry().height() + 1, name
+        legend = plot.legend
+        if legend is not None and legend.items:
+            data = plot.vb.sceneBoundingRect().adjusted(1, 1, -1, -1)
+            assert not legend.sceneBoundingRect().intersects(data), name
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_labels_and_legends_stay_off_the_data(qtbot, tmp_path, sample, size):
+    w = make_window(qtbot, tmp_path, size=size)
+    assert w.open_path(sample, remember=False)
+    w.registration_panel.start()
+    assert w.registration_panel.progress.isHidden()  # finished: the bar goes away
+    for r, c in ((40, 30), (20, 80)):
+        roi = w.masks.add_roi()
+        w.masks.dab(roi.roi_id, 0, r, c, 5)
+    w.traces_panel.set_selected([])
+    w.traces_panel.use_dff.setChecked(True)
+    w.show_analysis("Traces")
+    QtWidgets.QApplication.processEvents()
+    tp = w.traces_panel
+    assert [label.text for _, label in tp.intensity_plot.legend.items] == ["ROI 1", "ROI 2"]
+    assert tp.lifetime_plot.getAxis("left").labelString().endswith("lifetime (ns)</span>")
+    w.docks["Registration"].raise_()
+    QtWidgets.QApplication.processEvents()
+    _check_plot_layout(w)
+    w.show_analysis("Lifetime")
+    w.lifetime_panel.set_roi(w.masks.rois[0].roi_id)
+    QtWidgets.QApplication.processEvents()
+    _check_plot_layout(w)
+
+    # the log axis is labelled at powers of ten, at least a line of text apart
+    from PyQt6 import QtGui
+
+    axis = w.lifetime_panel.hist_plot.getAxis("left")
+    lo, hi = w.lifetime_panel.hist_plot.vb.viewRange()[1]
+    levels = axis.tickValues(lo, hi, axis.geometry().height())
+    labelled = sorted(levels[0][1])
+    assert len(labelled) >= 2 and all(abs(v - round(v)) < 1e-9 for v in labelled)
+    text_height = QtGui.QFontMetrics(axis.style["tickFont"] or QtGui.QFont()).height()
+    assert (np.diff(labelled) * axis.geometry().height() / (hi - lo) >= text_height).all()
+    assert [float(t) for t in axis.tickStrings(labelled, 1.0, 1.0)] == [10.0 ** v for v in labelled]
+    assert all(t == "" for t in axis.tickStrings(levels[1][1], 1.0, None))  # minor: unlabelled
+    close(w)
+
+
+def test_empty_plots_say_what_to_do_with_units_and_ranges(qtbot, tmp_path, sample):
+    from siffviewer.qt.plot_style import is_empty
+
+    w = make_window(qtbot, tmp_path)
+    assert w.open_path(sample, remember=False)
+    QtWidgets.QApplication.processEvents()
+    # registration: no run yet -> message, timepoint axis over the recording, no SI prefix
+    shifts = w.registration_panel.plot.getPlotItem()
+    assert is_empty(shifts) and w.registration_panel.progress.isHidden()
+    assert "x0.001" not in shifts.getAxis("bottom").labelString()
+    x0, x1 = shifts.vb.viewRange()[0]
+    n = w.session.geometry.n_timepoints
+    assert x0 <= 0 < n - 1 <= x1 and x1 - x0 < 1.1 * n
+    assert not shifts.getAxis("left").style["showValues"]  # no made-up 0-1 scale
+    # lifetime histogram: no ROI -> message, arrival-time axis over the laser period in ns
+    w.show_analysis("Lifetime")
+    QtWidgets.QApplication.processEvents()
+    hist = w.lifetime_panel.hist_plot
+    assert is_empty(hist)
+    with SiffReader(sample) as reader:
+        period_ns = reader.im_params.num_bins * reader.picoseconds_per_bin / 1000
+    x0, x1 = hist.vb.viewRange()[0]
+    assert x0 <= 0 and period_ns <= x1 < 1.1 * period_ns
+    assert "(ns)" in hist.getAxis("bottom").labelString()
+    # traces: no ROI -> message over the recording's time axis
+    photons = w.traces_panel.intensity_plot
+    assert is_empty(photons)
+    roi = w.masks.add_roi()
+    w.masks.dab(roi.roi_id, 0, 30, 30, 4)
+    assert not is_empty(photons) and photons.getAxis("left").style["showValues"]
+    close(w)
