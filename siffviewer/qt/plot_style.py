@@ -11,7 +11,7 @@ import math
 import pyqtgraph as pg
 
 EMPTY_COLOR = "#bbbbbb"
-LABEL_PAD_PX = 6
+LABEL_PAD_PX = 2
 LABEL_SIZE = "8pt"
 
 
@@ -119,14 +119,15 @@ def clear_empty(plot: pg.PlotItem) -> None:
     plot._empty_hidden = set()
 
 
-def minimum_height(widget: pg.GraphicsLayoutWidget) -> int:
-    """The height a GraphicsLayoutWidget needs for its plots' minimum sizes (their axis
-    labels included): set it as the widget's minimum so the plots are never squeezed
-    over each other."""
+def minimum_height(widget: pg.GraphicsLayoutWidget | pg.PlotWidget) -> int:
+    """The height a GraphicsLayoutWidget or PlotWidget needs for its plots' minimum sizes
+    (their axis labels included): set it as the widget's minimum so the plots are never
+    squeezed over each other or cut."""
     from PyQt6 import QtCore
 
-    hint = widget.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize)
-    return int(math.ceil(hint.height())) + 2
+    item = widget.ci if isinstance(widget, pg.GraphicsLayoutWidget) else widget.getPlotItem()
+    hint = item.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize)
+    return int(math.ceil(hint.height())) + 10  # + the view's frame and margins
 
 
 def is_empty(plot: pg.PlotItem) -> bool:

@@ -49,6 +49,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         plot_style.axis_label(self.plot.getPlotItem(), "bottom", "timepoint")
         plot_style.axis_label(self.plot.getPlotItem(), "left", "shift", "px")
         plot_style.legend_above(self.plot.getPlotItem())
+        self.plot.setMinimumHeight(plot_style.minimum_height(self.plot) + 40)  # + some data
         # ---- end of cosmetics
         self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy (rows)")
         self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx (columns)")
