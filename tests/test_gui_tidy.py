@@ -336,3 +336,29 @@ def test_empty_plots_say_what_to_do_with_units_and_ranges(qtbot, tmp_path, sampl
     w.masks.dab(roi.roi_id, 0, 30, 30, 4)
     assert not is_empty(photons) and photons.getAxis("left").style["showValues"]
     close(w)
+
+
+def test_progress_bars_only_while_working(qtbot, tmp_path, sample, monkeypatch):
+    """Idle panels show no empty progress bar; a running job shows it, and it goes away."""
+    from siffviewer.workers import Job
+
+    w = make_window(qtbot, tmp_path)
+    assert w.open_path(sample, remember=False)
+    bars = {"planes": w.planes_panel.progress, "registration": w.registration_panel.progress}
+    assert all(bar.isHidden() for bar in bars.values())
+    visible_while_running = []
+    original = Job.start
+
+    def start_and_watch(job):
+        job.progressed.connect(lambda d, t: visible_while_running.append(
+            [not bar.isHidden() for bar in bars.values()]))
+        original(job)
+
+    monkeypatch.setattr(Job, "start", start_and_watch)
+    w.planes_panel.start_projection()
+    assert visible_while_running and all(v[0] for v in visible_while_running)
+    visible_while_running.clear()
+    w.registration_panel.start()
+    assert visible_while_running and all(v[1] for v in visible_while_running)
+    assert all(bar.isHidden() for bar in bars.values())
+    close(w)
