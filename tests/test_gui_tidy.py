@@ -105,9 +105,11 @@ def test_follows_a_file_still_being_written(qtbot, tmp_path):
         np.testing.assert_array_equal(w.frame_view.image_item.image,
                                       reader.get_frames([frame], registration_dict={})[0])
 
-    with open(growing, "ab") as fh:  # the acquisition ends
+    with open(growing, "ab") as fh:  # the acquisition ends; the poll timer notices
         fh.write(data[cut2:])
-    w.check_growth()
+    assert w.follow_timer.interval() == 2000
+    w.follow_timer.setInterval(20)
+    qtbot.waitUntil(lambda: w.state.n_timepoints == spec.timepoints, timeout=5000)
     assert w.state.n_timepoints == spec.timepoints
     assert w.state.timepoint == spec.timepoints - 1
     frame = _truth_frame(truth, spec.timepoints - 1, 1, 1)
@@ -120,6 +122,45 @@ def test_follows_a_file_still_being_written(qtbot, tmp_path):
     w.follow_action.setChecked(False)
     w.state.update(timepoint=2)
     assert w.session.refresh() == 0  # nothing new
+    close(w)
+
+
+def test_growth_is_read_off_the_gui_thread(qtbot, tmp_path):
+    """Without sync the index is re-read by a worker thread; the window updates when it
+    reports, and follows to the newest timepoint."""
+    import threading
+
+    from siffviewer.model.session import Session
+
+    spec = SimulationSpec(height=16, width=16, slices=1, flyback_planes=0, colors=1,
+                          timepoints=6, motion="none", events=(), seed=5)
+    full = tmp_path / "full.siff"
+    truth = simulate(full, spec)
+    data = full.read_bytes()
+    growing = tmp_path / "g.siff"
+    growing.write_bytes(data[:_frame_data_end(full, 2)])
+    threads = []
+    real_refresh = Session.refresh
+
+    def refresh(session):
+        threads.append(threading.current_thread())
+        return real_refresh(session)
+
+    w = MainWindow(settings=settings_at(tmp_path / "s.ini"), sync=False)
+    w.keep_session_files = False
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_path(growing, remember=False)
+    w.session.refresh = lambda: refresh(w.session)
+    w.follow_action.setChecked(True)
+    with open(growing, "ab") as fh:
+        fh.write(data[_frame_data_end(full, 2):])
+    w.check_growth()
+    qtbot.waitUntil(lambda: w.state.n_timepoints == 6 and w.state.timepoint == 5, timeout=10000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    qtbot.waitUntil(lambda: w.frame_view.image_item.image is not None and np.array_equal(
+        w.frame_view.image_item.image, truth.intensity[_truth_frame(truth, 5, 0, 0)]),
+        timeout=10000)
     close(w)
 
 
