@@ -122,9 +122,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.docks["Metadata"], self.docks["Registration"])
         self.tabifyDockWidget(self.docks["Registration"], self.docks["Planes"])
         self.tabifyDockWidget(self.docks["Planes"], self.docks["Masks"])
-        self.docks["Metadata"].raise_()
-        self.resizeDocks([self.docks["Analysis"]], [380], QtCore.Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["Metadata"]], [480], QtCore.Qt.Orientation.Horizontal)
+        self.docks["Metadata"].raise_()  # dock sizes: _apply_default_sizes, once shown
 
         self.pixel_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel()
