@@ -43,6 +43,7 @@ class TracesPanel(QtWidgets.QWidget):
         for w in (self.use_dff, self.percentile, self.window):
             top.addWidget(w)
         top.addStretch(1)
+        top.addWidget(self.status)  # beside the controls: the plots keep the height
         self.graphics = pg.GraphicsLayoutWidget()
         self.intensity_plot = self.graphics.addPlot(row=0, col=0)
         self.dff_plot = self.graphics.addPlot(row=1, col=0)
@@ -73,9 +74,9 @@ class TracesPanel(QtWidgets.QWidget):
             self.cursors.append(line)
         self._event_items: list = []
         layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
-        layout.addWidget(self.status)
         self.loader = LatestLoader(self._compute, sync=sync, parent=self)
         # dF/F baselines (a moving percentile) are computed off the GUI thread as well
         self._f0: tuple | None = None  # (key, F0 array)
