@@ -274,6 +274,9 @@ class LifetimePanel(QtWidgets.QWidget):
                 self.refresh_image()
         if not self._active():
             return
+        if "n_timepoints" in changed:  # the file grew: whole-session histogram and phasors
+            self.refresh()
+            return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             if self.source.currentIndex() == 1 or changed & {"color", "registered"}:
                 self._request_histogram()
