@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,28 @@ class Session:
     def close(self) -> None:
         """Close the acquisition file."""
         self.reader.close()
+
+    def refresh(self) -> int:
+        """Re-read a file that is still being written (ScanImage writes while it acquires).
+
+        Returns the number of complete timepoints added (0 when none). Only complete
+        timepoints are added, so a half-written frame is never part of the grid. Safe to
+        call off the GUI thread: the new grid, times and geometry are built first and then
+        swapped in, so a reader of the old ones never sees a mix that indexes past them."""
+        self.reader.refresh()
+        grid = self.reader.frame_grid()
+        added = grid.shape[0] - self.geometry.n_timepoints
+        if added <= 0 or grid.shape[1:] != self.grid.shape[1:]:
+            return 0
+        times = self._times
+        if times is not None:  # read only the new frames' timestamps
+            n_old = len(times)
+            new = self.io.get_experiment_timestamps(list(range(n_old, self.io.num_frames())))
+            times = np.concatenate([times, new])
+        self._times = times
+        self.grid = grid
+        self.geometry = replace(self.geometry, n_timepoints=grid.shape[0])
+        return added
 
     # ------------------------------------------------------------------ frames
     def frames_for(self, timepoint: int, plane: int, color: int, average: int = 1) -> list[int]:

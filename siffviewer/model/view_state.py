@@ -66,6 +66,20 @@ class ViewState(Observable):
                 changed.add(name)
         self._notify(changed)
 
+    def set_timepoint_count(self, n_timepoints: int) -> None:
+        """Change the number of timepoints (a file that grew); notifies ``n_timepoints``."""
+        n_timepoints = max(1, int(n_timepoints))
+        if n_timepoints == self.n_timepoints:
+            return
+        self.n_timepoints = n_timepoints
+        changed = {"n_timepoints"}
+        for name in ("timepoint", "average"):  # still within the (smaller) range
+            value = min(getattr(self, name), n_timepoints - (name == "timepoint"))
+            if value != getattr(self, name):
+                setattr(self, name, value)
+                changed.add(name)
+        self._notify(changed)
+
     def step(self, axis: str, delta: int) -> None:
         """Move ``axis`` ('timepoint', 'plane' or 'color') by ``delta``, clamped."""
         self.update(**{axis: getattr(self, axis) + delta})

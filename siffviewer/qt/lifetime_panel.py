@@ -15,7 +15,7 @@ from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job, LatestLoader
-from . import on_screen
+from . import on_screen, plot_style
 
 
 def lifetime_rgb(counts: np.ndarray, lifetime_ns: np.ndarray, lo_ns: float, hi_ns: float,
@@ -79,14 +79,21 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_mode.addItems(["Current frame(s)", "Plane projection"])
         self.graphics = pg.GraphicsLayoutWidget()
         self.hist_plot = self.graphics.addPlot(row=0, col=0)
+        # ---- cosmetics (plot_style): a log axis labelled at powers of ten, units in labels,
+        # aligned left axes, a labelled empty state
+        plot_style.log_axis(self.hist_plot, "left")
         self.hist_plot.setLogMode(y=True)
-        self.hist_plot.setLabel("left", "photons")
-        self.hist_plot.setLabel("bottom", "arrival time", units="s")
+        plot_style.axis_label(self.hist_plot, "left", "photons")
+        plot_style.axis_label(self.hist_plot, "bottom", "arrival time", "ns")
         self.resid_plot = self.graphics.addPlot(row=1, col=0)
         self.resid_plot.setXLink(self.hist_plot)
-        self.resid_plot.setLabel("left", "residual (σ)")
-        self.resid_plot.setLabel("bottom", "arrival time", units="s")
+        plot_style.axis_label(self.resid_plot, "left", "residual", "σ")
+        plot_style.axis_label(self.resid_plot, "bottom", "arrival time", "ns")
         self.resid_plot.setMaximumHeight(120)
+        for plot in (self.hist_plot, self.resid_plot):
+            plot.getAxis("left").setWidth(52)
+        self._show_empty_histogram()
+        # ---- end of cosmetics
         self.image_widget = pg.GraphicsLayoutWidget()
         self.image_view = self.image_widget.addViewBox(row=0, col=0, lockAspect=True,
                                                        invertY=True)
@@ -101,10 +108,8 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_widget.addItem(self.colorbar_label, row=2, col=0)
         self.phasor_plot = pg.PlotWidget()
         self.phasor_plot.setAspectLocked(True)
-        self.phasor_plot.setLabel("bottom", "g")
-        self.phasor_plot.setLabel("left", "s")
-        for axis in ("left", "bottom"):
-            self.phasor_plot.getAxis(axis).enableAutoSIPrefix(False)
+        plot_style.axis_label(self.phasor_plot.getPlotItem(), "bottom", "g")
+        plot_style.axis_label(self.phasor_plot.getPlotItem(), "left", "s")
         self.phasor_plot.setXRange(0, 1, padding=0.05)
         self.phasor_plot.setYRange(0, 0.55, padding=0.05)
         theta = np.linspace(0, np.pi, 181)
@@ -185,9 +190,11 @@ class LifetimePanel(QtWidgets.QWidget):
         self.hist_plot.clear()
         self.resid_plot.clear()
         if hist is None:
+            self._show_empty_histogram()
             return
-        bin_s = self.session.reader.picoseconds_per_bin * 1e-12
-        x = np.arange(len(hist)) * bin_s
+        for plot in (self.hist_plot, self.resid_plot):
+            plot_style.clear_empty(plot)
+        x = np.arange(len(hist)) * self.session.reader.picoseconds_per_bin * 1e-3  # ns
         y = np.maximum(hist.astype(float), 0.5)
         self.hist_plot.plot(x, y, pen=None, symbol="o", symbolSize=3,
                             symbolBrush=(120, 170, 255), symbolPen=None)
@@ -202,6 +209,17 @@ class LifetimePanel(QtWidgets.QWidget):
                 resid = (hist - expected) / np.sqrt(np.maximum(expected, 1))
             self.resid_plot.plot(x[fit_bins], resid[fit_bins], pen=None, symbol="o",
                                  symbolSize=2, symbolBrush=(255, 120, 60), symbolPen=None)
+
+    def _show_empty_histogram(self) -> None:
+        """Empty plots over the file's arrival-time window (ns), saying what to do."""
+        period = None
+        if self.session.has_flim:
+            period = (0.0, self.session.im_params.num_bins
+                      * self.session.reader.picoseconds_per_bin * 1e-3)
+        message = ("Select an ROI (Masks panel), or show the current frame" if self.session.has_flim
+                   else "No photon arrival times in this file")
+        plot_style.show_empty(self.hist_plot, message, x_range=period)
+        plot_style.show_empty(self.resid_plot, "", x_range=period)
 
     def shutdown(self) -> None:
         """Stop background work: the session is being replaced."""
@@ -255,6 +273,9 @@ class LifetimePanel(QtWidgets.QWidget):
             if self._active():
                 self.refresh_image()
         if not self._active():
+            return
+        if "n_timepoints" in changed:  # the file grew: whole-session histogram and phasors
+            self.refresh()
             return
         if changed & {"timepoint", "plane", "color", "average", "registered"}:
             if self.source.currentIndex() == 1 or changed & {"color", "registered"}:

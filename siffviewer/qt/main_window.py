@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .metadata import MetadataPanel
 from .navigation import NavigationPanel
 from .planes_panel import PlanesPanel
 from .registration_panel import RegistrationPanel
+from .shortcuts import ShortcutsDialog
 from .svg_export import install as _install_svg_export
 from .traces_panel import TracesPanel
 
@@ -43,6 +45,8 @@ _install_svg_export()
 APP_NAME = "siffviewer"
 MAX_RECENT = 10
 AUTOSAVE_MS = 3000
+FOLLOW_POLL_MS = 2000  # how often the file's size is checked for growth
+LAYOUT_VERSION = 1  # bump when the default set of docks changes: saved layouts are then dropped
 FILE_FILTER = "ScanImage files (*.siff *.tif *.tiff);;All files (*)"
 
 
@@ -119,9 +123,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.docks["Metadata"], self.docks["Registration"])
         self.tabifyDockWidget(self.docks["Registration"], self.docks["Planes"])
         self.tabifyDockWidget(self.docks["Planes"], self.docks["Masks"])
-        self.docks["Metadata"].raise_()
-        self.resizeDocks([self.docks["Analysis"]], [380], QtCore.Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["Metadata"]], [480], QtCore.Qt.Orientation.Horizontal)
+        self.docks["Metadata"].raise_()  # dock sizes: _apply_default_sizes, once shown
 
         self.pixel_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel()
@@ -136,6 +138,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_view.levels_changed.connect(self._on_levels_dragged)
         self._build_menus()
         self._build_shortcuts()
+        self._install_layout()
+        self._install_follow()
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -158,7 +162,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_compare_menu(m)
         m.addSeparator()
         act = m.addAction("&Quit", self.close)
-        act.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        act.setShortcut("Ctrl+Q")  # StandardKey.Quit has no key on Windows
         e = self.menuBar().addMenu("&Edit")
         act = e.addAction("&Undo", lambda: self.masks and self.masks.undo())
         act.setShortcut(QtGui.QKeySequence.StandardKey.Undo)
@@ -168,7 +172,15 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction("&Auto levels", self.auto_levels).setShortcut("A")
         for dock in self.docks.values():
             v.addAction(dock.toggleViewAction())
+        v.addSeparator()
+        v.addAction("&Reset layout", self.reset_layout)
+        self.follow_action = v.addAction("&Follow growing file")
+        self.follow_action.setCheckable(True)
+        self.follow_action.setShortcut("Ctrl+F")
+        self.follow_action.setToolTip("Show the newest complete timepoint while the file grows")
+        self.follow_action.toggled.connect(self._on_follow_toggled)
         h = self.menuBar().addMenu("&Help")
+        h.addAction("&Keyboard shortcuts", self.show_shortcuts).setShortcut("F1")
         h.addAction("&About", self._about)
         self._refresh_recent()
 
@@ -181,25 +193,139 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.state is not None:
                 self.state.update(timepoint=self.state.n_timepoints - 1 if to_end else 0)
 
-        keys = {
-            QtCore.Qt.Key.Key_Right: lambda: step("timepoint", 1),
-            QtCore.Qt.Key.Key_Left: lambda: step("timepoint", -1),
-            QtCore.Qt.Key.Key_Up: lambda: step("plane", -1),
-            QtCore.Qt.Key.Key_Down: lambda: step("plane", 1),
-            QtCore.Qt.Key.Key_PageUp: lambda: step("timepoint", -10),
-            QtCore.Qt.Key.Key_PageDown: lambda: step("timepoint", 10),
-            QtCore.Qt.Key.Key_Home: lambda: jump(False),
-            QtCore.Qt.Key.Key_End: lambda: jump(True),
-            QtCore.Qt.Key.Key_C: lambda: self.state and self.state.update(
-                color=(self.state.color + 1) % self.state.n_colors),
-            QtCore.Qt.Key.Key_Space: lambda: self.state and self.state.update(
-                playing=not self.state.playing),
+        keys = {  # key: (what it does, as Help ▸ Keyboard shortcuts lists it; action)
+            QtCore.Qt.Key.Key_Right: ("Next timepoint", lambda: step("timepoint", 1)),
+            QtCore.Qt.Key.Key_Left: ("Previous timepoint", lambda: step("timepoint", -1)),
+            QtCore.Qt.Key.Key_Up: ("Previous plane", lambda: step("plane", -1)),
+            QtCore.Qt.Key.Key_Down: ("Next plane", lambda: step("plane", 1)),
+            QtCore.Qt.Key.Key_PageUp: ("10 timepoints back", lambda: step("timepoint", -10)),
+            QtCore.Qt.Key.Key_PageDown: ("10 timepoints on", lambda: step("timepoint", 10)),
+            QtCore.Qt.Key.Key_Home: ("First timepoint", lambda: jump(False)),
+            QtCore.Qt.Key.Key_End: ("Last timepoint", lambda: jump(True)),
+            QtCore.Qt.Key.Key_C: ("Next colour channel", lambda: self.state and self.state.update(
+                color=(self.state.color + 1) % self.state.n_colors)),
+            QtCore.Qt.Key.Key_Space: ("Play / pause", lambda: self.state and self.state.update(
+                playing=not self.state.playing)),
         }
         self.shortcuts = []
-        for key, fn in keys.items():
+        for key, (what, fn) in keys.items():
             sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
+            sc.setWhatsThis(what)
             sc.activated.connect(fn)
             self.shortcuts.append(sc)
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard shortcuts: every binding of this window, read from its actions."""
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        if not self.sync:
+            dialog.show()
+        return dialog
+
+    # ------------------------------------------------------------------ layout
+    def _install_layout(self) -> None:
+        """Docks come back where the user left them (QSettings); View ▸ Reset layout restores
+        the default, in which the image gets most of the window."""
+        #: False: neither restore nor save the dock layout (tests and screenshots use the
+        #: default layout and leave the user's settings alone)
+        self.remember_layout = not self.sync
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._layout_done = False
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._layout_done:
+            return
+        self._layout_done = True
+        self._apply_default_sizes()
+        if self.remember_layout:  # once the window has its size, or dock sizes are not kept
+            QtCore.QTimer.singleShot(0, self.restore_layout)
+
+    def _apply_default_sizes(self) -> None:
+        """Side docks about a quarter of the width, the analysis dock about a quarter of the
+        height: the image keeps the rest."""
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.docks["Metadata"]], [int(min(max(0.25 * w, 300), 440))],
+                         QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Analysis"]], [int(min(max(0.3 * h, 210), 320))],
+                         QtCore.Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """View ▸ Reset layout: the default docks and sizes (forgets the saved layout)."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.docks["Metadata"].raise_()
+        self._apply_default_sizes()
+        self.settings.remove("layout")
+
+    def save_layout(self) -> None:
+        """Keep the window geometry and dock layout in the settings."""
+        self.settings.setValue("layout/geometry", self.saveGeometry())
+        self.settings.setValue("layout/state", self.saveState(LAYOUT_VERSION))
+
+    def restore_layout(self) -> bool:
+        """Apply the saved geometry and dock layout; False when none (or an old one) is saved."""
+        state = self.settings.value("layout/state")
+        geometry = self.settings.value("layout/geometry")
+        if not isinstance(state, QtCore.QByteArray) or state.isEmpty():
+            return False
+        # the offscreen platform (tests, screenshots) saves a bogus normal geometry
+        if isinstance(geometry, QtCore.QByteArray) and \
+                QtGui.QGuiApplication.platformName() != "offscreen":
+            self.restoreGeometry(geometry)
+        return bool(self.restoreState(state, LAYOUT_VERSION))
+
+    # ------------------------------------------------------------------ growing files
+    def _install_follow(self) -> None:
+        """Poll the file's size; when it changed, re-read its index off the GUI thread."""
+        self._file_size = -1
+        self.follow_timer = QtCore.QTimer(self)
+        self.follow_timer.setInterval(FOLLOW_POLL_MS)
+        self.follow_timer.timeout.connect(self.check_growth)
+        self.growth_loader = LatestLoader(lambda key, session: session.refresh(), sync=self.sync,
+                                          parent=self)
+        self.growth_loader.loaded.connect(self._on_growth)
+        self.growth_loader.failed.connect(self._on_growth_failed)
+
+    @property
+    def following(self) -> bool:
+        """View ▸ Follow growing file is on: new timepoints are shown as they arrive."""
+        return self.follow_action.isChecked()
+
+    def _on_follow_toggled(self, on: bool) -> None:
+        if on:
+            self.check_growth()
+            if self.state is not None:
+                self.state.update(timepoint=self.state.n_timepoints - 1)
+
+    def check_growth(self) -> None:
+        """If the file's size changed since the last look, refresh its index (background)."""
+        if self.session is None:
+            return
+        try:
+            size = os.stat(self.session.path).st_size
+        except OSError:
+            return  # moved away or not readable now: try again at the next tick
+        if size != self._file_size:
+            self._file_size = size
+            self.growth_loader.request((self._session_id, size), self.session)
+
+    def _on_growth(self, key, added: int) -> None:
+        if key[0] != self._session_id or self.state is None or not added:
+            return
+        n = self.session.geometry.n_timepoints
+        self.state.set_timepoint_count(n)
+        if self.following:
+            self.state.update(timepoint=n - 1)
+        self.metadata.refresh_summary()
+        self.statusBar().showMessage(f"{self.session.path.name} grew: {added} new timepoint(s), "
+                                     f"{n} in all", 5000)
+
+    def _on_growth_failed(self, key, message: str) -> None:
+        if key[0] == self._session_id:
+            self.statusBar().showMessage(f"Cannot re-read the growing file: {message}", 10000)
 
     def _about(self) -> None:
         from libsiff import __version__
@@ -265,6 +391,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._jobs = [j for j in self._jobs if j.running]
         if self.navigation is not None:
             self.navigation.timer.stop()
+        self.follow_timer.stop()
 
     def _install_session(self, session: Session) -> None:
         g = session.geometry
@@ -300,6 +427,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.center.setCurrentIndex(1)
         self.frame_view.image = None
         self.request_frame()
+        try:  # the size the next look compares with
+            self._file_size = os.stat(session.path).st_size
+        except OSError:
+            self._file_size = -1
+        self.follow_timer.start()
 
     def _remember(self, path: Path) -> None:
         recent = [p for p in self.recent_files() if p != str(path.resolve())]
@@ -315,9 +447,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
+        self.recent_menu.setToolTipsVisible(True)
         files = self.recent_files()
-        for p in files:
-            self.recent_menu.addAction(Path(p).name, lambda p=p: self.open_path(p)).setToolTip(p)
+        for p, label in zip(files, recent_labels(files), strict=True):
+            self.recent_menu.addAction(label, lambda p=p: self.open_path(p)).setToolTip(p)
         self.recent_menu.setEnabled(bool(files))
 
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802
@@ -444,6 +577,10 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.loader.stop()
+        self.growth_loader.stop()
+        self.follow_timer.stop()
+        if self.remember_layout:
+            self.save_layout()
         self.autosave()
         if self.session is not None:
             self._shutdown_session()
@@ -848,3 +985,23 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         self.statusBar().showMessage(f"Lifetime fit written to {written}", 8000)
         return written
+
+
+def recent_labels(paths: list[str]) -> list[str]:
+    """Menu labels of recent files: the file name, and for names that occur more than once
+    the shortest end of the folder path that tells them apart ("sample.siff — day1")."""
+    parts = [Path(p).parts[:-1] for p in paths]
+    names = [Path(p).name for p in paths]
+    labels = list(names)
+    for name in set(names):
+        group = [i for i, n in enumerate(names) if n == name]
+        if len(group) < 2:
+            continue
+        depth = max(len(parts[i]) for i in group)
+        for k in range(1, depth + 1):
+            tails = [parts[i][-k:] for i in group]
+            if len(set(tails)) == len(tails):
+                break
+        for i, tail in zip(group, tails, strict=True):
+            labels[i] = f"{name} — {'/'.join(t for t in tail if t != os.sep) or os.sep}"
+    return labels

@@ -18,13 +18,11 @@ class AxisControl(QtWidgets.QWidget):
         self.label = QtWidgets.QLabel(label)
         self.label.setMinimumWidth(72)
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setRange(0, max(0, count - 1))
-        self.slider.setPageStep(max(1, count // 20))
         self.slider.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # keys go to the window
         self.spin = QtWidgets.QSpinBox()
-        self.spin.setRange(0, max(0, count - 1))
         self.spin.setMinimumWidth(80)
-        self.total = QtWidgets.QLabel(f"/ {count - 1}")
+        self.total = QtWidgets.QLabel()
+        self.set_count(count)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for w in (self.label, self.slider, self.spin, self.total):
@@ -32,6 +30,15 @@ class AxisControl(QtWidgets.QWidget):
         layout.setStretch(1, 1)
         self.slider.valueChanged.connect(lambda v: state.update(**{axis: v}))
         self.spin.valueChanged.connect(lambda v: state.update(**{axis: v}))
+
+    def set_count(self, count: int) -> None:
+        """Show ``count`` positions (0 ... count - 1), e.g. after the file grew."""
+        for w in (self.slider, self.spin):
+            w.blockSignals(True)
+            w.setRange(0, max(0, count - 1))
+            w.blockSignals(False)
+        self.slider.setPageStep(max(1, count // 20))
+        self.total.setText(f"/ {count - 1}")
         self.setEnabled(count > 1)
 
     def sync(self) -> None:
@@ -106,6 +113,9 @@ class NavigationPanel(QtWidgets.QWidget):
         s.update(timepoint=(s.timepoint + 1) % s.n_timepoints)
 
     def _on_state(self, changed: set[str]) -> None:
+        if "n_timepoints" in changed:  # the file grew
+            self.time.set_count(self.state.n_timepoints)
+            self.average.setMaximum(self.state.n_timepoints)
         for control in (self.time, self.plane, self.color):
             control.sync()
         s = self.state

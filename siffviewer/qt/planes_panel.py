@@ -32,6 +32,7 @@ class PlanesPanel(QtWidgets.QWidget):
         self.cancel = QtWidgets.QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.progress = QtWidgets.QProgressBar()
+        self.progress.hide()  # shown only while a projection runs
         self.graphics = pg.GraphicsLayoutWidget()
         Z = session.geometry.n_planes
         cols = max(1, math.ceil(math.sqrt(Z * 1.6)))
@@ -127,6 +128,9 @@ class PlanesPanel(QtWidgets.QWidget):
         self.job.cancelled.connect(self._projection_failed)
         self.compute.setEnabled(False)
         self.cancel.setEnabled(True)
+        self.progress.show()
+        for signal in (self.job.finished_ok, self.job.failed, self.job.cancelled):
+            signal.connect(lambda *_: self.progress.hide())
         self.job.start()
 
     def _projection_done(self, result) -> None:

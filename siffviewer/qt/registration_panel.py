@@ -10,6 +10,7 @@ from PyQt6 import QtCore, QtWidgets
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job
+from . import plot_style
 
 
 class RegistrationPanel(QtWidgets.QWidget):
@@ -34,6 +35,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.cancel.setEnabled(False)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.hide()  # shown only while a registration runs
         self.status = QtWidgets.QLabel()
         self.status.setWordWrap(True)
         self.reference = pg.GraphicsLayoutWidget()
@@ -43,9 +45,12 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.ref_view.addItem(self.ref_image)
         self.ref_label = QtWidgets.QLabel()
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "timepoint")
-        self.plot.setLabel("left", "shift", units="px")
-        self.plot.addLegend(offset=(5, 5))
+        # ---- cosmetics (plot_style): units without SI prefixes, legend above the data
+        plot_style.axis_label(self.plot.getPlotItem(), "bottom", "timepoint")
+        plot_style.axis_label(self.plot.getPlotItem(), "left", "shift", "px")
+        plot_style.legend_above(self.plot.getPlotItem())
+        self.plot.setMinimumHeight(plot_style.minimum_height(self.plot) + 40)  # + some data
+        # ---- end of cosmetics
         self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy (rows)")
         self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx (columns)")
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
@@ -85,6 +90,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.run.setEnabled(False)
         self.cancel.setEnabled(True)
         self.progress.setValue(0)
+        self.progress.show()
         self.status.setText(f"Registering with {method}…")
         self.job.start()
 
@@ -102,6 +108,7 @@ class RegistrationPanel(QtWidgets.QWidget):
     def _finish(self) -> None:
         self.run.setEnabled(True)
         self.cancel.setEnabled(False)
+        self.progress.hide()
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(1, total))
@@ -134,7 +141,10 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.dy_curve.setData([], [])
             self.dx_curve.setData([], [])
             self.ref_label.setText("No registration yet.")
+            plot_style.show_empty(self.plot.getPlotItem(), "No registration yet: press Register",
+                                  x_range=(0, max(1, self.state.n_timepoints - 1)))
             return
+        plot_style.clear_empty(self.plot.getPlotItem())
         self._on_state({"plane", "timepoint"})
 
     def _on_state(self, changed: set[str]) -> None:

@@ -13,6 +13,7 @@ from ..model.session import Session
 from ..model.traces import Baseline, Traces, compute_traces, dff
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
+from . import plot_style
 
 
 class TracesPanel(QtWidgets.QWidget):
@@ -42,20 +43,29 @@ class TracesPanel(QtWidgets.QWidget):
         for w in (self.use_dff, self.percentile, self.window):
             top.addWidget(w)
         top.addStretch(1)
+        top.addWidget(self.status)  # beside the controls: the plots keep the height
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(260)
         self.intensity_plot = self.graphics.addPlot(row=0, col=0)
         self.dff_plot = self.graphics.addPlot(row=1, col=0)
         self.lifetime_plot = self.graphics.addPlot(row=2, col=0)
         self.lifetime_plot.setXLink(self.intensity_plot)
         self.dff_plot.setXLink(self.intensity_plot)
-        self.dff_plot.setLabel("left", "dF/F")
-        self.dff_plot.getAxis("left").enableAutoSIPrefix(False)
+        # ---- cosmetics (plot_style): labels with units, each plot as tall as its label,
+        # left axes of one width so the linked time axes line up, legend above the data
+        plot_style.axis_label(self.dff_plot, "left", "dF/F")
         self.dff_plot.hide()
-        self.intensity_plot.setLabel("left", "photons")
-        self.lifetime_plot.setLabel("left", "empirical lifetime", units="ns")
-        self.lifetime_plot.setLabel("bottom", "time", units="s")
-        self.intensity_plot.addLegend(offset=(-5, 5))
+        plot_style.axis_label(self.intensity_plot, "left", "photons")
+        plot_style.axis_label(self.lifetime_plot, "left", "lifetime", "ns")
+        self.lifetime_plot.getAxis("left").setToolTip("empirical lifetime: mean arrival time "
+                                                      "minus the fit's offset")
+        plot_style.axis_label(self.lifetime_plot, "bottom", "time", "s")
+        for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+            plot.getAxis("left").setWidth(52)
+        for plot in (self.intensity_plot, self.dff_plot):  # the time axis is numbered once
+            plot.getAxis("bottom").setStyle(showValues=False)
+        plot_style.legend_above(self.intensity_plot)
+        self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
+        # ---- end of cosmetics
         self.cursors = []
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#f0c000", width=2))
@@ -70,9 +80,9 @@ class TracesPanel(QtWidgets.QWidget):
             install_click_seek(plot, lambda: self.session.timepoint_times(0, self.state.color), state)
         # -- end click-to-seek
         layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
-        layout.addWidget(self.status)
         self.loader = LatestLoader(self._compute, sync=sync, parent=self)
         # dF/F baselines (a moving percentile) are computed off the GUI thread as well
         self._f0: tuple | None = None  # (key, F0 array)
@@ -99,12 +109,22 @@ class TracesPanel(QtWidgets.QWidget):
         self._show_dff_settings()
         masks.subscribe(self._on_masks)
         state.subscribe(self._on_state)
-        t = session.timepoint_times(0, 0)
-        if len(t) and np.isfinite(t).any():  # the whole recording, whatever is drawn
-            self.intensity_plot.setXRange(float(np.nanmin(t)), float(np.nanmax(t)), padding=0.01)
+        self._show_recording_range()
         self._draw_events()
         self._on_state({"timepoint"})
         self.redraw()
+
+    def _recording_range(self) -> tuple[float, float] | None:
+        t = self.session.timepoint_times(0, 0)
+        if len(t) and np.isfinite(t).any():
+            return float(np.nanmin(t)), float(np.nanmax(t))
+        return None
+
+    def _show_recording_range(self) -> None:
+        """The time axis spans the whole recording, whatever is drawn."""
+        span = self._recording_range()
+        if span is not None:
+            self.intensity_plot.setXRange(*span, padding=0.01)
 
     def shutdown(self) -> None:
         """Stop background work: the session is being replaced."""
@@ -170,7 +190,9 @@ class TracesPanel(QtWidgets.QWidget):
             self.debounce.start()
 
     def _on_state(self, changed: set[str]) -> None:
-        if changed & {"color", "registered"}:
+        if "n_timepoints" in changed:  # the file grew
+            self._show_recording_range()
+        if changed & {"color", "registered", "n_timepoints"}:
             self.request()
         if changed & {"dff", "dff_settings"}:
             self._show_dff_settings()
@@ -222,12 +244,17 @@ class TracesPanel(QtWidgets.QWidget):
         self.intensity_plot.legend.clear()
         tr = self.traces
         baseline = self.baseline()
-        self.dff_plot.setVisible(baseline is not None)
-        self.intensity_plot.setTitle(
-            None if tr is not None else "No ROI yet: draw one in the Masks panel (New ROI, then "
-            "paint on the image)", size="9pt", color="#bbbbbb")
+        if self.dff_plot.isVisible() != (baseline is not None):
+            self.dff_plot.setVisible(baseline is not None)
+            self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
         if tr is None:
+            for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+                plot_style.show_empty(plot, "", x_range=self._recording_range())
+            plot_style.show_empty(self.intensity_plot, "No ROI yet: draw one in the Masks panel "
+                                  "(New ROI, then paint on the image)", self._recording_range())
             return
+        for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
+            plot_style.clear_empty(plot)
         f0 = None
         if baseline is not None:
             key = (id(tr), baseline)
@@ -235,6 +262,8 @@ class TracesPanel(QtWidgets.QWidget):
                 f0 = self._f0[1]
             else:
                 self.baseline_loader.request(key, baseline, tr.photons, tr.time_s)
+                if self._f0 is not None and self._f0[0] == key:  # done at once (sync) and
+                    return  # drawn by _on_baseline: drawing again would list each ROI twice
         wanted = [i for i, rid in enumerate(tr.roi_ids) if not self.selected or rid in self.selected]
         colors = {r.roi_id: r.color for r in self.masks.rois}
         for i in wanted:
