@@ -44,6 +44,24 @@ def colorbar_rgb(width: int = 256) -> np.ndarray:
                       for k in range(width)]] * 12, np.uint8)
 
 
+def fit_summary(ns) -> str:
+    """One line of a fit in nanoseconds with its one-sigma uncertainties (± where known)."""
+    unc = ns.uncertainties or {}
+
+    def pm(key, value, digits=3):
+        err = unc.get(key)
+        return f"{value:.{digits}f}" + (f" ± {err:.{digits}f}" if err else "")
+
+    parts = [f"τ{i + 1} = {pm(f'tau_{i}', e.tau)} ns ({pm(f'frac_{i}', e.frac, 2)})"
+             for i, e in enumerate(ns.exps)]
+    parts.append(f"IRF {pm('tau_offset', ns.irf.tau_offset)} ns, σ {pm('tau_g', ns.irf.tau_g)} ns")
+    parts.append(f"noise {pm('noise', ns.noise)}")
+    chi = getattr(ns, "chi_sq", None)
+    if chi is not None:
+        parts.append(f"reduced χ² {chi:.2f}")
+    return " · ".join(parts)
+
+
 class LifetimePanel(QtWidgets.QWidget):
     """Histogram + fit, lifetime image and phasor plot."""
 
@@ -67,6 +85,10 @@ class LifetimePanel(QtWidgets.QWidget):
         self.params_text = QtWidgets.QLabel("No fit yet.")
         self.params_text.setWordWrap(True)
         self.params_text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_text = QtWidgets.QLabel("")  # the fit's guardrail warnings
+        self.warnings_text.setWordWrap(True)
+        self.warnings_text.setStyleSheet("color: #ffb040; font-weight: bold")
+        self.warnings_text.setVisible(False)
         self.lo = QtWidgets.QDoubleSpinBox()
         self.hi = QtWidgets.QDoubleSpinBox()
         for w, v, name in ((self.lo, 0.5, "from "), (self.hi, 3.5, "to ")):
@@ -125,6 +147,7 @@ class LifetimePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(row1)
         layout.addWidget(self.params_text)
+        layout.addWidget(self.warnings_text)
         layout.addWidget(splitter, 1)
         self.hist_loader = LatestLoader(self._load_histogram, sync=sync, parent=self)
         self.hist_loader.loaded.connect(self._show_histogram)
@@ -304,13 +327,10 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         ns = params.copy()
         ns.convert_units("nanoseconds")
-        parts = [f"τ{i + 1} = {e.tau:.3f} ns ({e.frac:.2f})" for i, e in enumerate(ns.exps)]
-        parts.append(f"IRF {ns.irf.tau_offset:.3f} ns ± σ {ns.irf.tau_g:.3f} ns")
-        parts.append(f"noise {ns.noise:.3f}")
-        chi = getattr(params, "chi_sq", None)
-        if chi is not None:
-            parts.append(f"reduced χ² {chi:.2f}")
-        self.params_text.setText(" · ".join(parts))
+        self.params_text.setText(fit_summary(ns))
+        warnings = list(getattr(params, "warnings", []) or [])
+        self.warnings_text.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warnings_text.setVisible(bool(warnings))
 
     # ---- image & phasor ----
     def _image_key(self):
