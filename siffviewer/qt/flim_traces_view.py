@@ -64,9 +64,13 @@ class FlimTracesView(QtWidgets.QWidget):
         self.fraction_plot.setLabel("left", "long fraction")
         self.fraction_plot.setLabel("bottom", "time", units="s")
         for p in (self.life_plot, self.photon_plot, self.fraction_plot):
-            p.addLegend(offset=(-10, 5))
             p.getAxis("left").enableAutoSIPrefix(False)
             p.showGrid(x=True, y=True, alpha=0.2)
+        for p, title in ((self.life_plot, "lifetime, band ± 1 SE (white: background-corrected)"),
+                         (self.photon_plot, "photons (thick: minus neuropil or background; "
+                                            "dotted: neuropil)"),
+                         (self.fraction_plot, "long-component fraction, band ± 1 SE")):
+            p.setTitle(title, size="8pt")
         self.photon_plot.setXLink(self.life_plot)
         self.fraction_plot.setXLink(self.life_plot)
         row = QtWidgets.QHBoxLayout()
@@ -186,13 +190,9 @@ class FlimTracesView(QtWidgets.QWidget):
             i, color = names.index(roi.name), tuple(roi.color)
             if cols.lifetime_ns is not None:
                 _band(self.life_plot, t, cols.lifetime_ns[i], c["lifetime_se_ns"][i], color)
-                self.life_plot.legend.addItem(self.life_plot.listDataItems()[-1],
-                                              f"{roi.name} (± SE)")
             if "corrected_lifetime_ns" in c and np.isfinite(c["corrected_lifetime_ns"][i]).any():
                 _band(self.life_plot, t, c["corrected_lifetime_ns"][i],
                       c["corrected_lifetime_se_ns"][i], (255, 255, 255))
-                self.life_plot.legend.addItem(self.life_plot.listDataItems()[-1],
-                                              f"{roi.name} background-corrected")
             if cols.photons is not None:
                 self.photon_plot.plot(t, cols.photons[i], pen=pg.mkPen(color, width=1),
                                       name=f"{roi.name}")
@@ -210,8 +210,6 @@ class FlimTracesView(QtWidgets.QWidget):
             if "long_fraction" in c:
                 _band(self.fraction_plot, t, c["long_fraction"][i], c["long_fraction_se"][i],
                       color)
-                self.fraction_plot.legend.addItem(self.fraction_plot.listDataItems()[-1],
-                                                  f"{roi.name} (± SE)")
             s = self.flim.backgrounds.get(roi.name)
             if s is not None:
                 parts = []

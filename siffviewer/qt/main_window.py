@@ -730,7 +730,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_masks(path)
 
     # ------------------------------------------------------------------ exports
-    def export_traces(self, path: str | Path, wide: bool = False):
+    def export_traces(self, path: str | Path, wide: bool = False, per_plane: bool = False):
         """Export the traces of every ROI as CSV in the background; returns the Job.
 
         The same model function as ``siff export-traces``, given this session's document."""
@@ -740,7 +740,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def work(progress, cancelled):
             return exporter.export_session_traces(session, doc, path, wide, progress, cancelled,
-                                                  identity)
+                                                  identity, per_plane)
 
         job = Job("export traces", work, sync=self.sync, parent=self)
         self._jobs.append(job)
