@@ -100,8 +100,8 @@ def test_phasor_cursor_to_new_roi_selects_the_short_population(qtbot, tmp_path, 
     selected = w.flim.selection
     # the cursor's pixels light up in the frame view's overlay (yellow), through the model
     assert selected is not None and selected.any()
-    assert (w._overlay[selected] == (255, 230, 0, 200)).all()
-    assert not (w._overlay[~selected] == (255, 230, 0, 200)).all(axis=-1).any()
+    assert (w._overlay[selected] == (255, 230, 0, 150)).all()
+    assert not (w._overlay[~selected] == (255, 230, 0, 150)).all(axis=-1).any()
     roi_id = w.phasor_panel.cursor_to_roi()
     roi = w.masks.get(roi_id)
     picked = roi.mask[0]

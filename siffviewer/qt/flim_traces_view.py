@@ -57,12 +57,13 @@ class FlimTracesView(QtWidgets.QWidget):
         self.notes.setWordWrap(True)
         self.graphics = pg.GraphicsLayoutWidget()
         self.life_plot = self.graphics.addPlot(row=0, col=0)
-        self.life_plot.setLabel("left", "lifetime", units="ns")
-        self.photon_plot = self.graphics.addPlot(row=1, col=0)
-        self.photon_plot.setLabel("left", "photons", units="per timepoint")
-        self.fraction_plot = self.graphics.addPlot(row=2, col=0)
-        self.fraction_plot.setLabel("left", "long fraction")
-        self.fraction_plot.setLabel("bottom", "time", units="s")
+        self.life_plot.setLabel("left", "lifetime (ns)")
+        self.photon_plot = self.graphics.addPlot(row=0, col=1)
+        self.photon_plot.setLabel("left", "photons per timepoint")
+        self.fraction_plot = self.graphics.addPlot(row=0, col=2)
+        self.fraction_plot.setLabel("left", "long-component fraction")
+        for p in (self.life_plot, self.photon_plot, self.fraction_plot):
+            p.setLabel("bottom", "time (s)")
         for p in (self.life_plot, self.photon_plot, self.fraction_plot):
             p.getAxis("left").enableAutoSIPrefix(False)
             p.showGrid(x=True, y=True, alpha=0.2)
@@ -233,6 +234,22 @@ class FlimTracesView(QtWidgets.QWidget):
                                                         "the selected ROI…).")
         self.notes.setToolTip("\n".join(warnings))
         self.fraction_plot.setVisible("long_fraction" in c)
+        self._robust_range(self.life_plot, cols.lifetime_ns, [names.index(r.name) for r in chosen
+                                                              if r.name in names])
+        self.fraction_plot.setYRange(-0.05, 1.05)
+
+    @staticmethod
+    def _robust_range(plot, values, rows) -> None:
+        """Y range from the 1st to 99th percentile (one wild timepoint does not flatten the
+        rest)."""
+        if values is None or not rows:
+            return
+        v = values[rows]
+        v = v[np.isfinite(v)]
+        if v.size:
+            lo, hi = np.percentile(v, [1, 99])
+            pad = 0.2 * max(hi - lo, 0.05)
+            plot.setYRange(lo - pad, hi + pad, padding=0)
 
     def shutdown(self) -> None:
         """Stop background work: the session is being replaced."""

@@ -12,6 +12,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
+from ..model.flim_settings import FlimSettings
 from ..model.masks import MaskFileError, MaskSet
 from ..model.session import Session
 from ..model.session_file import (
@@ -26,7 +27,6 @@ from ..model.session_file import (
 from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
-from ..model.flim_settings import FlimSettings
 from .calibration_panel import CalibrationPanel
 from .flim_traces_view import FlimTracesView
 from .frame_view import FrameView, auto_levels
@@ -624,7 +624,7 @@ class MainWindow(QtWidgets.QMainWindow):
         selection = self.flim.selection if getattr(self, "flim", None) is not None else None
         if selection is not None and selection.shape == self._overlay.shape[:2]:
             self._overlay = self._overlay.copy()  # phasor cursor pixels light up in yellow
-            self._overlay[selection] = (255, 230, 0, 200)
+            self._overlay[selection] = (255, 230, 0, 150)
             self._overlay_key = None
         self.frame_view.set_overlay(self._overlay)
 

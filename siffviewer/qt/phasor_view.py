@@ -68,8 +68,6 @@ class PhasorPanel(QtWidgets.QWidget):
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.density = pg.ImageItem(axisOrder="col-major")
-        self.density.setRect(QtCore.QRectF(G_RANGE[0], S_RANGE[0], G_RANGE[1] - G_RANGE[0],
-                                           S_RANGE[1] - S_RANGE[0]))
         self.plot.addItem(self.density)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
                                         label="pixels per bin (log10 (1 + n))",
@@ -261,6 +259,9 @@ class PhasorPanel(QtWidgets.QWidget):
         top = float(shown.max()) if shown.size and shown.max() > 0 else 1.0
         shown[density == 0] = np.nan  # empty bins transparent
         self.density.setImage(shown, autoLevels=False, levels=(0, top))
+        # after setImage: the rectangle scales by the image's size
+        self.density.setRect(QtCore.QRectF(G_RANGE[0], S_RANGE[0], G_RANGE[1] - G_RANGE[0],
+                                           S_RANGE[1] - S_RANGE[0]))
         self.colorbar.setLevels((0, top))
         self._draw_ticks(key[-1])
         n = int(np.isfinite(self.phasor.real).sum())
