@@ -130,6 +130,30 @@ def background_scene(tmp_path_factory):
     return path, cell, bg_region
 
 
+def test_polygon_cursor_dragged_selects_the_long_population(qtbot, tmp_path, two_populations):
+    src, short, irf = two_populations
+    path = tmp_path / "two.siff"
+    shutil.copy(src, path)
+    w = make_window(qtbot, tmp_path, path)
+    w.keep_session_files = False
+    w.show_analysis("Phasor")
+    w.calibration_panel.from_irf_file(irf)
+    w.flim.set_phasor(PhasorSettings("projection", 200.0, 3, 1))
+    w.phasor_panel.add_cursor(PhasorCursor("polygon", vertices=((0.0, 0.0), (0.16, 0.0),
+                                                                (0.16, 0.16), (0.0, 0.16))))
+    assert not w.flim.selection.any()
+    # drag the polygon (as the mouse does) so that it encloses the 2.8 ns population
+    g1, s1 = semicircle(2.8)
+    item = w.phasor_panel._cursor_items[0]
+    item.setPos((g1 - 0.08, s1 - 0.08), finish=True)
+    cursor = w.flim.phasor.cursors[0]
+    assert cursor.vertices[0] == pytest.approx((g1 - 0.08, s1 - 0.08))
+    picked = w.flim.selection
+    tp = np.sum(picked & ~short)
+    assert tp / picked.sum() >= 0.95 and tp / (~short).sum() >= 0.95
+    w.close()
+
+
 def test_background_roi_gives_the_signal_lifetime_through_the_csv(tmp_path, background_scene,
                                                                    capsys):
     src, cell, bg = background_scene
@@ -180,6 +204,13 @@ def test_calibration_survives_reopen_and_the_cli_equals_the_app(qtbot, tmp_path,
     w.flim.set_background("short", None)
     before = tmp_path / "before.csv"
     w.export_traces(before, per_plane=True)
+    # the Traces tab subtracts the same calibration's IRF offset as the export
+    shown = w.traces_panel.traces
+    exported = pd.read_csv(before, comment="#")
+    for r, name in enumerate(shown.names):
+        np.testing.assert_allclose(shown.lifetime_ns[r],
+                                   exported[exported.roi == name].lifetime_ns, rtol=1e-12)
+    assert shown.offset_ns == pytest.approx(cal.offset_bins * BIN_PS / 1000)
     assert w.save_masks() == session_path_for(path)
     w.close()
 

@@ -255,11 +255,9 @@ def export_session_traces(session, doc, out_path: str | Path, wide: bool = False
                                                                     100))
 
     traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, doc.channel,
-                            registered, None, progress=part(0, 50), cancel=cancel)
+                            registered, calibration, progress=part(0, 50), cancel=cancel)
     extra, warnings = {}, []
     if calibration is not None:
-        traces.offset_ns = calibration.offset_bins * calibration.bin_width_ps / 1000.0
-        traces.lifetime_ns = traces.lifetime_ns - traces.offset_ns
         flim = compute_flim_columns(session, masks, names, doc.channel, registered, calibration,
                                     backgrounds, fraction, per_plane, part(50, 100), cancel)
         extra, warnings = flim.columns, flim.warnings

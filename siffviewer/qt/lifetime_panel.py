@@ -69,9 +69,11 @@ class LifetimePanel(QtWidgets.QWidget):
     error = QtCore.pyqtSignal(str)
 
     def __init__(self, session: Session, state: ViewState, masks: MaskSet, sync: bool = False,
-                 parent=None) -> None:
+                 parent=None, calibration_for=None) -> None:
         super().__init__(parent)
         self.session, self.state, self.masks, self.sync = session, state, masks, sync
+        #: colour -> the Calibration the lifetime image subtracts (None: the fit's offset)
+        self.calibration_for = calibration_for
         self.roi_id: int | None = None
         self.histogram: np.ndarray | None = None
         self.fit = None
@@ -335,15 +337,21 @@ class LifetimePanel(QtWidgets.QWidget):
     # ---- image & phasor ----
     def _image_key(self):
         s = self.state
+        source = self._offset_source()
         return (self.image_mode.currentIndex(), s.timepoint, s.plane, s.color, s.average,
                 s.registered, *s.lifetime_range,
-                id(self.session.flim_params_for(s.color)))
+                repr(source.to_dict()) if hasattr(source, "offset_bins") else id(source))
+
+    def _offset_source(self):
+        """What lifetimes subtract: the channel's calibration, else its fit."""
+        c = self.state.color
+        cal = self.calibration_for(c) if self.calibration_for is not None else None
+        return cal if cal is not None else self.session.flim_params_for(c)
 
     def refresh_image(self) -> None:
         """Request the lifetime image of the current view (background load)."""
         if self._active():
-            self.image_loader.request(self._image_key(),
-                                      self.session.flim_params_for(self.state.color))
+            self.image_loader.request(self._image_key(), self._offset_source())
 
     def _load_image(self, key, params):  # worker thread: inputs from the arguments only
         mode, t, z, c, avg, reg, lo, hi, _ = key

@@ -459,9 +459,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_view.set_editor(self.editor)
         self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
         self.masks_panel = MasksPanel(self.masks, self.editor)
-        self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync)
+        self.flim = FlimSettings()  # lifetime settings, shown by the panels of _install_flim
+        self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync,
+                                        calibration_for=lambda c: self.flim.calibration_for(
+                                            session, c, session.flim_params_for(c)))
         self.traces_panel.error.connect(lambda m: self.report_error("Traces", m))
-        self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync)
+        self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync,
+                                            calibration_for=self.traces_panel.calibration_for)
         self.lifetime_panel.error.connect(lambda m: self.report_error("Lifetime", m))
         self.lifetime_panel.params_fitted.connect(lambda _: self.traces_panel.request())
         # arrow keys step time again after a fit (not the lifetime colour-range box)
@@ -486,7 +490,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _install_flim(self, session: Session) -> None:
         """The lifetime settings (calibration, corrections, fraction fit, phasor) and their
         views: a 'Lifetime traces' tab and a 'Phasor' tab (calibration + pixel phasors)."""
-        self.flim = FlimSettings()
         args = (session, self.state, self.masks, self.flim, session.flim_params_for)
         self.calibration_panel = CalibrationPanel(*args, sync=self.sync)
         self.phasor_panel = PhasorPanel(*args, sync=self.sync)
@@ -510,6 +513,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analysis_tabs.addTab(self.flim_traces_view, "Lifetime traces")
         self.analysis_tabs.addTab(page, "Phasor")
         self.flim.subscribe(lambda changed: "selection" in changed and self._update_overlay())
+        self.flim.subscribe(lambda changed: "calibration" in changed and (
+            self.traces_panel.request(), self.lifetime_panel.refresh_image()))
 
     @property
     def _shape(self) -> tuple[int, int, int]:
