@@ -91,6 +91,20 @@ def test_phasor_cursor_to_new_roi_selects_the_short_population(qtbot, tmp_path, 
     # bins are floor(t / bin): the offset in bins is within one bin of the simulated one
     assert cal.offset_bins * BIN_PS / 1000 == pytest.approx(IRF_OFFSET_NS, abs=BIN_PS / 1000)
     assert "source: irf" in w.calibration_panel.values.text()
+    # a fit holding the measured IRF finds the simulated lifetimes (within 2 % or three of
+    # its reported standard errors: the long component has only 44 % of ~550,000 photons)
+    w.lifetime_panel.source.setCurrentIndex(1)  # the current frame(s): every pixel
+    w.state.update(average=4)
+    w.lifetime_panel.hold_irf.setChecked(True)
+    w.lifetime_panel.start_fit()
+    fit = w.session.flim_params_for(0).copy()
+    fit.convert_units("nanoseconds")
+    order = np.argsort([e.tau for e in fit.exps])
+    for truth, i in zip((0.6, 2.8), order, strict=True):
+        err = abs(fit.exps[i].tau - truth)
+        assert err < max(0.02 * truth, 3 * fit.uncertainties[f"tau_{i}"])
+    assert fit.exps[order[0]].frac == pytest.approx(5 / 9, abs=0.02)  # 5 of 9 blocks short
+    assert fit.irf.tau_offset == pytest.approx(cal.offset_bins * BIN_PS / 1000)
     w.flim.set_phasor(PhasorSettings("projection", 200.0, 3, 1))
     ph = w.phasor_panel.phasor
     assert ph is not None and np.isfinite(ph.real).sum() > 0.9 * short.size

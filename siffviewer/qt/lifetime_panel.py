@@ -84,6 +84,9 @@ class LifetimePanel(QtWidgets.QWidget):
         self.n_exps.setValue(2)
         self.n_exps.setPrefix("exponentials: ")
         self.fit_button = QtWidgets.QPushButton("Fit")
+        self.hold_irf = QtWidgets.QCheckBox("hold the calibrated IRF")
+        self.hold_irf.setToolTip("Fit only lifetimes, fractions and noise; the IRF offset and "
+                                 "width come from the channel's calibration (IRF or reference)")
         self.params_text = QtWidgets.QLabel("No fit yet.")
         self.params_text.setWordWrap(True)
         self.params_text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -141,7 +144,7 @@ class LifetimePanel(QtWidgets.QWidget):
             splitter.addWidget(w)
         splitter.setSizes([600, 320, 320])
         row1 = QtWidgets.QHBoxLayout()
-        for w in (self.source, self.n_exps, self.fit_button):
+        for w in (self.source, self.n_exps, self.hold_irf, self.fit_button):
             row1.addWidget(w)
         row1.addWidget(QtWidgets.QLabel("  Lifetime colours"))
         for w in (self.lo, self.hi, self.image_mode):
@@ -299,8 +302,15 @@ class LifetimePanel(QtWidgets.QWidget):
 
         n_exps, bin_ps = self.n_exps.value(), self.session.reader.picoseconds_per_bin
         tau_bins = self.session.im_params.num_bins
+        cal = self._offset_source() if self.hold_irf.isChecked() else None
+        if cal is not None and getattr(cal, "irf_sigma_bins", None) is None:
+            self.error.emit("The calibration has no IRF width: calibrate from an IRF, a "
+                            "reference or a fit first (Phasor tab).")
+            return
 
         def work(progress, cancelled):
+            if cal is not None:
+                return cal.fit(hist, n_exps=n_exps)
             return fit_params_to_data(hist, n_exps=n_exps, bin_width_ps=bin_ps,
                                       period_bins=tau_bins)
 
