@@ -266,9 +266,12 @@ class PhasorPanel(QtWidgets.QWidget):
         self._draw_ticks(key[-1])
         n = int(np.isfinite(self.phasor.real).sum())
         cal = self.calibration()
-        self.info.setText(f"{n:,} pixels shown · calibration: "
-                          f"{cal.source if cal is not None else 'none'} · "
-                          f"{cal.frequency_mhz:.2f} MHz" if cal is not None else "")
+        text = (f"{n:,} pixels shown · calibration: {cal.source} · "
+                f"{cal.frequency_mhz:.2f} MHz" if cal is not None else "")
+        if n == 0:
+            text += (" · no pixel has the minimum photons: lower it, average timepoints or "
+                     "use the plane projection")
+        self.info.setText(text)
         self._update_selection()
 
     def _draw_ticks(self, _cal_key) -> None:
