@@ -234,18 +234,18 @@ class FlimTracesView(QtWidgets.QWidget):
                                                         "the selected ROI…).")
         self.notes.setToolTip("\n".join(warnings))
         self.fraction_plot.setVisible("long_fraction" in c)
-        self._robust_range(self.life_plot, cols.lifetime_ns, [names.index(r.name) for r in chosen
-                                                              if r.name in names])
+        rows = [names.index(r.name) for r in chosen if r.name in names]
+        shown = [cols.lifetime_ns] + ([c["corrected_lifetime_ns"]]
+                                      if "corrected_lifetime_ns" in c else [])
+        if cols.lifetime_ns is not None:
+            self._robust_range(self.life_plot, np.concatenate([v[rows] for v in shown], axis=1))
         self.fraction_plot.setYRange(-0.05, 1.05)
 
     @staticmethod
-    def _robust_range(plot, values, rows) -> None:
+    def _robust_range(plot, values) -> None:
         """Y range from the 1st to 99th percentile (one wild timepoint does not flatten the
         rest)."""
-        if values is None or not rows:
-            return
-        v = values[rows]
-        v = v[np.isfinite(v)]
+        v = values[np.isfinite(values)]
         if v.size:
             lo, hi = np.percentile(v, [1, 99])
             pad = 0.2 * max(hi - lo, 0.05)
