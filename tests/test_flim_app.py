@@ -340,3 +340,9 @@ def test_fraction_fit_follows_a_step_through_the_csv(tmp_path):
     assert np.abs(err).max() < 0.05 and np.abs(err).mean() < 0.02
     covered = np.mean(np.abs(err) <= df.long_fraction_se.to_numpy())
     assert 0.45 <= covered <= 0.9
+    # with per-plane columns the ROI histograms come from a second pass: the same fractions
+    again = tmp_path / "again.csv"
+    assert main(["export-traces", str(path), "-o", str(again), "--per-plane"]) == 0
+    df2 = pd.read_csv(again, comment="#")
+    np.testing.assert_array_equal(df2.long_fraction, df.long_fraction)
+    np.testing.assert_array_equal(df2.photons_plane0, df.photons)

@@ -94,19 +94,28 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
                     plane_rows[(r, z)] = len(stack)
                     stack.append(only)
     ok = np.flatnonzero(_complete_rows(grid))
-    keep = fraction.enabled
-    parts = []
-    for start in range(0, len(ok), chunk_timepoints):
-        if cancel is not None and cancel():
-            raise SiffCancelled("lifetime columns cancelled")
-        rows = ok[start:start + chunk_timepoints]
-        parts.append(roi_photon_moments(session.io, np.stack(stack), grid[rows],
-                                        calibration.period_bins, session.shifts(registered),
-                                        keep_histograms=keep, rebin=fraction.rebin))
-        if progress is not None:
-            progress(min(start + chunk_timepoints, len(ok)), len(ok))
-    moments = _concat(parts, len(stack), calibration.period_bins, keep, fraction.rebin,
-                      session.io.histogram_length)
+    # the fraction fit keeps histograms: of the ROIs only (a second pass when the stack also
+    # holds annuli or single planes), so their memory stays R x T x L / rebin
+    separate = fraction.enabled and len(stack) > R
+    passes = 2 if separate else 1
+
+    def read(masks, keep, index):
+        parts = []
+        for start in range(0, len(ok), chunk_timepoints):
+            if cancel is not None and cancel():
+                raise SiffCancelled("lifetime columns cancelled")
+            rows = ok[start:start + chunk_timepoints]
+            parts.append(roi_photon_moments(session.io, masks, grid[rows],
+                                            calibration.period_bins, session.shifts(registered),
+                                            keep_histograms=keep, rebin=fraction.rebin))
+            if progress is not None:
+                progress(index * len(ok) + min(start + chunk_timepoints, len(ok)),
+                         passes * len(ok))
+        return _concat(parts, len(masks), calibration.period_bins, keep, fraction.rebin,
+                       session.io.histogram_length)
+
+    moments = read(np.stack(stack), fraction.enabled and not separate, 0)
+    roi_histograms = (read(masks, True, 1) if separate else moments).histograms
 
     def full(values):
         a = np.full(T, np.nan)
@@ -154,7 +163,7 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
         for z in range(P):
             cols.setdefault(f"photons_plane{z}", np.full((R, T), np.nan))
     if fraction.enabled and len(ok) >= fraction.bin_timepoints:
-        hist = moments.histograms[:R]
+        hist = roi_histograms[:R]
         pooled, fit = fit_lifetime_over_time(
             hist, calibration.period_bins, calibration.bin_width_ps, fraction.n_exps,
             calibration if calibration.irf_sigma_bins is not None else None, fraction.rebin,
