@@ -423,6 +423,12 @@ def cmd_session(args: argparse.Namespace) -> int:
           + (f" ({info['registration']})" if info.get("registration") else ""))
     fits = ", ".join(f"channel {k}" for k in info["flim_params"]) or "none"
     print(f"FLIM fits:     {fits}")
+    cals = ", ".join(f"channel {k}: {v.get('source', '?')}"
+                     for k, v in (info.get("calibrations") or {}).items()) or "none"
+    print(f"Calibrations:  {cals}")
+    corrections = ", ".join(info.get("backgrounds") or {}) or "none"
+    print(f"Corrections:   {corrections}"
+          + ("; fraction fit on" if (info.get("fraction_fit") or {}).get("enabled") else ""))
     print("dF/F:          " + (f"F0 = {info['dff'][0]:g}th percentile in {info['dff'][1]:g} s"
                                if info["dff"] else "off"))
     print(f"Position:      timepoint {info['timepoint']}, plane {info['plane']}, "
