@@ -192,6 +192,12 @@ def test_background_roi_gives_the_signal_lifetime_through_the_csv(tmp_path, back
     # the standard error is what the timepoints scatter by (photon statistics)
     assert rows.corrected_lifetime_ns.std() == pytest.approx(
         rows.corrected_lifetime_se_ns.mean(), rel=0.6)
+    # the wide format carries the same columns per ROI
+    wide = tmp_path / "wide.csv"
+    assert main(["export-traces", str(path), "-o", str(wide), "--wide"]) == 0
+    dw = pd.read_csv(wide, comment="#")
+    for col in ("phase_lifetime_ns", "background_photons", "lifetime_se_ns"):
+        np.testing.assert_array_equal(dw[f"cell {col}"].to_numpy(), rows[col].to_numpy())
 
 
 def test_calibration_survives_reopen_and_the_cli_equals_the_app(qtbot, tmp_path,
