@@ -128,7 +128,8 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
         cols.setdefault(name, np.full((R, T), np.nan))[r] = full(values)
 
     for r in range(R):
-        plain = lifetime_columns(moments[r], calibration)
+        with np.errstate(invalid="ignore"):  # NaN where a timepoint has no photons
+            plain = lifetime_columns(moments[r], calibration)
         put("lifetime_se_ns", r, plain["empirical_lifetime_se_ns"][0])
         if out.lifetime_ns is None:
             out.lifetime_ns, out.photons = np.full((R, T), np.nan), np.full((R, T), np.nan)
@@ -139,7 +140,8 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
             if r in bg_of:
                 b = bg_of[r]
                 scale = float(masks[r].sum()) / float(masks[b].sum())
-                corr = lifetime_columns(moments[r], calibration, moments[b], scale)
+                with np.errstate(invalid="ignore"):
+                    corr = lifetime_columns(moments[r], calibration, moments[b], scale)
                 put("background_photons", r, corr["background_photons"][0])
                 put("signal_photons", r, corr["signal_photons"][0])
                 put("corrected_lifetime_ns", r, corr["empirical_lifetime_ns"][0])
