@@ -47,6 +47,7 @@ class Identity:
 
     @classmethod
     def of(cls, acquisition: str | Path) -> "Identity":
+        """The identity of the file at ``acquisition``."""
         path = Path(acquisition)
         size = path.stat().st_size
         h = hashlib.sha256(str(size).encode())
@@ -102,10 +103,12 @@ class SessionDocument:
         return d
 
     def with_(self, **changes) -> "SessionDocument":
+        """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
 
 def session_path_for(acquisition: str | Path) -> Path:
+    """Where the saved session of ``acquisition`` lives (beside it)."""
     p = Path(acquisition)
     return p.with_name(p.stem + SESSION_SUFFIX)
 

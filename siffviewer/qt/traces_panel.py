@@ -140,6 +140,7 @@ class TracesPanel(QtWidgets.QWidget):
         return (self.masks.version, self.state.color, self.state.registered, ident)
 
     def request(self) -> None:
+        """Recompute the traces of every ROI (background load)."""
         if not self.masks.rois:
             self.traces = None
             self.redraw()
@@ -197,6 +198,7 @@ class TracesPanel(QtWidgets.QWidget):
             self.state.update(timepoint=int(np.nanargmin(np.abs(t - line.value()))))
 
     def set_selected(self, roi_ids: list[int]) -> None:
+        """Plot these ROIs (all when none)."""
         self.selected = list(roi_ids)
         self.redraw()
 
@@ -218,6 +220,7 @@ class TracesPanel(QtWidgets.QWidget):
                 self._event_items.append(line)
 
     def redraw(self) -> None:
+        """Draw the traces of the selected ROIs."""
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             for item in list(plot.listDataItems()):
                 plot.removeItem(item)
