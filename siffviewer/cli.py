@@ -350,7 +350,8 @@ def cmd_export_traces(args: argparse.Namespace) -> int:
     _check_output(out, args.force)
     options = TraceExportOptions(masks=args.masks, channel=args.channel,
                                  raw=True if args.raw else None, flim_params=args.flim_params,
-                                 dff=args.dff, wide=args.wide, template=args.template)
+                                 dff=args.dff, wide=args.wide, template=args.template,
+                                 per_plane=args.per_plane)
     start = time.monotonic()
     with ProgressBar("export-traces", unit="timepoints",
                      enabled=False if args.quiet else None) as bar:
@@ -416,6 +417,12 @@ def cmd_session(args: argparse.Namespace) -> int:
           + (f" ({info['registration']})" if info.get("registration") else ""))
     fits = ", ".join(f"channel {k}" for k in info["flim_params"]) or "none"
     print(f"FLIM fits:     {fits}")
+    cals = ", ".join(f"channel {k}: {v.get('source', '?')}"
+                     for k, v in (info.get("calibrations") or {}).items()) or "none"
+    print(f"Calibrations:  {cals}")
+    corrections = ", ".join(info.get("backgrounds") or {}) or "none"
+    print(f"Corrections:   {corrections}"
+          + ("; fraction fit on" if (info.get("fraction_fit") or {}).get("enabled") else ""))
     print("dF/F:          " + (f"F0 = {info['dff'][0]:g}th percentile in {info['dff'][1]:g} s"
                                if info["dff"] else "off"))
     print(f"Position:      timepoint {info['timepoint']}, plane {info['plane']}, "
@@ -616,6 +623,8 @@ def add_batch_parser(sub) -> None:
                    help="also write each file's traces as NWB (as export-nwb), beside the CSV")
     p.add_argument("--template", metavar="ACQUISITION",
                    help="use this acquisition's saved session for every file")
+    p.add_argument("--per-plane", action="store_true",
+                   help="add the photons of each plane of an ROI (photons_plane<z> columns)")
     p.add_argument("--register", action="store_true",
                    help="register each file first, with the template's registration settings")
     p.add_argument("--force", "-f", action="store_true",
@@ -644,7 +653,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise CliError("--workers must be 0 or more")
     options = TraceExportOptions(masks=args.masks, channel=args.channel,
                                  raw=True if args.raw else None, flim_params=args.flim_params,
-                                 dff=args.dff, wide=args.wide, template=args.template)
+                                 dff=args.dff, wide=args.wide, template=args.template,
+                                 per_plane=args.per_plane)
     interrupted = []  # Ctrl-C: stop cleanly and still write the summary
     main_thread = threading.current_thread() is threading.main_thread()
     previous = (signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
@@ -727,6 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
     p.add_argument("--wide", action="store_true", help="one column per ROI")
     p.add_argument("--template", metavar="FILE2", help="use FILE2's saved session instead")
+    p.add_argument("--per-plane", action="store_true",
+                   help="add the photons of each plane of an ROI (photons_plane<z> columns)")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_traces)
 

@@ -137,7 +137,9 @@ def test_traces_equal_library_and_csv_matches(window, tmp_path):
     text = out.read_text()
     assert "# source_file:" in text and "# baseline: dF/F" in text and "# registration:" in text
     rows = list(csv.reader(line for line in io.StringIO(text) if not line.startswith("#")))
-    assert rows[0] == ["file", "roi", "planes", "timepoint", "time_s", "photons", "lifetime_ns", "dff"]
+    assert rows[0] == ["file", "roi", "planes", "timepoint", "frame", "time_s", "photons",
+                       "lifetime_ns", "lifetime_se_ns", "phasor_g", "phasor_s", "phase_lifetime_ns",
+                       "phase_lifetime_se_ns", "dff"]
     df = pd.read_csv(out, comment="#")
     assert len(df) == 2 * window.session.geometry.n_timepoints
     for r, name in enumerate(["cell A", "all planes"]):

@@ -49,35 +49,48 @@ def _header(source: str, traces: Traces, registration: str, flim: str,
 
 def traces_csv(source: str, traces: Traces, registration: str = "none", flim: str = "none",
                baseline: Baseline | None = None, wide: bool = False,
-               provenance: dict | None = None) -> str:
-    """The CSV text: tidy (one row per ROI per timepoint) or wide (one column per ROI)."""
+               provenance: dict | None = None, columns: dict | None = None,
+               frames: np.ndarray | None = None) -> str:
+    """The CSV text: tidy (one row per ROI per timepoint) or wide (one column per ROI).
+
+    ``columns`` adds named (R, T) float columns after ``lifetime_ns`` (lifetime standard
+    errors, corrections, fractions: :func:`.flim_traces.compute_flim_columns`); ``frames``
+    (R, T) the file frame of each ROI's first plane (tidy only; -1: none)."""
     out = io.StringIO()
     for line in _header(source, traces, registration, flim, baseline, provenance):
         out.write(line + "\n")
     w = csv.writer(out, lineterminator="\n")
     R, T = traces.photons.shape
     ratio = dff(traces.photons, baseline.compute(traces.photons, traces.time_s)) if baseline else None
+    extra = dict(columns or {})
     file_name = Path(source).name
     if not wide:
-        cols = ["file", "roi", "planes", "timepoint", "time_s", "photons", "lifetime_ns"]
+        cols = ["file", "roi", "planes", "timepoint"] + (["frame"] if frames is not None else [])
+        cols += ["time_s", "photons", "lifetime_ns", *extra]
         w.writerow(cols + (["dff"] if baseline else []))
         for r in range(R):
             planes = ";".join(map(str, traces.planes[r]))
             for t in range(T):
-                row = [file_name, traces.names[r], planes, t, _num(traces.time_s[t]),
-                       int(traces.photons[r, t]), _num(traces.lifetime_ns[r, t])]
+                row = [file_name, traces.names[r], planes, t]
+                if frames is not None:
+                    row.append(int(frames[r, t]) if frames[r, t] >= 0 else "")
+                row += [_num(traces.time_s[t]), int(traces.photons[r, t]),
+                        _num(traces.lifetime_ns[r, t])]
+                row += [_num(v[r, t]) for v in extra.values()]
                 if ratio is not None:
                     row.append(_num(ratio[r, t]))
                 w.writerow(row)
     else:
         cols = ["timepoint", "time_s"]
         for name in traces.names:
-            cols += [f"{name} photons", f"{name} lifetime_ns"] + ([f"{name} dff"] if baseline else [])
+            cols += [f"{name} photons", f"{name} lifetime_ns"] + [f"{name} {k}" for k in extra]
+            cols += [f"{name} dff"] if baseline else []
         w.writerow(cols)
         for t in range(T):
             row = [t, _num(traces.time_s[t])]
             for r in range(R):
                 row += [int(traces.photons[r, t]), _num(traces.lifetime_ns[r, t])]
+                row += [_num(v[r, t]) for v in extra.values()]
                 if ratio is not None:
                     row.append(_num(ratio[r, t]))
             w.writerow(row)
@@ -145,6 +158,7 @@ class TraceExportOptions:
     dff: tuple[float, float] | None = None  # (percentile, window_s); None: the session's
     wide: bool = False
     template: str | Path | None = None     # use this other acquisition's saved session
+    per_plane: bool = False                # photons of each plane of an ROI as columns
 
 
 @dataclass(frozen=True)
@@ -215,12 +229,23 @@ class SessionTraces:
     params: object                  # FLIMParams or None
     params_dict: dict | None
     baseline: Baseline | None
+    extra: dict                     # lifetime columns (SE, corrections, fraction, per plane)
+    frames: np.ndarray | None       # file frame of each ROI's first plane, (R, T)
+    header_lines: list              # calibration, corrections, fraction settings, fit warnings
 
 
-def session_traces(session, doc, progress=None, cancel=None) -> SessionTraces:
+def session_traces(session, doc, progress=None, cancel=None,
+                   per_plane: bool = False) -> SessionTraces:
     """Compute the traces of ``doc`` (a SessionDocument) for an open ``session``: its ROIs,
-    channel, registration, FLIM parameters and dF/F baseline."""
-    from libsiff.flim import FLIMParams
+    channel, registration, calibration, corrections, fraction fit and dF/F baseline.
+
+    Lifetimes use the channel's calibration (:func:`.flim_settings.calibration_from_document`);
+    the lifetime columns (standard errors, background/neuropil corrections, the fraction fit,
+    ``per_plane`` photons) follow the document's settings."""
+    from libsiff.flim import BackgroundSettings, FLIMParams
+
+    from .flim_settings import FractionFitSettings, calibration_from_document
+    from .flim_traces import compute_flim_columns, settings_lines
 
     g = session.geometry
     if not 0 <= doc.channel < g.n_colors:
@@ -233,46 +258,75 @@ def session_traces(session, doc, progress=None, cancel=None) -> SessionTraces:
     registered = bool(doc.registered and session.registration is not None)
     pdict = doc.flim_params.get(doc.channel)
     params = FLIMParams.from_dict(pdict) if pdict else None
+    calibration = calibration_from_document(doc, session, doc.channel)
+    backgrounds = {n: BackgroundSettings.from_dict(v) for n, v in doc.backgrounds.items()}
+    fraction = FractionFitSettings.from_dict(doc.fraction_fit or {})
+
+    def part(lo, hi):  # progress of two passes as one bar
+        return None if progress is None else (lambda d, t: progress(lo + (hi - lo) * d // max(t, 1),
+                                                                    100))
+
     traces = compute_traces(session, masks, list(range(1, len(names) + 1)), names, doc.channel,
-                            registered, params, progress=progress, cancel=cancel)
+                            registered, calibration, progress=part(0, 50), cancel=cancel)
+    extra, warnings = {}, []
+    if calibration is not None:
+        flim = compute_flim_columns(session, masks, names, doc.channel, registered, calibration,
+                                    backgrounds, fraction, per_plane, part(50, 100), cancel)
+        extra, warnings = flim.columns, flim.warnings
+    elif per_plane:
+        raise ValueError("per-plane photons need photon arrival times (a FLIM file)")
+    first = [r[0] if r else 0 for r in traces.planes]
+    frames = np.stack([session.grid[:, z, doc.channel] for z in first]) if names else None
+    lines = (settings_lines(calibration, backgrounds, fraction, names)
+             + [f"warning {i + 1}: {w}" for i, w in enumerate(warnings)])
     return SessionTraces(traces, masks, registered, params, pdict,
-                         Baseline(*doc.dff) if doc.dff else None)
+                         Baseline(*doc.dff) if doc.dff else None, extra, frames, lines)
 
 
-def export_provenance(session, doc, identity=None) -> dict:
+def export_provenance(session, doc, identity=None, computed: SessionTraces | None = None) -> dict:
     """What an export of ``doc`` for ``session`` was made from (its header records it):
     the file's path, size and fingerprint, the ROIs' and FLIM parameters' digests, the
-    libsiff version and the ScanImage channel."""
+    libsiff and app versions, the export time, the ScanImage channel, the acquisition's
+    frame rate, pixel size and bin width, and (with ``computed``) the lifetime settings."""
+    import datetime as _dt
+
     from .session_file import Identity, params_hash, rois_hash
 
     identity = identity or Identity.of(session.path)
     pdict = doc.flim_params.get(doc.channel)
-    return {
+    provenance = {
         "source_file": str(Path(session.path).resolve()),
         "file_size_bytes": identity.size,
         "fingerprint": identity.fingerprint,
         "rois_sha256_16": rois_hash(doc.rois),
         "flim_params_sha256_16": params_hash(pdict) if pdict else "none",
         "libsiff_version": _version(),
+        "app_version": f"siffviewer {_version()}",
+        "export_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "scanimage_channel": _scanimage_channel(session, doc.channel),
+        **_acquisition_facts(session),
     }
+    for line in computed.header_lines if computed is not None else []:
+        key, _, value = line.partition(": ")
+        provenance[key] = value
+    return provenance
 
 
 def export_session_traces(session, doc, out_path: str | Path, wide: bool = False,
-                          progress=None, cancel=None, identity=None,
+                          progress=None, cancel=None, identity=None, per_plane: bool = False,
                           computed: SessionTraces | None = None) -> TraceExportResult:
     """Compute and write the traces CSV of ``doc`` (a SessionDocument) for an open
     ``session``: the one path of the app's File > Export traces and ``siff export-traces``.
     ``computed``: the :func:`session_traces` of ``doc`` when already at hand."""
     g = session.geometry
-    computed = computed or session_traces(session, doc, progress, cancel)
+    computed = computed or session_traces(session, doc, progress, cancel, per_plane)
     traces, registered, params = computed.traces, computed.registered, computed.params
-    names = computed.traces.names
+    names = traces.names
     source = Path(session.path).resolve()
-    provenance = export_provenance(session, doc, identity)
-    baseline = computed.baseline
+    provenance = export_provenance(session, doc, identity, computed)
     text = traces_csv(str(source), traces, session.registration_text() if registered else "none",
-                      session.flim_text(params), baseline, wide, provenance)
+                      session.flim_text(params), computed.baseline, wide, provenance,
+                      computed.extra, computed.frames)
     path = atomic_write_text(out_path, text)
     photons = traces.photons.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -283,6 +337,21 @@ def export_session_traces(session, doc, out_path: str | Path, wide: bool = False
     return TraceExportResult(Path(path), n_frames, g.n_timepoints, names,
                              [float(v) for v in photons.mean(axis=1)] if len(names) else [],
                              [float(v) for v in mean_life], provenance)
+
+
+def _acquisition_facts(session) -> dict:
+    """Frame rate, pixel size and bin width for the export header ("unknown" if absent)."""
+    from .formats.images import pixel_size_um
+
+    try:
+        rate = f"{float(session.im_params.RoiManager.scanFrameRate):g}"
+    except Exception:  # noqa: BLE001 - a header without the frame rate
+        rate = "unknown"
+    size = pixel_size_um(session.reader)
+    bin_ps = session.reader.picoseconds_per_bin if session.has_flim else None
+    return {"frame_rate_hz": rate,
+            "pixel_size_um": f"{size[1]:g} x {size[2]:g} (rows x columns)" if size else "unknown",
+            "bin_width_ps": f"{bin_ps:g}" if bin_ps else "none"}
 
 
 def _version() -> str:
@@ -312,7 +381,7 @@ def export_traces_file(acquisition, out_path, options: TraceExportOptions = Trac
         identity = Identity.of(session.path)
         doc, _messages = session_document_for_export(acquisition, shape, options, identity)
         return export_session_traces(session, doc, out_path, options.wide, progress, cancel,
-                                     identity)
+                                     identity, options.per_plane)
     finally:
         session.close()
 

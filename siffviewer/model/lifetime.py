@@ -26,9 +26,13 @@ def frames_histogram(session, timepoint: int, plane: int, color: int, average: i
 def lifetime_map(session, frames: list[int], registered: bool, params=None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel: photons (summed over ``frames``) and empirical lifetime in ns (mean
-    arrival time minus the IRF offset of ``params``; NaN without photons)."""
+    arrival time minus the IRF offset of ``params``, FLIMParams or a Calibration; NaN
+    without photons)."""
     counts, sums, _ = session.io.flim_sums(frames, session.shifts(registered))
-    offset = tau_offset_bins(params) if params is not None else 0.0
+    if hasattr(params, "offset_bins"):  # a Calibration
+        offset = params.offset_bins
+    else:
+        offset = tau_offset_bins(params) if params is not None else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         life_ns = (sums / counts - offset) * session.reader.picoseconds_per_bin / 1000.0
     return counts, life_ns

@@ -27,7 +27,7 @@ from .masks import MASKS_SUFFIX, MaskFileError, _user_data_dir, read_masks, roi_
 from .sidecar import SidecarError, json_text, read_npz, set_aside
 
 FORMAT = "siffviewer-session"
-VERSION = 1
+VERSION = 2  # 2: calibrations, backgrounds, fraction_fit, phasor (1 read and migrated)
 SESSION_SUFFIX = ".siffsession.npz"
 AUTOSAVE_SUFFIX = ".siffsession.autosave.npz"
 FINGERPRINT_SPAN = 1 << 20
@@ -47,6 +47,7 @@ class Identity:
 
     @classmethod
     def of(cls, acquisition: str | Path) -> "Identity":
+        """The identity of the file at ``acquisition``."""
         path = Path(acquisition)
         size = path.stat().st_size
         h = hashlib.sha256(str(size).encode())
@@ -63,7 +64,12 @@ class SessionDocument:
     """Everything the user decides about one acquisition (what a session file holds).
 
     Channels are 0-based. ``flim_params`` maps a channel to the FLIMParams JSON dict
-    (``FLIMParams.to_dict``); ``dff`` is (percentile, window_s) or None; ``levels`` maps a
+    (``FLIMParams.to_dict``); ``calibrations`` a channel to its ``Calibration.to_dict``
+    (version 1 files have none: :func:`~.flim_settings.calibration_from_document` derives
+    it from the channel's fit); ``backgrounds`` an ROI name to its
+    ``BackgroundSettings.to_dict``; ``fraction_fit`` and ``phasor`` the dicts of
+    :class:`~.flim_settings.FractionFitSettings` and :class:`~.flim_settings.PhasorSettings`
+    (empty: defaults); ``dff`` is (percentile, window_s) or None; ``levels`` maps a
     channel to its display range in photons; ``luts`` a channel to a colour map name."""
 
     rois: list = field(default_factory=list)  # [(name, color, mask, all_planes, visible)]
@@ -78,6 +84,10 @@ class SessionDocument:
     levels: dict = field(default_factory=dict)
     luts: dict = field(default_factory=dict)
     lifetime_range: tuple[float, float] | None = None
+    calibrations: dict = field(default_factory=dict)
+    backgrounds: dict = field(default_factory=dict)
+    fraction_fit: dict = field(default_factory=dict)
+    phasor: dict = field(default_factory=dict)
     tools: dict = field(default_factory=dict)
     identity: Identity | None = None
     source: str = ""
@@ -89,13 +99,16 @@ class SessionDocument:
         d["flim_params"] = {str(k): v for k, v in self.flim_params.items()}
         d["levels"] = {str(k): list(v) for k, v in self.levels.items()}
         d["luts"] = {str(k): v for k, v in self.luts.items()}
+        d["calibrations"] = {str(k): v for k, v in self.calibrations.items()}
         return d
 
     def with_(self, **changes) -> "SessionDocument":
+        """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
 
 def session_path_for(acquisition: str | Path) -> Path:
+    """Where the saved session of ``acquisition`` lives (beside it)."""
     p = Path(acquisition)
     return p.with_name(p.stem + SESSION_SUFFIX)
 
@@ -172,16 +185,25 @@ def _document(path: Path, d: dict, rois: list) -> SessionDocument:
     ident = d.get("identity")
     identity = Identity(int(ident["size"]), str(ident["fingerprint"])) if ident else None
     params = channel_map("flim_params", lambda v: v if isinstance(v, dict) else _bad("flim"))
-    tools = d.get("tools") or {}
-    if not isinstance(tools, dict):
-        raise ValueError("tools is not a mapping")
+    calibrations = channel_map("calibrations",
+                               lambda v: v if isinstance(v, dict) else _bad("calibration"))
+    tools, backgrounds, fraction, phasor = (_mapping(d, k) for k in
+                                            ("tools", "backgrounds", "fraction_fit", "phasor"))
     return SessionDocument(
         rois=rois, channel=int(d.get("channel", 0)), registered=bool(d.get("registered", True)),
         registration=d.get("registration"), flim_params=params, dff=pair(d.get("dff")),
         timepoint=int(d.get("timepoint", 0)), plane=int(d.get("plane", 0)),
         average=max(1, int(d.get("average", 1))), levels=channel_map("levels", pair),
         luts=channel_map("luts", str), lifetime_range=pair(d.get("lifetime_range")),
-        tools=tools, identity=identity, source=str(d.get("source", "")))
+        calibrations=calibrations, backgrounds={str(k): v for k, v in backgrounds.items()},
+        fraction_fit=fraction, phasor=phasor, tools=tools, identity=identity, source=str(d.get("source", "")))
+
+
+def _mapping(d: dict, key: str) -> dict:
+    value = d.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not a mapping")
+    return value
 
 
 def _bad(what: str):

@@ -65,7 +65,8 @@ def compute_traces(session, masks: np.ndarray, roi_ids: list[int], names: list[s
                    cancel=None, chunk_timepoints: int = 2000, mask_version: int = -1) -> Traces:
     """Traces of ``masks`` (bool ``(R, planes, rows, columns)``) for one colour channel.
 
-    ``params``: FLIMParams whose IRF offset is subtracted (None: mean arrival time).
+    ``params``: FLIMParams, or a :class:`libsiff.flim.Calibration`, whose IRF offset is
+    subtracted (None: mean arrival time).
     ``progress(done, total)`` counts timepoints; ``cancel()`` stops with SiffCancelled."""
     reader = session.reader
     T = session.geometry.n_timepoints
@@ -74,6 +75,9 @@ def compute_traces(session, masks: np.ndarray, roi_ids: list[int], names: list[s
     life = np.full((R, T), np.nan)
     reg = None if registered else {}
     bin_ps = reader.picoseconds_per_bin if session.has_flim else 0.0
+    calibration = params if hasattr(params, "offset_bins") else None
+    if calibration is not None:
+        params = None  # the library's mean arrival time, then the calibration's offset
     for start in range(0, T, chunk_timepoints):
         if cancel is not None and cancel():
             raise SiffCancelled("trace computation cancelled")
@@ -91,7 +95,10 @@ def compute_traces(session, masks: np.ndarray, roi_ids: list[int], names: list[s
         if progress is not None:
             progress(stop, T)
     offset_ns = 0.0
-    if params is not None:
+    if calibration is not None:
+        offset_ns = calibration.offset_bins * bin_ps / 1000.0
+        life -= offset_ns
+    elif params is not None:
         from libsiff.flim import tau_offset_bins
 
         offset_ns = tau_offset_bins(params) * bin_ps / 1000.0

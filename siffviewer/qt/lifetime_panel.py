@@ -44,6 +44,24 @@ def colorbar_rgb(width: int = 256) -> np.ndarray:
                       for k in range(width)]] * 12, np.uint8)
 
 
+def fit_summary(ns) -> str:
+    """One line of a fit in nanoseconds with its one-sigma uncertainties (± where known)."""
+    unc = ns.uncertainties or {}
+
+    def pm(key, value, digits=3):
+        err = unc.get(key)
+        return f"{value:.{digits}f}" + (f" ± {err:.{digits}f}" if err else "")
+
+    parts = [f"τ{i + 1} = {pm(f'tau_{i}', e.tau)} ns ({pm(f'frac_{i}', e.frac, 2)})"
+             for i, e in enumerate(ns.exps)]
+    parts.append(f"IRF {pm('tau_offset', ns.irf.tau_offset)} ns, σ {pm('tau_g', ns.irf.tau_g)} ns")
+    parts.append(f"noise {pm('noise', ns.noise)}")
+    chi = getattr(ns, "chi_sq", None)
+    if chi is not None:
+        parts.append(f"reduced χ² {chi:.2f}")
+    return " · ".join(parts)
+
+
 class LifetimePanel(QtWidgets.QWidget):
     """Histogram + fit, lifetime image and phasor plot."""
 
@@ -51,9 +69,11 @@ class LifetimePanel(QtWidgets.QWidget):
     error = QtCore.pyqtSignal(str)
 
     def __init__(self, session: Session, state: ViewState, masks: MaskSet, sync: bool = False,
-                 parent=None) -> None:
+                 parent=None, calibration_for=None) -> None:
         super().__init__(parent)
         self.session, self.state, self.masks, self.sync = session, state, masks, sync
+        #: colour -> the Calibration the lifetime image subtracts (None: the fit's offset)
+        self.calibration_for = calibration_for
         self.roi_id: int | None = None
         self.histogram: np.ndarray | None = None
         self.fit = None
@@ -64,9 +84,16 @@ class LifetimePanel(QtWidgets.QWidget):
         self.n_exps.setValue(2)
         self.n_exps.setPrefix("exponentials: ")
         self.fit_button = QtWidgets.QPushButton("Fit")
+        self.hold_irf = QtWidgets.QCheckBox("hold the calibrated IRF")
+        self.hold_irf.setToolTip("Fit only lifetimes, fractions and noise; the IRF offset and "
+                                 "width come from the channel's calibration (IRF or reference)")
         self.params_text = QtWidgets.QLabel("No fit yet.")
         self.params_text.setWordWrap(True)
         self.params_text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_text = QtWidgets.QLabel("")  # the fit's guardrail warnings
+        self.warnings_text.setWordWrap(True)
+        self.warnings_text.setStyleSheet("color: #ffb040; font-weight: bold")
+        self.warnings_text.setVisible(False)
         self.lo = QtWidgets.QDoubleSpinBox()
         self.hi = QtWidgets.QDoubleSpinBox()
         for w, v, name in ((self.lo, 0.5, "from "), (self.hi, 3.5, "to ")):
@@ -122,7 +149,7 @@ class LifetimePanel(QtWidgets.QWidget):
             splitter.addWidget(w)
         splitter.setSizes([600, 320, 320])
         row1 = QtWidgets.QHBoxLayout()
-        for w in (self.source, self.n_exps, self.fit_button):
+        for w in (self.source, self.n_exps, self.hold_irf, self.fit_button):
             row1.addWidget(w)
         row1.addWidget(QtWidgets.QLabel("  Lifetime colours"))
         for w in (self.lo, self.hi, self.image_mode):
@@ -130,6 +157,7 @@ class LifetimePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(row1)
         layout.addWidget(self.params_text)
+        layout.addWidget(self.warnings_text)
         layout.addWidget(splitter, 1)
         self.hist_loader = LatestLoader(self._load_histogram, sync=sync, parent=self)
         self.hist_loader.loaded.connect(self._show_histogram)
@@ -295,8 +323,15 @@ class LifetimePanel(QtWidgets.QWidget):
 
         n_exps, bin_ps = self.n_exps.value(), self.session.reader.picoseconds_per_bin
         tau_bins = self.session.im_params.num_bins
+        cal = self._offset_source() if self.hold_irf.isChecked() else None
+        if cal is not None and getattr(cal, "irf_sigma_bins", None) is None:
+            self.error.emit("The calibration has no IRF width: calibrate from an IRF, a "
+                            "reference or a fit first (Phasor tab).")
+            return
 
         def work(progress, cancelled):
+            if cal is not None:
+                return cal.fit(hist, n_exps=n_exps)
             return fit_params_to_data(hist, n_exps=n_exps, bin_width_ps=bin_ps,
                                       period_bins=tau_bins)
 
@@ -325,26 +360,29 @@ class LifetimePanel(QtWidgets.QWidget):
             return
         ns = params.copy()
         ns.convert_units("nanoseconds")
-        parts = [f"τ{i + 1} = {e.tau:.3f} ns ({e.frac:.2f})" for i, e in enumerate(ns.exps)]
-        parts.append(f"IRF {ns.irf.tau_offset:.3f} ns ± σ {ns.irf.tau_g:.3f} ns")
-        parts.append(f"noise {ns.noise:.3f}")
-        chi = getattr(params, "chi_sq", None)
-        if chi is not None:
-            parts.append(f"reduced χ² {chi:.2f}")
-        self.params_text.setText(" · ".join(parts))
+        self.params_text.setText(fit_summary(ns))
+        warnings = list(getattr(params, "warnings", []) or [])
+        self.warnings_text.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warnings_text.setVisible(bool(warnings))
 
     # ---- image & phasor ----
     def _image_key(self):
         s = self.state
+        source = self._offset_source()
         return (self.image_mode.currentIndex(), s.timepoint, s.plane, s.color, s.average,
                 s.registered, *s.lifetime_range,
-                id(self.session.flim_params_for(s.color)))
+                repr(source.to_dict()) if hasattr(source, "offset_bins") else id(source))
+
+    def _offset_source(self):
+        """What lifetimes subtract: the channel's calibration, else its fit."""
+        c = self.state.color
+        cal = self.calibration_for(c) if self.calibration_for is not None else None
+        return cal if cal is not None else self.session.flim_params_for(c)
 
     def refresh_image(self) -> None:
         """Request the lifetime image of the current view (background load)."""
         if self._active():
-            self.image_loader.request(self._image_key(),
-                                      self.session.flim_params_for(self.state.color))
+            self.image_loader.request(self._image_key(), self._offset_source())
 
     def _load_image(self, key, params):  # worker thread: inputs from the arguments only
         mode, t, z, c, avg, reg, lo, hi, _ = key

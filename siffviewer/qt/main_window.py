@@ -13,6 +13,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffError
 
 from ..model import export as exporter
+from ..model.flim_settings import FlimSettings
 from ..model.masks import MaskFileError, MaskSet
 from ..model.session import Session
 from ..model.session_file import (
@@ -28,12 +29,15 @@ from ..model.view_state import FrameKey, ViewState
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
 from . import export_dialogs
+from .calibration_panel import CalibrationPanel
+from .flim_traces_view import FlimTracesView
 from .frame_view import FrameView, auto_levels
 from .lifetime_panel import LifetimePanel
 from .mask_tools import MaskEditor, overlay_rgba
 from .masks_panel import MasksPanel
 from .metadata import MetadataPanel
 from .navigation import NavigationPanel
+from .phasor_view import PhasorPanel
 from .planes_panel import PlanesPanel
 from .registration_panel import RegistrationPanel
 from .shortcuts import ShortcutsDialog
@@ -379,7 +383,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _shutdown_session(self) -> None:
         """Stop every panel's background work and abandon running jobs of the old session."""
         for panel in ("planes_panel", "registration_panel", "traces_panel", "lifetime_panel",
-                      "overview_panel"):
+                      "overview_panel", "phasor_panel", "calibration_panel",
+                      "flim_traces_view"):
             widget = getattr(self, panel, None)
             if widget is not None:
                 widget.shutdown()
@@ -596,9 +601,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_view.set_editor(self.editor)
         self.editor.preview_changed.connect(lambda: self.frame_view.set_preview(self.editor.preview))
         self.masks_panel = MasksPanel(self.masks, self.editor)
-        self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync)
+        self.flim = FlimSettings()  # lifetime settings, shown by the panels of _install_flim
+        self.traces_panel = TracesPanel(session, self.state, self.masks, sync=self.sync,
+                                        calibration_for=lambda c: self.flim.calibration_for(
+                                            session, c, session.flim_params_for(c)))
         self.traces_panel.error.connect(lambda m: self.report_error("Traces", m))
-        self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync)
+        self.lifetime_panel = LifetimePanel(session, self.state, self.masks, sync=self.sync,
+                                            calibration_for=self.traces_panel.calibration_for)
         self.lifetime_panel.error.connect(lambda m: self.report_error("Lifetime", m))
         self.lifetime_panel.params_fitted.connect(lambda _: self.traces_panel.request())
         # arrow keys step time again after a fit (not the lifetime colour-range box)
@@ -615,10 +624,40 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analysis_tabs.addTab(self.traces_panel, "Traces")
         self.analysis_tabs.addTab(self.lifetime_panel, "Lifetime")
         self._install_overview(session)
+        self._install_flim(session)
         self.masks.subscribe(self._update_overlay)
         self._restore_session(session)
         self.autosave_timer.start()
         self._update_overlay()
+
+    def _install_flim(self, session: Session) -> None:
+        """The lifetime settings (calibration, corrections, fraction fit, phasor) and their
+        views: a 'Lifetime traces' tab and a 'Phasor' tab (calibration + pixel phasors)."""
+        args = (session, self.state, self.masks, self.flim, session.flim_params_for)
+        self.calibration_panel = CalibrationPanel(*args, sync=self.sync)
+        self.phasor_panel = PhasorPanel(*args, sync=self.sync)
+        self.flim_traces_view = FlimTracesView(*args, sync=self.sync)
+        for panel, title in ((self.calibration_panel, "Calibration"),
+                             (self.phasor_panel, "Phasor"),
+                             (self.flim_traces_view, "Lifetime traces")):
+            panel.error.connect(lambda m, t=title: self.report_error(t, m))
+        self.lifetime_panel.params_fitted.connect(lambda _: (
+            self.calibration_panel.show_values(), self.phasor_panel.refresh(),
+            self.flim_traces_view.refresh()))
+        self.phasor_panel.roi_created.connect(lambda roi_id: self.masks_panel.select(roi_id))
+        page = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout()
+        column.addWidget(self.calibration_panel)
+        column.addStretch(1)
+        row = QtWidgets.QHBoxLayout(page)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addLayout(column)
+        row.addWidget(self.phasor_panel, 1)
+        self.analysis_tabs.addTab(self.flim_traces_view, "Lifetime traces")
+        self.analysis_tabs.addTab(page, "Phasor")
+        self.flim.subscribe(lambda changed: "selection" in changed and self._update_overlay())
+        self.flim.subscribe(lambda changed: "calibration" in changed and (
+            self.traces_panel.request(), self.lifetime_panel.refresh_image()))
 
     @property
     def _shape(self) -> tuple[int, int, int]:
@@ -661,6 +700,8 @@ class MainWindow(QtWidgets.QMainWindow):
                           lifetime_range=doc.lifetime_range or self.state.lifetime_range,
                           levels=doc.levels.get(doc.channel))
         self.levels_by_channel = dict(doc.levels)
+        for message in self.flim.apply_document(doc):
+            self.report_error("Session", message)
         if doc.tools:
             self.masks_panel.brush.setValue(float(doc.tools.get("brush_radius",
                                                                  self.editor.brush_radius)))
@@ -682,7 +723,8 @@ class MainWindow(QtWidgets.QMainWindow):
             flim_params=params, dff=s.dff, timepoint=s.timepoint, plane=s.plane,
             average=s.average, levels=levels, lifetime_range=s.lifetime_range,
             tools={"tool": self.editor.tool, "brush_radius": self.editor.brush_radius},
-            identity=self.identity, source=str(session.path.resolve()))
+            identity=self.identity, source=str(session.path.resolve()),
+            **self.flim.document_fields())
 
     def _autosave_key(self):
         if self.masks is None or self.session is None:
@@ -706,6 +748,9 @@ class MainWindow(QtWidgets.QMainWindow):
         ids = self.masks_panel.selected_ids()
         self.traces_panel.set_selected(ids)
         self.lifetime_panel.set_roi(ids[0] if ids else None)
+        for panel in (self.phasor_panel, self.calibration_panel):
+            panel.set_roi(ids[0] if ids else None)
+        self.flim_traces_view.set_selected(ids)
         self._update_overlay()
 
     def _update_overlay(self, changed: set[str] | None = None) -> None:
@@ -724,6 +769,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._overlay = overlay_rgba(self.masks, plane, self.editor.roi_id)
         self._overlay_key = key
+        selection = self.flim.selection if getattr(self, "flim", None) is not None else None
+        if selection is not None and selection.shape == self._overlay.shape[:2]:
+            self._overlay = self._overlay.copy()  # phasor cursor pixels light up in yellow
+            self._overlay[selection] = (255, 230, 0, 150)
+            self._overlay_key = None
         self.frame_view.set_overlay(self._overlay)
 
     def autosave(self) -> bool:
@@ -895,7 +945,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return dialog
 
     # ------------------------------------------------------------------ exports
-    def export_traces(self, path: str | Path, wide: bool = False):
+    def export_traces(self, path: str | Path, wide: bool = False, per_plane: bool = False):
         """Export the traces of every ROI as CSV in the background; returns the Job.
 
         The same model function as ``siff export-traces``, given this session's document."""
@@ -905,7 +955,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def work(progress, cancelled):
             return exporter.export_session_traces(session, doc, path, wide, progress, cancelled,
-                                                  identity)
+                                                  identity, per_plane)
 
         job = Job("export traces", work, sync=self.sync, parent=self)
         self._jobs.append(job)

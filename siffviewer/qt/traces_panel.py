@@ -23,9 +23,11 @@ class TracesPanel(QtWidgets.QWidget):
     error = QtCore.pyqtSignal(str)
 
     def __init__(self, session: Session, state: ViewState, masks: MaskSet, sync: bool = False,
-                 parent=None) -> None:
+                 parent=None, calibration_for=None) -> None:
         super().__init__(parent)
         self.session, self.state, self.masks, self.sync = session, state, masks, sync
+        #: colour -> the Calibration whose IRF offset lifetimes subtract (None: the fit's)
+        self.calibration_for = calibration_for
         self.traces: Traces | None = None
         self.selected: list[int] = []
         self.use_dff = QtWidgets.QCheckBox("dF/F")
@@ -152,11 +154,19 @@ class TracesPanel(QtWidgets.QWidget):
             w.setChecked(v) if w is self.use_dff else w.setValue(v)
             w.blockSignals(False)
 
+    def _offset_source(self):
+        """What the lifetimes subtract: the channel's calibration, else its fit."""
+        c = self.state.color
+        cal = self.calibration_for(c) if self.calibration_for is not None else None
+        return cal if cal is not None else self.session.flim_params_for(c)
+
     def _key(self):
-        params = self.session.flim_params_for(self.state.color)
-        return (self.masks.version, self.state.color, self.state.registered, id(params))
+        source = self._offset_source()
+        ident = repr(source.to_dict()) if hasattr(source, "offset_bins") else id(source)
+        return (self.masks.version, self.state.color, self.state.registered, ident)
 
     def request(self) -> None:
+        """Recompute the traces of every ROI (background load)."""
         if not self.masks.rois:
             self.traces = None
             self.redraw()
@@ -164,8 +174,7 @@ class TracesPanel(QtWidgets.QWidget):
         self.status.setText("Computing traces…")
         # the masks are copied here, on the GUI thread that edits them
         snapshot = (self.masks.stack(), [r.roi_id for r in self.masks.rois],
-                    [r.name for r in self.masks.rois],
-                    self.session.flim_params_for(self.state.color))
+                    [r.name for r in self.masks.rois], self._offset_source())
         self.loader.request(self._key(), snapshot)
 
     def _compute(self, key, snapshot):  # worker thread
@@ -217,6 +226,7 @@ class TracesPanel(QtWidgets.QWidget):
             self.state.update(timepoint=int(np.nanargmin(np.abs(t - line.value()))))
 
     def set_selected(self, roi_ids: list[int]) -> None:
+        """Plot these ROIs (all when none)."""
         self.selected = list(roi_ids)
         self.redraw()
 
@@ -238,6 +248,7 @@ class TracesPanel(QtWidgets.QWidget):
                 self._event_items.append(line)
 
     def redraw(self) -> None:
+        """Draw the traces of the selected ROIs."""
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             for item in list(plot.listDataItems()):
                 plot.removeItem(item)

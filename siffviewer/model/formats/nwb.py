@@ -30,8 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from libsiff import SiffCancelled
-
 from ..traces import dff
 from .common import atomic_path
 
@@ -50,44 +48,6 @@ def _safe(fn, default=None):
     except Exception:  # noqa: BLE001 - a header may lack any of these fields
         return default
     return default if value is None else value
-
-
-def lifetime_se_ns(session, masks: np.ndarray, color: int, registered: bool, progress=None,
-                   cancel=None) -> np.ndarray:
-    """Standard error (ns) of the empirical lifetime of masks ``(R, planes, rows, cols)``
-    per ROI and timepoint: sqrt(var / n) of the arrival times pooled over the ROI's
-    planes, from the masks' arrival histograms (read by libsiff in chunks of timepoints);
-    NaN without photons. ``progress(done, total)`` counts timepoints."""
-    reader = session.reader
-    io = reader.siffio
-    R, T = masks.shape[0], session.geometry.n_timepoints
-    L = io.histogram_length
-    b = np.arange(L, dtype=np.float64)
-    n, s1, s2 = (np.zeros((R, T)) for _ in range(3))
-    shifts = session.shifts(registered)
-    chunk = max(1, HIST_BUDGET_BYTES // max(1, R * L * 8))
-    for start in range(0, T, chunk):
-        if cancel is not None and cancel():
-            raise SiffCancelled("NWB export cancelled")
-        stop = min(T, start + chunk)
-        for z in range(masks.shape[1]):
-            if R == 0 or not masks[:, z].any():
-                continue
-            frames = session.grid[start:stop, z, color]
-            have = frames >= 0
-            h = io.get_histograms_masked(masks[:, z], [int(f) for f in frames[have]],
-                                         registration=shifts).astype(np.float64)
-            cols = np.flatnonzero(have) + start
-            n[:, cols] += h.sum(-1)
-            s1[:, cols] += h @ b
-            s2[:, cols] += h @ (b * b)
-        if progress is not None:
-            progress(stop, T)
-    bin_ns = reader.picoseconds_per_bin / 1000.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s1 / n
-        var = np.maximum(s2 / n - mean * mean, 0.0)
-        return np.sqrt(var / n) * bin_ns
 
 
 def _metadata(reader) -> dict:
@@ -242,28 +202,15 @@ def _write(out, nwb) -> None:
 def export_session_nwb(session, doc, out, subject: dict | None = None, progress=None,
                        cancel=None, identity=None, computed=None) -> Path:
     """Compute the traces of ``doc`` (a SessionDocument) for an open ``session`` as the CSV
-    export does (unless ``computed``, its SessionTraces, is given), plus the lifetimes'
-    standard errors, and write them to ``out`` (.nwb): the one path of the app's File >
-    Export NWB, ``siff export-nwb`` and ``siff batch --nwb``. ``progress(done, total)``
-    counts timepoints of both passes."""
+    export does (unless ``computed``, its SessionTraces, is given), with the lifetimes'
+    standard errors of its lifetime columns, and write them to ``out`` (.nwb): the one path
+    of the app's File > Export NWB, ``siff export-nwb`` and ``siff batch --nwb``."""
     from ..export import export_provenance, session_traces
 
-    T = session.geometry.n_timepoints
-    total = 2 * T if session.has_flim else T
-
-    def first(done, _):
-        if progress is not None:
-            progress(done, total)
-
-    def second(done, _):
-        if progress is not None:
-            progress(T + done, total)
-
-    computed = computed or session_traces(session, doc, first, cancel)
-    se = (lifetime_se_ns(session, computed.masks, doc.channel, computed.registered, second,
-                         cancel) if session.has_flim else None)
+    computed = computed or session_traces(session, doc, progress, cancel)
+    se = computed.extra.get("lifetime_se_ns") if session.has_flim else None
     return export_nwb(session, computed, out, se, subject,
-                      provenance=export_provenance(session, doc, identity))
+                      provenance=export_provenance(session, doc, identity, computed))
 
 
 def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
@@ -288,7 +235,8 @@ def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
         identity = Identity.of(session.path)
         doc, _ = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
                                              options, identity)
-        computed = session_traces(session, doc, cancel=cancel) if csv_out else None
+        computed = (session_traces(session, doc, cancel=cancel, per_plane=options.per_plane)
+                    if csv_out else None)
         path = export_session_nwb(session, doc, out, subject, progress, cancel, identity,
                                   computed)
         if csv_out is None:
