@@ -14,6 +14,12 @@ _SIFFPY_IGNORED = ("nimg_init", "seed_ref_count", "regularize_sigma", "tqdm", "s
 
 
 def estimator_options(opts: dict, H: int, W: int, C: int, alignment_color: int) -> dict:
+    """The "siffpy" estimator's options from a caller's keyword arguments, with defaults.
+
+    ``opts`` is consumed (SiffPy's ignored keywords are dropped, ``align_z`` warns);
+    ``max_shift`` (pixels) is clipped to under half of the ``H`` x ``W`` frame, and
+    ``evidence_colors`` always includes ``alignment_color``. Raises ValueError for values
+    out of range and TypeError for unknown options."""
     for name in _SIFFPY_IGNORED:
         if name in opts:
             value = opts.pop(name)
