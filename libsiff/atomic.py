@@ -1,4 +1,4 @@
-"""Atomic file writes, the one way libsiff and siffviewer write files.
+"""Atomic file writes, the one way libsiff and siffviewer write files (and set files aside).
 
 Data go to a temporary file in the destination folder, are flushed and fsynced, then the
 temporary file is renamed over the target and the folder is fsynced, so a crash or an error
@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["AtomicFile", "atomic_open"]
+__all__ = ["AtomicFile", "atomic_open", "set_aside_damaged", "DAMAGED_SUFFIX"]
+
+#: what :func:`set_aside_damaged` appends to a file's name (before a UTC time stamp)
+DAMAGED_SUFFIX = ".damaged"
 
 
 def _default_mode() -> int:
@@ -115,3 +119,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
         target.discard()
         raise
     target.commit()
+
+
+def set_aside_damaged(path: str | os.PathLike) -> Path:
+    """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it and return the new path.
+
+    The file is kept (a user may want to look at it) but no longer found by its name; a
+    counter is appended when that name is taken. Raises OSError when it cannot be renamed.
+    """
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target
