@@ -44,6 +44,7 @@ from phasorpy.lifetime import (
 )
 from phasorpy.phasor import phasor_to_polar, phasor_transform
 
+from ..errors import SiffFormatError
 from .fit import fit_params_to_data
 from .params import Exp, FLIMParams, Irf
 from .units import FlimUnits, convert_flimunits
@@ -80,19 +81,26 @@ def histogram_phasor(histogram, period_bins: float, axis: int = -1) -> Tuple[Any
 
 
 def _load_histogram(path: os.PathLike) -> np.ndarray:
+    """The counts of a histogram file (``.npy``, or text with one or two columns).
+
+    Raises SiffFormatError naming the file when it holds no such histogram."""
     path = Path(path)
-    if path.suffix.lower() == ".npy":
-        data = np.load(path, allow_pickle=False)
-    else:
-        data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None)
-    data = np.asarray(data, dtype=np.float64)
+    try:
+        if path.suffix.lower() == ".npy":
+            # mapped: a header claiming more than the file holds fails instead of allocating
+            data = np.load(path, allow_pickle=False, mmap_mode="r")
+        else:
+            data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None)
+        data = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, EOFError, UnicodeDecodeError) as exc:
+        raise SiffFormatError(f"{path}: not an arrival-time histogram ({exc})") from None
     if data.ndim == 2 and 1 in data.shape:
         data = data.ravel()
     if data.ndim == 2 and data.shape[1] == 2:  # (time, counts) columns
         data = data[:, 1]
     if data.ndim != 1 or data.size < 4 or not np.all(np.isfinite(data)) or np.any(data < 0):
-        raise ValueError(f"{path}: not an arrival-time histogram (one column of non-negative "
-                         "counts)")
+        raise SiffFormatError(f"{path}: not an arrival-time histogram (one column of "
+                              "non-negative counts)")
     return data
 
 
@@ -319,7 +327,7 @@ def _channel_histogram(path: os.PathLike, channel: int) -> Tuple[np.ndarray, flo
     with SiffReader(path) as sr:
         tau_bins = sr.siffio.tau_bins
         if tau_bins is None:
-            raise ValueError(f"{path}: the header has no Tau_bins (not a FLIM recording)")
+            raise SiffFormatError(f"{path}: the header has no Tau_bins (not a FLIM recording)")
         frames = sr.im_params.framelist_by_color(int(channel))
         return sr.get_histogram(frames), float(tau_bins), sr.picoseconds_per_bin
 
@@ -358,6 +366,6 @@ def reference_from_roi(reader, mask, frames, tau_ns: float, channel: Optional[in
     hist = np.asarray(reader.get_histogram_masked(mask, frames, registration_dict)).sum(axis=0)
     tau_bins = reader.siffio.tau_bins
     if tau_bins is None:
-        raise ValueError(f"{reader.filename}: the header has no Tau_bins")
+        raise SiffFormatError(f"{reader.filename}: the header has no Tau_bins")
     return Calibration.from_reference(hist, tau_ns, float(tau_bins), reader.picoseconds_per_bin,
                                       channel=channel, note="ROI")

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..atomic import atomic_open
+from ..errors import SiffFormatError
 from .model import bin_probabilities, wrapped_mean_arrival
 from .optimize import HistogramFit, Theta, fit_histogram
 from .units import (
@@ -748,16 +749,28 @@ class FLIMParams:
 
         Raises
         ------
-        ValueError
-            If the file names another class.
+        SiffFormatError
+            Naming the file, when it is not JSON, names another class, or does not hold
+            valid parameters (a ValueError, as before).
+        OSError
+            When the file cannot be opened.
         """
         path = Path(path).with_suffix(FLIMPARAMS_SUFFIX)
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SiffFormatError(f"{path}: not a FLIM parameters JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise SiffFormatError(f"{path}: not a FLIM parameters JSON file (no object)")
         stored = data.pop("class", cls.__name__)
         if stored != cls.__name__:
-            raise ValueError(f"{path} holds a {stored}, not a {cls.__name__}")
-        return cls.from_dict(data)
+            raise SiffFormatError(f"{path} holds a {stored}, not a {cls.__name__}")
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SiffFormatError(f"{path}: invalid FLIM parameters ({type(exc).__name__}: "
+                                  f"{exc})") from None
 
     def copy(self) -> "FLIMParams":
         """An independent deep copy (fit results included)."""
