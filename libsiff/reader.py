@@ -324,6 +324,15 @@ class SiffReader:
         """Arrival-bin width in picoseconds, from the header (20 with a warning if absent)."""
         return float(self.im_params.picoseconds_per_bin)
 
+    @property
+    def has_photon_times(self) -> bool:
+        """True when the file stores photon arrival times (a ``Tau_bins`` header and FLIM
+        frames), False for an intensity-only TIFF (no lifetimes, histograms or phasors)."""
+        io = self._io()
+        if io.tau_bins is None or io.num_frames() == 0:
+            return False
+        return io.get_frame_metadata([0])[0]["siff_tag"] is not None
+
     def get_histogram(self, frames=None, framewise: bool = False) -> np.ndarray:
         """Arrival-time histogram (arrival bins), ``uint64 (Tau_bins + 2,)``, pooled over
         ``frames`` (all file frames when None), or ``(n, L)`` per frame with ``framewise``."""
