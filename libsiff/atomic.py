@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .errors import SiffArgumentError
+
 __all__ = ["AtomicFile", "atomic_open", "atomic_path", "set_aside_damaged", "DAMAGED_SUFFIX"]
 
 #: what :func:`set_aside_damaged` appends to a file's name (before a UTC time stamp)
@@ -72,7 +74,7 @@ class AtomicFile:
 
     def __init__(self, path: str | os.PathLike, mode: str = "wb", **kwargs):
         if mode not in ("wb", "w"):
-            raise ValueError(f"mode must be 'wb' or 'w', not {mode!r}")
+            raise SiffArgumentError(f"mode must be 'wb' or 'w', not {mode!r}")
         self.path = Path(path)
         self.done = False
         keep = _mode_for(self.path)

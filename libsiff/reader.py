@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SiffIOError, SiffShapeError
+from .errors import SiffArgumentError, SiffIOError, SiffShapeError
 from .siffio import SiffIO
 
 __all__ = ["SiffReader"]
@@ -473,7 +473,7 @@ class SiffReader:
         if reference_time == "experiment":
             return io.get_experiment_timestamps(frames)
         if reference_time != "epoch":
-            raise ValueError("reference_time must be 'experiment' or 'epoch'")
+            raise SiffArgumentError("reference_time must be 'experiment' or 'epoch'")
         laser = io.get_epoch_timestamps_laser(frames).astype(np.float64)
         try:
             system = io.get_epoch_timestamps_system(frames).astype(np.float64)

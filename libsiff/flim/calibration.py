@@ -44,7 +44,7 @@ from phasorpy.lifetime import (
 )
 from phasorpy.phasor import phasor_to_polar, phasor_transform
 
-from ..errors import SiffFormatError
+from ..errors import SiffArgumentError, SiffFormatError
 from .fit import fit_params_to_data
 from .params import Exp, FLIMParams, Irf
 from .units import FlimUnits, convert_flimunits
@@ -145,11 +145,11 @@ class Calibration:
 
     def __post_init__(self):
         if not (np.isfinite(self.period_bins) and self.period_bins > 0):
-            raise ValueError(f"period_bins must be positive, got {self.period_bins}")
+            raise SiffArgumentError(f"period_bins must be positive, got {self.period_bins}")
         if not (np.isfinite(self.bin_width_ps) and self.bin_width_ps > 0):
-            raise ValueError(f"bin_width_ps must be positive, got {self.bin_width_ps}")
+            raise SiffArgumentError(f"bin_width_ps must be positive, got {self.bin_width_ps}")
         if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+            raise SiffArgumentError(f"source must be one of {SOURCES}, got {self.source!r}")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -170,7 +170,7 @@ class Calibration:
     def irf(self) -> Irf:
         """The Gaussian IRF in nanoseconds (ValueError when the width is unknown)."""
         if self.irf_sigma_bins is None:
-            raise ValueError("this calibration has no IRF width")
+            raise SiffArgumentError("this calibration has no IRF width")
         conv = self.bin_width_ps / 1000.0
         return Irf(tau_offset=self.offset_bins * conv, tau_g=self.irf_sigma_bins * conv,
                    units=FlimUnits.NANOSECONDS, bin_width_ps=self.bin_width_ps)
@@ -223,10 +223,10 @@ class Calibration:
         """
         tau_ns = float(tau_ns)
         if not (np.isfinite(tau_ns) and tau_ns >= 0):
-            raise ValueError(f"the reference lifetime must be >= 0 ns, got {tau_ns}")
+            raise SiffArgumentError(f"the reference lifetime must be >= 0 ns, got {tau_ns}")
         n, re, im = histogram_phasor(histogram, period_bins)
         if not n > 0:
-            raise ValueError("the reference histogram has no photons")
+            raise SiffArgumentError("the reference histogram has no photons")
         freq = 1e6 / (float(period_bins) * float(bin_width_ps))
         known_re, known_im = phasor_from_lifetime(freq, tau_ns)
         fit = cls._fit_irf(histogram, tau_ns, period_bins, bin_width_ps)
@@ -251,7 +251,7 @@ class Calibration:
         """
         n, re, im = histogram_phasor(histogram, period_bins)
         if not n > 0:
-            raise ValueError("the IRF histogram has no photons")
+            raise SiffArgumentError("the IRF histogram has no photons")
         fit = cls._fit_irf(histogram, 0.0, period_bins, bin_width_ps)
         irf_phasor = complex(re, im) / max(1.0 - fit.noise, 1e-3)
         return cls(period_bins=float(period_bins), bin_width_ps=float(bin_width_ps),
@@ -313,10 +313,10 @@ class Calibration:
         data = dict(data)
         stored = data.pop("class", cls.__name__)
         if stored != cls.__name__:
-            raise ValueError(f"a {stored} is not a {cls.__name__}")
+            raise SiffArgumentError(f"a {stored} is not a {cls.__name__}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown calibration fields {sorted(unknown)}")
+            raise SiffArgumentError(f"unknown calibration fields {sorted(unknown)}")
         return cls(**data)
 
 
@@ -345,7 +345,7 @@ def irf_from_file(path: os.PathLike, channel: int = 0, period_bins: Optional[flo
         hist, period, bw = _channel_histogram(path, channel)
     else:
         if period_bins is None or bin_width_ps is None:
-            raise ValueError(f"{path}: a histogram file needs period_bins and bin_width_ps")
+            raise SiffArgumentError(f"{path}: a histogram file needs period_bins and bin_width_ps")
         hist, period, bw = _load_histogram(path), float(period_bins), float(bin_width_ps)
     return Calibration.from_irf_histogram(hist, period, bw, channel=channel, note=str(path))
 
