@@ -16,6 +16,7 @@ from libsiff.flim.params import default_flimparams
     (b"{not json", "not a FLIM parameters JSON file"),
     (b"\xff\xfe\x00garbage", "not a FLIM parameters JSON file"),
     (b"[1, 2, 3]", "no object"),
+    (b"[" * 100_000 + b"]" * 100_000, "not a FLIM parameters JSON file"),
     (json.dumps({"class": "Calibration"}).encode(), "holds a Calibration"),
     (json.dumps({"irf": {"tau_offset": 1, "tau_g": 0.1}}).encode(), "invalid FLIM parameters"),
     (json.dumps({"exps": [3], "irf": {}}).encode(), "invalid FLIM parameters"),

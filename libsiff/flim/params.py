@@ -759,7 +759,7 @@ class FLIMParams:
         try:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise SiffFormatError(f"{path}: not a FLIM parameters JSON file ({exc})") from None
         if not isinstance(data, dict):
             raise SiffFormatError(f"{path}: not a FLIM parameters JSON file (no object)")
