@@ -86,7 +86,7 @@ class SiffReader:
 
         ``im_params`` is rebuilt for the new frame count. A frame not completely written yet
         is never included."""
-        from .imparams import ImParams
+        from .scanimage import ImParams
 
         io = self._io()
         n = io.refresh()
@@ -387,7 +387,7 @@ class SiffReader:
         Empirical lifetime: mean arrival bin minus ``params``' IRF offset, in arrival bins
         (``convert_units('nanoseconds')`` for ns); NaN where a pixel has no photon. The
         photon counts are in ``.intensity``."""
-        from .flimtrace import FlimTrace
+        from .flim.trace import FlimTrace
 
         life, counts, _ = self._io().flim_map(
             params, frames, confidence_metric, method, self._registration(registration_dict))
@@ -419,7 +419,7 @@ class SiffReader:
                        registration_dict=None, return_framewise: bool = False,
                        flim_method: str = "empirical lifetime"):
         """:meth:`sum_mask_flim` for several masks in one pass: ``(n_masks, n_timepoints)``."""
-        from .flimtrace import FlimTrace
+        from .flim.trace import FlimTrace
 
         if isinstance(masks, list):
             masks = np.array(masks).squeeze()
