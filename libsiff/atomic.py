@@ -1,4 +1,4 @@
-"""Atomic file writes, the one way libsiff and siffviewer write files.
+"""Atomic file writes, the one way libsiff and siffviewer write files (and set files aside).
 
 Data go to a temporary file in the destination folder, are flushed and fsynced, then the
 temporary file is renamed over the target and the folder is fsynced, so a crash or an error
@@ -11,11 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["AtomicFile", "atomic_open"]
+from .errors import SiffArgumentError
+
+__all__ = ["AtomicFile", "atomic_open", "atomic_path", "set_aside_damaged", "DAMAGED_SUFFIX"]
+
+#: what :func:`set_aside_damaged` appends to a file's name (before a UTC time stamp)
+DAMAGED_SUFFIX = ".damaged"
 
 
 def _default_mode() -> int:
@@ -30,6 +36,11 @@ def _default_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits ``path`` keeps when replaced, or a new file's."""
+    return path.stat().st_mode & 0o777 if path.exists() else _default_mode()
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -63,10 +74,10 @@ class AtomicFile:
 
     def __init__(self, path: str | os.PathLike, mode: str = "wb", **kwargs):
         if mode not in ("wb", "w"):
-            raise ValueError(f"mode must be 'wb' or 'w', not {mode!r}")
+            raise SiffArgumentError(f"mode must be 'wb' or 'w', not {mode!r}")
         self.path = Path(path)
         self.done = False
-        keep = self.path.stat().st_mode & 0o777 if self.path.exists() else _default_mode()
+        keep = _mode_for(self.path)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
                                    dir=self.path.parent)
         self.temp_path = Path(tmp)
@@ -115,3 +126,47 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
         target.discard()
         raise
     target.commit()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) for a library that writes by name.
+
+    The by-name twin of :func:`atomic_open` for writers that need a path (tifffile, HDF5,
+    ffmpeg), with the same guarantees: on a clean exit the file is fsynced, given the mode
+    ``path`` had (or ``0o666`` minus the umask), renamed over ``path`` and the folder is
+    fsynced; on an exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    keep = _mode_for(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix,
+                               dir=path.parent)
+    os.close(fd)
+    temp_path = Path(tmp)
+    try:
+        yield temp_path
+        with open(temp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(temp_path, keep)
+        os.replace(temp_path, path)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def set_aside_damaged(path: str | os.PathLike) -> Path:
+    """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it and return the new path.
+
+    The file is kept (a user may want to look at it) but no longer found by its name; a
+    counter is appended when that name is taken. Raises OSError when it cannot be renamed.
+    """
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target

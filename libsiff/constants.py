@@ -6,6 +6,8 @@ docs/format.md §5).
 
 from __future__ import annotations
 
+from .errors import SiffArgumentError
+
 __all__ = [
     "MULTIHARP_BASE_RESOLUTION_PS",
     "FALLBACK_PICOSECONDS_PER_BIN",
@@ -34,8 +36,8 @@ def bin_width_ps_from_bin_resolution(bin_resolution: int) -> int:
         ``bin_resolution`` is not an integer in ``[0, 62]``.
     """
     if isinstance(bin_resolution, bool) or int(bin_resolution) != bin_resolution:
-        raise ValueError(f"binResolution must be an integer, got {bin_resolution!r}")
+        raise SiffArgumentError(f"binResolution must be an integer, got {bin_resolution!r}")
     resolution = int(bin_resolution)
     if not 0 <= resolution <= 62:
-        raise ValueError(f"binResolution must be in [0, 62], got {bin_resolution}")
+        raise SiffArgumentError(f"binResolution must be in [0, 62], got {bin_resolution}")
     return MULTIHARP_BASE_RESOLUTION_PS << resolution

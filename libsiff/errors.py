@@ -9,8 +9,11 @@ SiffFormatError     ValueError                    a file or sidecar that is not 
                                                   ``except OSError`` around a write does not
                                                   swallow it)
 SiffCorruptError    SiffFormatError               a damaged, truncated or foreign file
-SiffArgumentError   ValueError                    a bad argument (method name, index type,
-                                                  registration table, empty masks)
+SiffArgumentError   ValueError                    a bad argument value to any libsiff
+                                                  function (method name, index type,
+                                                  registration table, empty masks, fit
+                                                  settings, writer input); a wrong type
+                                                  stays a TypeError
 SiffShapeError      SiffFormatError, OSError      a mask or frame shape that does not match
                                                   the frames (corrosiffpy raises OSError or
                                                   ValueError here, depending on the call)

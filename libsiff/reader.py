@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SiffIOError, SiffShapeError
+from .errors import SiffArgumentError, SiffIOError, SiffShapeError
 from .siffio import SiffIO
 
 __all__ = ["SiffReader"]
@@ -86,7 +86,7 @@ class SiffReader:
 
         ``im_params`` is rebuilt for the new frame count. A frame not completely written yet
         is never included."""
-        from .imparams import ImParams
+        from .scanimage import ImParams
 
         io = self._io()
         n = io.refresh()
@@ -324,6 +324,15 @@ class SiffReader:
         """Arrival-bin width in picoseconds, from the header (20 with a warning if absent)."""
         return float(self.im_params.picoseconds_per_bin)
 
+    @property
+    def has_photon_times(self) -> bool:
+        """True when the file stores photon arrival times (a ``Tau_bins`` header and FLIM
+        frames), False for an intensity-only TIFF (no lifetimes, histograms or phasors)."""
+        io = self._io()
+        if io.tau_bins is None or io.num_frames() == 0:
+            return False
+        return io.get_frame_metadata([0])[0]["siff_tag"] is not None
+
     def get_histogram(self, frames=None, framewise: bool = False) -> np.ndarray:
         """Arrival-time histogram (arrival bins), ``uint64 (Tau_bins + 2,)``, pooled over
         ``frames`` (all file frames when None), or ``(n, L)`` per frame with ``framewise``."""
@@ -378,7 +387,7 @@ class SiffReader:
         Empirical lifetime: mean arrival bin minus ``params``' IRF offset, in arrival bins
         (``convert_units('nanoseconds')`` for ns); NaN where a pixel has no photon. The
         photon counts are in ``.intensity``."""
-        from .flimtrace import FlimTrace
+        from .flim.trace import FlimTrace
 
         life, counts, _ = self._io().flim_map(
             params, frames, confidence_metric, method, self._registration(registration_dict))
@@ -410,7 +419,7 @@ class SiffReader:
                        registration_dict=None, return_framewise: bool = False,
                        flim_method: str = "empirical lifetime"):
         """:meth:`sum_mask_flim` for several masks in one pass: ``(n_masks, n_timepoints)``."""
-        from .flimtrace import FlimTrace
+        from .flim.trace import FlimTrace
 
         if isinstance(masks, list):
             masks = np.array(masks).squeeze()
@@ -464,7 +473,7 @@ class SiffReader:
         if reference_time == "experiment":
             return io.get_experiment_timestamps(frames)
         if reference_time != "epoch":
-            raise ValueError("reference_time must be 'experiment' or 'epoch'")
+            raise SiffArgumentError("reference_time must be 'experiment' or 'epoch'")
         laser = io.get_epoch_timestamps_laser(frames).astype(np.float64)
         try:
             system = io.get_epoch_timestamps_system(frames).astype(np.float64)

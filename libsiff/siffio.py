@@ -369,7 +369,7 @@ class SiffIO:
             return 0.0
         period = float(period_bins)
         if not (np.isfinite(period) and period > 0):
-            raise ValueError(f"{self._path}: the phasor period must be a positive number of "
+            raise SiffArgumentError(f"{self._path}: the phasor period must be a positive number of "
                              f"arrival bins, not {period_bins!r}")
         return period
 

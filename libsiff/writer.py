@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .atomic import AtomicFile
+from .errors import SiffArgumentError
 
 __all__ = [
     "SiffWriter",
@@ -84,9 +85,9 @@ def _encode_text(text: str | bytes, what: str) -> bytes:
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"{what} must be ASCII text") from exc
+        raise SiffArgumentError(f"{what} must be ASCII text") from exc
     if b"\0" in data:
-        raise ValueError(f"{what} must not contain NUL bytes")
+        raise SiffArgumentError(f"{what} must not contain NUL bytes")
     return data
 
 
@@ -97,13 +98,13 @@ def _encode_header_text(text: str | bytes, what: str) -> bytes:
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"{what} must be Latin-1 text") from exc
+        raise SiffArgumentError(f"{what} must be Latin-1 text") from exc
 
 
 def _check_shape(shape: Iterable[int]) -> tuple[int, int]:
     h, w = (int(v) for v in shape)
     if not (1 <= h <= _MAX_U16 + 1 and 1 <= w <= _MAX_U16 + 1):
-        raise ValueError(f"frame shape must be (H, W) with 1 <= H, W <= 65536, got {(h, w)}")
+        raise SiffArgumentError(f"frame shape must be (H, W) with 1 <= H, W <= 65536, got {(h, w)}")
     return h, w
 
 
@@ -112,7 +113,7 @@ def _as_int_array(values: Any, name: str) -> np.ndarray:
     if arr.ndim != 1:
         arr = arr.reshape(-1)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        raise SiffArgumentError(f"{name} must be an integer array, got dtype {arr.dtype}")
     return arr
 
 
@@ -122,7 +123,7 @@ def _check_range(arr: np.ndarray, upper: int, name: str) -> None:
         return
     lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or hi >= upper:
-        raise ValueError(f"{name} must lie in [0, {upper}), got values in [{lo}, {hi}]")
+        raise SiffArgumentError(f"{name} must lie in [0, {upper}), got values in [{lo}, {hi}]")
 
 
 def raw_words(y: np.ndarray, x: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -143,7 +144,7 @@ def compressed_block(y: np.ndarray, x: np.ndarray, tau: np.ndarray,
     pixel = y.astype(np.int64) * w + x.astype(np.int64)
     counts = np.bincount(pixel, minlength=h * w)
     if counts.size and counts.max() > _MAX_U16:
-        raise ValueError(f"a pixel holds {int(counts.max())} photons; "
+        raise SiffArgumentError(f"a pixel holds {int(counts.max())} photons; "
                          "compressed frames allow 65535")
     order = _stable_pixel_order(pixel, h * w)
     taus = tau if order is None else tau[order]
@@ -213,7 +214,7 @@ class SiffWriter:
             head = struct.pack("<2sHHHQ", b"II", 43, 8, 0, first_ifd) + si_fields
         else:
             if first_ifd > _MAX_U32:
-                raise ValueError("header texts too long for a classic TIFF")
+                raise SiffArgumentError("header texts too long for a classic TIFF")
             head = struct.pack("<2sHI", b"II", 42, first_ifd) + si_fields
         self._fh.write(head)
         self._fh.write(self._nvfd)
@@ -248,17 +249,17 @@ class SiffWriter:
         x = _as_int_array(x, "x")
         tau = _as_int_array(tau, "tau")
         if not (y.size == x.size == tau.size):
-            raise ValueError(f"y, x and tau differ in length: {y.size}, {x.size}, {tau.size}")
+            raise SiffArgumentError(f"y, x and tau differ in length: {y.size}, {x.size}, {tau.size}")
         _check_range(y, h, "y")
         _check_range(x, w, "x")
         _check_range(tau, _MAX_U32 + 1, "tau")
         n = y.size
         if encoding not in ("raw", "compressed", "auto"):
-            raise ValueError(f"encoding must be 'raw', 'compressed' or 'auto', not {encoding!r}")
+            raise SiffArgumentError(f"encoding must be 'raw', 'compressed' or 'auto', not {encoding!r}")
         block = None
         if encoding == "compressed":
             if n == 0 and not allow_empty_compressed:
-                raise ValueError("a compressed frame needs at least one photon; write it as raw")
+                raise SiffArgumentError("a compressed frame needs at least one photon; write it as raw")
             _check_range(tau, _MAX_U16 + 1, "tau (compressed)")
             block = compressed_block(y, x, tau, (h, w))
         elif encoding == "auto" and n and 2 * h * w + 2 * n < 8 * n and int(tau.max()) <= _MAX_U16:
@@ -285,10 +286,10 @@ class SiffWriter:
         """Add a plain TIFF frame (no tag 907, BitsPerSample 16) holding a 2-D uint16 image."""
         image = np.asarray(image_uint16)
         if image.ndim != 2:
-            raise ValueError(f"a TIFF frame must be 2-D, got shape {image.shape}")
+            raise SiffArgumentError(f"a TIFF frame must be 2-D, got shape {image.shape}")
         if image.dtype != np.uint16:
             if image.size and not np.issubdtype(image.dtype, np.integer):
-                raise ValueError(f"a TIFF frame must hold integers, got dtype {image.dtype}")
+                raise SiffArgumentError(f"a TIFF frame must hold integers, got dtype {image.dtype}")
             _check_range(image.reshape(-1), _MAX_U16 + 1, "TIFF pixel values")
         h, w = _check_shape(image.shape)
         data = np.ascontiguousarray(image, dtype="<u2").reshape(-1)
@@ -362,7 +363,7 @@ class SiffWriter:
     def _write_frame(self, shape, kind, description, data: np.ndarray, n_photons: int,
                      counts: np.ndarray | None = None) -> int:
         if self._closed:
-            raise ValueError("the writer is closed")
+            raise SiffArgumentError("the writer is closed")
         desc = _encode_text(description, "description")
         n_tags = 18 if kind == TIFF else 19
         ifd_off = self._pos
@@ -371,7 +372,7 @@ class SiffWriter:
         strip_len = data.nbytes
         next_ifd = strip_off + strip_len
         if next_ifd > self._max_offset:
-            raise ValueError("file too large for a classic TIFF (offsets exceed 4 GiB); "
+            raise SiffArgumentError("file too large for a classic TIFF (offsets exceed 4 GiB); "
                              "use bigtiff=True")
         entries = self._ifd_entries(shape, kind, desc_off, len(desc), strip_off, strip_len)
         flat = [v for entry in entries for v in entry]
@@ -437,15 +438,15 @@ def make_description(frame_number: int, timestamp_s: float, epoch_ns: int,
         f"epoch = {int(epoch_ns)}",
     ]
     if text_timestamp_mode not in ("present", "blank", "absent"):
-        raise ValueError(f"text_timestamp_mode must be 'present', 'blank' or 'absent', "
+        raise SiffArgumentError(f"text_timestamp_mode must be 'present', 'blank' or 'absent', "
                          f"not {text_timestamp_mode!r}")
     if appended_text is not None:
         if "\n" in appended_text or "\r" in appended_text:
-            raise ValueError("appended_text must be a single line")
+            raise SiffArgumentError("appended_text must be a single line")
         lines.append(f"Appended text = {appended_text}")
         if text_timestamp_mode == "present":
             if text_timestamp is None:
-                raise ValueError("text_timestamp is required when text_timestamp_mode is 'present'")
+                raise SiffArgumentError("text_timestamp is required when text_timestamp_mode is 'present'")
             lines.append(f"Text timestamp = {_format_seconds(text_timestamp)}")
         elif text_timestamp_mode == "blank":
             lines.append("Text timestamp = ")
@@ -556,10 +557,10 @@ def build_nvfd(template: str | os.PathLike | None = None, **settings: Any) -> st
         lines.pop()
     for key, value in settings.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
-            raise ValueError(f"invalid NVFD key {key!r}")
+            raise SiffArgumentError(f"invalid NVFD key {key!r}")
         text = format_matlab_value(value, column=key.rsplit(".", 1)[-1] in _COLUMN_KEYS)
         if "\n" in text or "\r" in text:
-            raise ValueError(f"the value of {key} must be a single line")
+            raise SiffArgumentError(f"the value of {key} must be a single line")
         line = f"{key} = {text}"
         idx = [i for i, existing in enumerate(lines) if _key_of(existing) == key]
         if idx:
@@ -580,7 +581,7 @@ def _check_flim_keys(nvfd: str) -> None:
             continue
         line_start = nvfd.rfind("\n", 0, pos) + 1
         if nvfd[line_start:pos] != "SI.hScan2D.hAcq." or nvfd.count(needle) != 1:
-            raise ValueError(f"{needle.strip()!r} must appear only as the key of its own "
+            raise SiffArgumentError(f"{needle.strip()!r} must appear only as the key of its own "
                              f"SI.hScan2D.hAcq line (corrosiff reads its first occurrence)")
 
 
@@ -607,7 +608,7 @@ def build_roi_json(height: int, width: int, template: str | os.PathLike | None =
     imaging = data["RoiGroups"]["imagingRoiGroup"]
     fields = _scanfields(imaging)
     if not fields:
-        raise ValueError("the ROI template has no imaging scanfield")
+        raise SiffArgumentError("the ROI template has no imaging scanfield")
     for sf in fields:
         sf["pixelResolutionXY"] = [int(width), int(height)]
     rois = imaging.get("rois")

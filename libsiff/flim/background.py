@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 from scipy import ndimage
 
+from ..errors import SiffArgumentError
 from .calibration import Calibration
 from .roi_photons import PhotonMoments, roi_photon_moments
 
@@ -50,9 +51,9 @@ class BackgroundSettings:
 
     def __post_init__(self):
         if self.gap_px < 0 or self.width_px < 1:
-            raise ValueError("neuropil gap must be >= 0 and width >= 1 pixel")
+            raise SiffArgumentError("neuropil gap must be >= 0 and width >= 1 pixel")
         if not np.isfinite(self.coefficient) or self.coefficient < 0:
-            raise ValueError("the neuropil coefficient must be >= 0")
+            raise SiffArgumentError("the neuropil coefficient must be >= 0")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-compatible dict."""
@@ -63,7 +64,7 @@ class BackgroundSettings:
         """Build from :meth:`to_dict` output."""
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown background settings {sorted(unknown)}")
+            raise SiffArgumentError(f"unknown background settings {sorted(unknown)}")
         return cls(**data)
 
 
@@ -81,7 +82,7 @@ def neuropil_mask(roi_mask, gap_px: int = 2, width_px: int = 8, exclude=None) ->
     """
     roi = np.asarray(roi_mask, dtype=bool)
     if roi.ndim not in (2, 3):
-        raise ValueError("an ROI mask is (H, W) or (P, H, W)")
+        raise SiffArgumentError("an ROI mask is (H, W) or (P, H, W)")
     planes = roi[None] if roi.ndim == 2 else roi
     out = np.zeros_like(planes)
     for i, plane in enumerate(planes):
@@ -102,7 +103,7 @@ def neuropil_corrected_photons(photons, neuropil_photons, roi_area: float,
     Returns ``(corrected, fneu)``, both in photons.
     """
     if neuropil_area <= 0:
-        raise ValueError("the neuropil annulus has no pixels")
+        raise SiffArgumentError("the neuropil annulus has no pixels")
     fneu = np.asarray(neuropil_photons, dtype=np.float64) * (roi_area / neuropil_area)
     return np.asarray(photons, dtype=np.float64) - coefficient * fneu, fneu
 
@@ -213,9 +214,9 @@ def roi_trace_table(siffio, roi_mask, frames, calibration: Calibration,
     if background_mask is not None:
         bg = np.asarray(background_mask, dtype=bool)
         if bg.shape != roi.shape:
-            raise ValueError(f"background mask shape {bg.shape} != ROI mask shape {roi.shape}")
+            raise SiffArgumentError(f"background mask shape {bg.shape} != ROI mask shape {roi.shape}")
         if not bg.any():
-            raise ValueError("the background ROI has no pixels")
+            raise SiffArgumentError("the background ROI has no pixels")
         masks.append(bg)
     moments = roi_photon_moments(siffio, np.stack(masks), frames, calibration.period_bins,
                                  registration)

@@ -44,6 +44,7 @@ from phasorpy.lifetime import (
 )
 from phasorpy.phasor import phasor_to_polar, phasor_transform
 
+from ..errors import SiffArgumentError, SiffFormatError
 from .fit import fit_params_to_data
 from .params import Exp, FLIMParams, Irf
 from .units import FlimUnits, convert_flimunits
@@ -80,19 +81,26 @@ def histogram_phasor(histogram, period_bins: float, axis: int = -1) -> Tuple[Any
 
 
 def _load_histogram(path: os.PathLike) -> np.ndarray:
+    """The counts of a histogram file (``.npy``, or text with one or two columns).
+
+    Raises SiffFormatError naming the file when it holds no such histogram."""
     path = Path(path)
-    if path.suffix.lower() == ".npy":
-        data = np.load(path, allow_pickle=False)
-    else:
-        data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None)
-    data = np.asarray(data, dtype=np.float64)
+    try:
+        if path.suffix.lower() == ".npy":
+            # mapped: a header claiming more than the file holds fails instead of allocating
+            data = np.load(path, allow_pickle=False, mmap_mode="r")
+        else:
+            data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None)
+        data = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, EOFError, UnicodeDecodeError) as exc:
+        raise SiffFormatError(f"{path}: not an arrival-time histogram ({exc})") from None
     if data.ndim == 2 and 1 in data.shape:
         data = data.ravel()
     if data.ndim == 2 and data.shape[1] == 2:  # (time, counts) columns
         data = data[:, 1]
     if data.ndim != 1 or data.size < 4 or not np.all(np.isfinite(data)) or np.any(data < 0):
-        raise ValueError(f"{path}: not an arrival-time histogram (one column of non-negative "
-                         "counts)")
+        raise SiffFormatError(f"{path}: not an arrival-time histogram (one column of "
+                              "non-negative counts)")
     return data
 
 
@@ -137,11 +145,11 @@ class Calibration:
 
     def __post_init__(self):
         if not (np.isfinite(self.period_bins) and self.period_bins > 0):
-            raise ValueError(f"period_bins must be positive, got {self.period_bins}")
+            raise SiffArgumentError(f"period_bins must be positive, got {self.period_bins}")
         if not (np.isfinite(self.bin_width_ps) and self.bin_width_ps > 0):
-            raise ValueError(f"bin_width_ps must be positive, got {self.bin_width_ps}")
+            raise SiffArgumentError(f"bin_width_ps must be positive, got {self.bin_width_ps}")
         if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+            raise SiffArgumentError(f"source must be one of {SOURCES}, got {self.source!r}")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -162,7 +170,7 @@ class Calibration:
     def irf(self) -> Irf:
         """The Gaussian IRF in nanoseconds (ValueError when the width is unknown)."""
         if self.irf_sigma_bins is None:
-            raise ValueError("this calibration has no IRF width")
+            raise SiffArgumentError("this calibration has no IRF width")
         conv = self.bin_width_ps / 1000.0
         return Irf(tau_offset=self.offset_bins * conv, tau_g=self.irf_sigma_bins * conv,
                    units=FlimUnits.NANOSECONDS, bin_width_ps=self.bin_width_ps)
@@ -215,10 +223,10 @@ class Calibration:
         """
         tau_ns = float(tau_ns)
         if not (np.isfinite(tau_ns) and tau_ns >= 0):
-            raise ValueError(f"the reference lifetime must be >= 0 ns, got {tau_ns}")
+            raise SiffArgumentError(f"the reference lifetime must be >= 0 ns, got {tau_ns}")
         n, re, im = histogram_phasor(histogram, period_bins)
         if not n > 0:
-            raise ValueError("the reference histogram has no photons")
+            raise SiffArgumentError("the reference histogram has no photons")
         freq = 1e6 / (float(period_bins) * float(bin_width_ps))
         known_re, known_im = phasor_from_lifetime(freq, tau_ns)
         fit = cls._fit_irf(histogram, tau_ns, period_bins, bin_width_ps)
@@ -243,7 +251,7 @@ class Calibration:
         """
         n, re, im = histogram_phasor(histogram, period_bins)
         if not n > 0:
-            raise ValueError("the IRF histogram has no photons")
+            raise SiffArgumentError("the IRF histogram has no photons")
         fit = cls._fit_irf(histogram, 0.0, period_bins, bin_width_ps)
         irf_phasor = complex(re, im) / max(1.0 - fit.noise, 1e-3)
         return cls(period_bins=float(period_bins), bin_width_ps=float(bin_width_ps),
@@ -305,10 +313,10 @@ class Calibration:
         data = dict(data)
         stored = data.pop("class", cls.__name__)
         if stored != cls.__name__:
-            raise ValueError(f"a {stored} is not a {cls.__name__}")
+            raise SiffArgumentError(f"a {stored} is not a {cls.__name__}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown calibration fields {sorted(unknown)}")
+            raise SiffArgumentError(f"unknown calibration fields {sorted(unknown)}")
         return cls(**data)
 
 
@@ -319,7 +327,7 @@ def _channel_histogram(path: os.PathLike, channel: int) -> Tuple[np.ndarray, flo
     with SiffReader(path) as sr:
         tau_bins = sr.siffio.tau_bins
         if tau_bins is None:
-            raise ValueError(f"{path}: the header has no Tau_bins (not a FLIM recording)")
+            raise SiffFormatError(f"{path}: the header has no Tau_bins (not a FLIM recording)")
         frames = sr.im_params.framelist_by_color(int(channel))
         return sr.get_histogram(frames), float(tau_bins), sr.picoseconds_per_bin
 
@@ -337,7 +345,7 @@ def irf_from_file(path: os.PathLike, channel: int = 0, period_bins: Optional[flo
         hist, period, bw = _channel_histogram(path, channel)
     else:
         if period_bins is None or bin_width_ps is None:
-            raise ValueError(f"{path}: a histogram file needs period_bins and bin_width_ps")
+            raise SiffArgumentError(f"{path}: a histogram file needs period_bins and bin_width_ps")
         hist, period, bw = _load_histogram(path), float(period_bins), float(bin_width_ps)
     return Calibration.from_irf_histogram(hist, period, bw, channel=channel, note=str(path))
 
@@ -358,6 +366,6 @@ def reference_from_roi(reader, mask, frames, tau_ns: float, channel: Optional[in
     hist = np.asarray(reader.get_histogram_masked(mask, frames, registration_dict)).sum(axis=0)
     tau_bins = reader.siffio.tau_bins
     if tau_bins is None:
-        raise ValueError(f"{reader.filename}: the header has no Tau_bins")
+        raise SiffFormatError(f"{reader.filename}: the header has no Tau_bins")
     return Calibration.from_reference(hist, tau_ns, float(tau_bins), reader.picoseconds_per_bin,
                                       channel=channel, note="ROI")

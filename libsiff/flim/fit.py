@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
+from ..errors import SiffArgumentError
 from .optimize import Theta, fit_histogram, theta_from_tuple
 from .params import FLIMParams
 from .units import FlimUnits, FlimUnitsLike
@@ -21,7 +22,7 @@ def _result_units(units: Optional[FlimUnitsLike], guess: Optional[FLIMParams]) -
         units = gu if gu not in (FlimUnits.UNKNOWN, FlimUnits.UNITLESS) else FlimUnits.NANOSECONDS
     units = FlimUnits(units)
     if units in (FlimUnits.UNKNOWN, FlimUnits.UNITLESS):
-        raise ValueError("units must be a time unit")
+        raise SiffArgumentError("units must be a time unit")
     return units
 
 

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ..errors import SiffArgumentError
 from .calibration import Calibration
 from .fit import fit_params_to_data
 from .model import bin_probabilities
@@ -188,10 +189,10 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
     h = np.asarray(histograms, dtype=np.float64)
     n_comp = params.n_exp
     if n_comp < 2:
-        raise ValueError("a fraction fit needs at least two components")
+        raise SiffArgumentError("a fraction fit needs at least two components")
     if bin_timepoints > 1:
         if h.ndim < 2:
-            raise ValueError("binning timepoints needs histograms (..., T, K)")
+            raise SiffArgumentError("binning timepoints needs histograms (..., T, K)")
         t = h.shape[-2] // bin_timepoints
         h = h[..., :t * bin_timepoints, :].reshape(*h.shape[:-2], t, bin_timepoints,
                                                    h.shape[-1]).sum(axis=-2)
@@ -251,11 +252,11 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     """
     if isinstance(histograms, PhotonMoments):
         if histograms.histograms is None:
-            raise ValueError("these moments kept no histograms (keep_histograms=True)")
+            raise SiffArgumentError("these moments kept no histograms (keep_histograms=True)")
         histograms, rebin = histograms.histograms, histograms.rebin
     h = np.asarray(histograms, dtype=np.float64)
     if h.ndim != 3:
-        raise ValueError("histograms must be (R, T, K)")
+        raise SiffArgumentError("histograms must be (R, T, K)")
     k = h.shape[-1]
     centers = np.arange(k) * rebin + 0.5 * (rebin - 1)
     fit_entries = _fit_groups(k, rebin, period_bins)

@@ -21,6 +21,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
+from ..errors import SiffArgumentError
 from .units import FlimUnits, convert_flimunits
 
 __all__ = [
@@ -255,7 +256,7 @@ def correct_phasor(phasor, params, hist_length: int, subtract_noise: bool = Fals
         p = (p - params.noise * noise_phasor) / (1.0 - params.noise)
     if project:
         if params.n_exp != 2:
-            raise ValueError("projection needs exactly two exponential components")
+            raise SiffArgumentError("projection needs exactly two exponential components")
         bw = getattr(params, "bin_width_ps", None)
         taus = [convert_flimunits(e.tau, e.units, FlimUnits.COUNTBINS,
                                   bw if bw is not None else e.bin_width_ps)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erfc, erfcx, ndtr
 
+from ..errors import SiffArgumentError
+
 __all__ = ["bin_probabilities", "exp_gauss_survival", "wrapped_mean_arrival"]
 
 _SQRT2 = np.sqrt(2.0)
@@ -62,9 +64,9 @@ def _as_components(taus, fracs):
     taus = np.atleast_1d(np.asarray(taus, dtype=float))
     fracs = np.atleast_1d(np.asarray(fracs, dtype=float))
     if taus.shape != fracs.shape or taus.ndim != 1 or taus.size == 0:
-        raise ValueError("taus and fracs must be 1-D arrays of the same, non-zero length")
+        raise SiffArgumentError("taus and fracs must be 1-D arrays of the same, non-zero length")
     if np.any(~np.isfinite(taus)) or np.any(taus <= 0):
-        raise ValueError(f"lifetimes must be positive and finite, got {taus}")
+        raise SiffArgumentError(f"lifetimes must be positive and finite, got {taus}")
     return taus, fracs
 
 
@@ -97,7 +99,7 @@ def bin_probabilities(centers, width, period, taus, fracs, mu, sigma, noise=0.0)
     T, w = float(period), float(width)
     sigma = float(sigma)
     if not (T > 0 and w > 0 and sigma > 0):
-        raise ValueError("period, width and sigma must be positive")
+        raise SiffArgumentError("period, width and sigma must be positive")
     centers = np.asarray(centers, dtype=float)
     c = np.mod(centers + 0.5 * w, T) - 0.5 * w       # centres in [-w/2, T - w/2)
     mu_r = float(np.mod(mu, T))                       # the model is periodic in mu

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.optimize import brentq, least_squares
 
+from ..errors import SiffArgumentError
 from .guardrails import fit_warnings
 from .model import bin_probabilities
 from .units import BASE_RESOLUTION_PICOSECONDS, FlimUnits, FlimUnitsLike, convert_flimunits
@@ -49,9 +50,11 @@ class Theta:
     noise: float
 
     def copy(self) -> "Theta":
+        """An independent copy (the arrays are copied)."""
         return Theta(self.taus.copy(), self.fracs.copy(), self.mu, self.sigma, self.noise)
 
     def sorted(self) -> "Theta":
+        """The same parameters with the components ordered by increasing lifetime."""
         order = np.argsort(self.taus, kind="stable")
         return Theta(self.taus[order], self.fracs[order], self.mu, self.sigma, self.noise)
 
@@ -295,9 +298,9 @@ class HistogramFit:
 def _checked_counts(histogram) -> np.ndarray:
     counts = np.asarray(histogram, dtype=float)
     if counts.ndim != 1 or counts.size < 4:
-        raise ValueError("histogram must be 1-D with at least 4 bins")
+        raise SiffArgumentError("histogram must be 1-D with at least 4 bins")
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-        raise ValueError("histogram counts must be finite and non-negative")
+        raise SiffArgumentError("histogram counts must be finite and non-negative")
     return counts
 
 
@@ -318,17 +321,17 @@ def _axis_in_bins(n_all: int, x_range, x_units: FlimUnitsLike, bw: float,
         centers = np.asarray(convert_flimunits(np.asarray(x_range, dtype=float), x_units,
                                                FlimUnits.COUNTBINS, bw), dtype=float)
         if centers.shape != (n_all,):
-            raise ValueError("x_range must have the same length as histogram")
+            raise SiffArgumentError("x_range must have the same length as histogram")
     steps = np.diff(centers)
     if np.any(steps <= 0):
-        raise ValueError("x_range must increase")
+        raise SiffArgumentError("x_range must increase")
     width = float(np.median(steps))
     if period_bins is None:
         period = float(n_all - 2) if x_range is None else width * n_all
     else:
         period = float(period_bins)
     if period <= 0:
-        raise ValueError("period_bins must be positive")
+        raise SiffArgumentError("period_bins must be positive")
     return centers, width, period
 
 
@@ -340,7 +343,7 @@ def _fit_mask(centers: np.ndarray, width: float, period: float, fit_bins) -> np.
     fb = np.asarray(fit_bins)
     if fb.dtype == bool:
         if fb.shape != centers.shape:
-            raise ValueError("a boolean fit_bins must match the histogram's shape")
+            raise SiffArgumentError("a boolean fit_bins must match the histogram's shape")
         return fb.copy()
     mask = np.zeros(n_all, dtype=bool)
     mask[fb.astype(int)] = True
@@ -352,7 +355,7 @@ def theta_from_tuple(values: Sequence[float], units: FlimUnitsLike, bw: float) -
     vals = [float(v) for v in values]
     noise = vals.pop() if len(vals) % 2 == 1 else 0.0
     if len(vals) < 4:
-        raise ValueError("a guess tuple is (tau_1, frac_1, ..., tau_offset, tau_g[, noise])")
+        raise SiffArgumentError("a guess tuple is (tau_1, frac_1, ..., tau_offset, tau_g[, noise])")
 
     def conv(v):
         return float(convert_flimunits(v, units, FlimUnits.COUNTBINS, bw))
@@ -369,10 +372,10 @@ def _sized_guess(guess: Optional[Theta], n_exps: Optional[int], fixed: Sequence[
         n_exps = guess.taus.size if guess is not None else 2
     n_exps = int(n_exps)
     if n_exps < 1:
-        raise ValueError("n_exps must be >= 1")
+        raise SiffArgumentError("n_exps must be >= 1")
     if guess is not None and guess.taus.size != n_exps:
         if {"taus", "fracs"} & set(fixed):
-            raise ValueError(f"the initial guess has {guess.taus.size} components, "
+            raise SiffArgumentError(f"the initial guess has {guess.taus.size} components, "
                              f"n_exps is {n_exps}: cannot fix its lifetimes or fractions")
         guess = _resize_theta(guess, n_exps)
     return guess, n_exps
@@ -384,9 +387,9 @@ def _fixed_values(guess: Optional[Theta], fixed: Sequence[str], fit_noise: bool,
     fixed = tuple(fixed)
     unknown = set(fixed) - set(_FIXABLE)
     if unknown:
-        raise ValueError(f"cannot fix {sorted(unknown)}; choose from {_FIXABLE}")
+        raise SiffArgumentError(f"cannot fix {sorted(unknown)}; choose from {_FIXABLE}")
     if fixed and guess is None:
-        raise ValueError("fixing parameters needs an initial_guess holding their values")
+        raise SiffArgumentError("fixing parameters needs an initial_guess holding their values")
     values: Dict[str, object] = {}
     if guess is not None:
         source = {"taus": guess.taus, "fracs": guess.fracs, "tau_offset": guess.mu,
@@ -491,7 +494,7 @@ def fit_histogram(
     mask = _fit_mask(centers_all, width, period, fit_bins)
     counts, centers = counts_all[mask], centers_all[mask]
     if counts.sum() <= 0:
-        raise ValueError("the histogram has no photons in the fitted bins")
+        raise SiffArgumentError("the histogram has no photons in the fitted bins")
     guess, n_exps = _sized_guess(guess, n_exps, fixed)
     fixed_vals = _fixed_values(guess, fixed, fit_noise, n_exps)
     prob = _Problem(counts, centers, width, period, n_exps, fixed_vals)

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..atomic import atomic_open
+from ..errors import SiffArgumentError, SiffFormatError
 from .model import bin_probabilities, wrapped_mean_arrival
 from .optimize import HistogramFit, Theta, fit_histogram
 from .units import (
@@ -270,21 +271,21 @@ class FLIMParams:
             exps, irf = self._components_from_tuple(tuples[0], units)
             irfs = [irf]
         if not exps or not irfs:
-            raise ValueError("FLIMParams needs at least one Exp and an Irf (or a tuple "
+            raise SiffArgumentError("FLIMParams needs at least one Exp and an Irf (or a tuple "
                              "(tau_1, frac_1, ..., tau_offset, tau_g))")
         if len(irfs) > 1:
-            raise ValueError("FLIMParams takes a single Irf")
+            raise SiffArgumentError("FLIMParams takes a single Irf")
         self.exps: List[Exp] = [e.copy() for e in exps]
         self.irf: Irf = irfs[0].copy()
         for p in self.params:
             p.bin_width_ps = self._bin_width_ps
         fracs = [e.frac for e in self.exps]
         if any(f is None for f in fracs) or any(e.tau is None for e in self.exps):
-            raise ValueError("every Exp needs a tau and a frac")
+            raise SiffArgumentError("every Exp needs a tau and a frac")
         if abs(float(np.sum(fracs)) - 1.0) > 0.01:
-            raise ValueError(f"fractions of the exponentials must sum to 1, got {np.sum(fracs)}")
+            raise SiffArgumentError(f"fractions of the exponentials must sum to 1, got {np.sum(fracs)}")
         if self.irf.tau_offset is None or self.irf.tau_g is None:
-            raise ValueError("the Irf needs a tau_offset and a tau_g")
+            raise SiffArgumentError("the Irf needs a tau_offset and a tau_g")
         self.color_channel = color_channel
         self.name = name
         self._allow_noise = True
@@ -302,7 +303,7 @@ class FLIMParams:
     def _components_from_tuple(values, units) -> Tuple[List[Exp], Irf]:
         values = [float(v) for v in values]
         if len(values) < 4 or len(values) % 2:
-            raise ValueError("a parameter tuple is (tau_1, frac_1, ..., tau_offset, tau_g)")
+            raise SiffArgumentError("a parameter tuple is (tau_1, frac_1, ..., tau_offset, tau_g)")
         u = FlimUnits(units) if units is not None else FlimUnits.COUNTBINS
         exps = [Exp(tau=t, frac=f, units=u) for t, f in zip(values[:-2:2], values[1:-2:2], strict=False)]
         return exps, Irf(tau_offset=values[-2], tau_g=values[-1], units=u)
@@ -342,7 +343,7 @@ class FLIMParams:
         """Set all values from a tuple in the **current** units (no unit change)."""
         values = [float(v) for v in values]
         if len(values) != 2 * self.n_exp + 2:
-            raise ValueError(f"expected {2 * self.n_exp + 2} values "
+            raise SiffArgumentError(f"expected {2 * self.n_exp + 2} values "
                              "(tau_1, frac_1, ..., tau_offset, tau_g)")
         for e, t, f in zip(self.exps, values[:-2:2], values[1:-2:2], strict=False):
             e.tau, e.frac = t, f
@@ -398,7 +399,7 @@ class FLIMParams:
     def noise(self, value: float) -> None:
         value = float(value)
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"noise must lie in [0, 1], got {value}")
+            raise SiffArgumentError(f"noise must lie in [0, 1], got {value}")
         self._noise = value
 
     @property
@@ -456,7 +457,7 @@ class FLIMParams:
     def _require_units(self) -> FlimUnits:
         u = self.units
         if u in (FlimUnits.UNKNOWN, FlimUnits.UNITLESS):
-            raise ValueError(f"FLIMParams units are {u}; convert to a time unit first")
+            raise SiffArgumentError(f"FLIMParams units are {u}; convert to a time unit first")
         return u
 
     @property
@@ -513,10 +514,10 @@ class FLIMParams:
         self._require_units()
         x = np.asarray(x_range, dtype=float)
         if x.ndim != 1 or x.size < 2:
-            raise ValueError("x_range must be a 1-D axis with at least two values")
+            raise SiffArgumentError("x_range must be a 1-D axis with at least two values")
         step = float(np.median(np.diff(x)))
         if step <= 0:
-            raise ValueError("x_range must increase")
+            raise SiffArgumentError("x_range must increase")
         T = float(period) if period is not None else step * x.size
         p = bin_probabilities(x, step, T, **self._model_args())
         return p / p.sum()
@@ -547,7 +548,7 @@ class FLIMParams:
         n_bins = int(n_bins)
         P = float(period_bins) if period_bins is not None else float(n_bins - 2)
         if P <= 0:
-            raise ValueError("period_bins must be positive")
+            raise SiffArgumentError("period_bins must be positive")
         with self.as_units(FlimUnits.COUNTBINS):
             centers = np.arange(n_bins, dtype=float)
             p = bin_probabilities(centers, 1.0, P, **self._model_args())
@@ -748,16 +749,28 @@ class FLIMParams:
 
         Raises
         ------
-        ValueError
-            If the file names another class.
+        SiffFormatError
+            Naming the file, when it is not JSON, names another class, or does not hold
+            valid parameters (a ValueError, as before).
+        OSError
+            When the file cannot be opened.
         """
         path = Path(path).with_suffix(FLIMPARAMS_SUFFIX)
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise SiffFormatError(f"{path}: not a FLIM parameters JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise SiffFormatError(f"{path}: not a FLIM parameters JSON file (no object)")
         stored = data.pop("class", cls.__name__)
         if stored != cls.__name__:
-            raise ValueError(f"{path} holds a {stored}, not a {cls.__name__}")
-        return cls.from_dict(data)
+            raise SiffFormatError(f"{path} holds a {stored}, not a {cls.__name__}")
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SiffFormatError(f"{path}: invalid FLIM parameters ({type(exc).__name__}: "
+                                  f"{exc})") from None
 
     def copy(self) -> "FLIMParams":
         """An independent deep copy (fit results included)."""
@@ -813,10 +826,10 @@ def default_flimparams(n_irfs: int = 1, n_exps: int = 2,
         For ``n_irfs != 1``: SiffPy's multi-pulse parameters are not supported.
     """
     if n_irfs != 1:
-        raise ValueError("libsiff supports single-pulse excitation only (n_irfs=1)")
+        raise SiffArgumentError("libsiff supports single-pulse excitation only (n_irfs=1)")
     n_exps = int(n_exps)
     if n_exps < 1:
-        raise ValueError("n_exps must be >= 1")
+        raise SiffArgumentError("n_exps must be >= 1")
     taus = np.linspace(0.6, 4.0, n_exps)
     exps = [Exp(tau=float(t), frac=1.0 / n_exps, units=FlimUnits.NANOSECONDS) for t in taus]
     irf = Irf(tau_offset=1.5, tau_g=0.1, units=FlimUnits.NANOSECONDS)

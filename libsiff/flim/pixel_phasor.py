@@ -19,6 +19,7 @@ import numpy as np
 from phasorpy.cursor import mask_from_circular_cursor
 from phasorpy.phasor import phasor_filter_median, phasor_threshold
 
+from ..errors import SiffArgumentError
 from .calibration import Calibration
 
 __all__ = ["PixelPhasor", "circular_cursor_mask", "filter_phasor", "phasor_density",
@@ -87,7 +88,7 @@ def pixel_phasor(siffio, frames, calibration: Calibration, registration=None,
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != n.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match the frame {n.shape}")
+            raise SiffArgumentError(f"mask shape {mask.shape} does not match the frame {n.shape}")
         real = np.where(mask, real, np.nan)
         imag = np.where(mask, imag, np.nan)
     return PixelPhasor(n, real, imag)
@@ -131,7 +132,7 @@ def polygon_cursor_mask(real, imag, vertices: Sequence[Tuple[float, float]]) -> 
     """
     v = np.asarray(vertices, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] != 2 or v.shape[0] < 3:
-        raise ValueError("a polygon cursor needs at least three (g, s) vertices")
+        raise SiffArgumentError("a polygon cursor needs at least three (g, s) vertices")
     g = np.asarray(real, dtype=np.float64)
     s = np.asarray(imag, dtype=np.float64)
     inside = np.zeros(g.shape, dtype=bool)
@@ -162,7 +163,7 @@ def phasor_density(real, imag, bins: int = 256, weights=None,
     """
     bins = int(bins)
     if bins < 1:
-        raise ValueError("bins must be >= 1")
+        raise SiffArgumentError("bins must be >= 1")
     g_edges = np.linspace(g_range[0], g_range[1], bins + 1)
     s_edges = np.linspace(s_range[0], s_range[1], bins + 1)
     g = np.asarray(real, dtype=np.float64).ravel()

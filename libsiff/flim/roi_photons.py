@@ -17,6 +17,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..errors import SiffArgumentError
+
 __all__ = ["PhotonMoments", "rebin_histograms", "roi_photon_moments"]
 
 _CHUNK_BYTES = 64 << 20  # histogram memory per chunk of frames
@@ -89,7 +91,7 @@ class PhotonMoments:
         is dropped)."""
         n = int(n_timepoints)
         if n < 1:
-            raise ValueError("n_timepoints must be >= 1")
+            raise SiffArgumentError("n_timepoints must be >= 1")
         t = self.counts.shape[1] // n
 
         def pool(a):
@@ -155,7 +157,7 @@ def rebin_histograms(histograms, rebin: int) -> np.ndarray:
     h = np.asarray(histograms)
     rebin = int(rebin)
     if rebin < 1:
-        raise ValueError("rebin must be >= 1")
+        raise SiffArgumentError("rebin must be >= 1")
     if rebin == 1:
         return h
     starts = np.arange(0, h.shape[-1], rebin)
@@ -193,7 +195,7 @@ def roi_photon_moments(siffio, masks, frames, period_bins: float, registration=N
     if frames.ndim == 1:
         frames = frames[:, None]
     if frames.ndim != 2:
-        raise ValueError("frames must be (T,) or (T, k) file frame indices")
+        raise SiffArgumentError("frames must be (T,) or (T, k) file frame indices")
     masks = np.asarray(masks, dtype=bool)
     n_rois = masks.shape[0]
     n_t, k = frames.shape

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SiffArgumentError
+
 __all__ = ["FlimTrace"]
 
 _PER_BIN = {"countbins": lambda ps: 1.0, "picoseconds": lambda ps: ps,
@@ -28,7 +30,7 @@ class FlimTrace(np.ndarray):
         obj.intensity = (np.zeros(obj.shape, np.uint64) if intensity is None
                          else np.asarray(intensity))
         if obj.intensity.shape != obj.shape:
-            raise ValueError(f"intensity shape {obj.intensity.shape} != lifetime {obj.shape}")
+            raise SiffArgumentError(f"intensity shape {obj.intensity.shape} != lifetime {obj.shape}")
         obj.FLIMParams = params
         obj.method = method
         obj.units = units
@@ -62,6 +64,7 @@ class FlimTrace(np.ndarray):
         return self._like(out, np.asarray(self.intensity)[key])
 
     def reshape(self, *shape, **kw) -> FlimTrace:
+        """Lifetimes and intensities reshaped together (``numpy.reshape`` arguments)."""
         return self._like(np.asarray(self).reshape(*shape, **kw),
                           np.asarray(self.intensity).reshape(*shape, **kw))
 
@@ -79,7 +82,7 @@ class FlimTrace(np.ndarray):
     def convert_units(self, units: str) -> FlimTrace:
         """Convert the lifetimes in place to ``units`` (phasors are unitless); returns self."""
         if units not in _PER_BIN:
-            raise ValueError(f"units must be one of {sorted(_PER_BIN)}")
+            raise SiffArgumentError(f"units must be one of {sorted(_PER_BIN)}")
         if self.method != "phasor" and units != self.units:
             factor = _PER_BIN[units](self.bin_width_ps) / _PER_BIN[self.units](self.bin_width_ps)
             np.multiply(self, factor, out=np.asarray(self), casting="unsafe")

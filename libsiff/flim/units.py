@@ -14,6 +14,7 @@ from typing import Union
 import numpy as np
 
 from ..constants import FALLBACK_PICOSECONDS_PER_BIN, bin_width_ps_from_bin_resolution
+from ..errors import SiffArgumentError
 
 __all__ = [
     "BASE_RESOLUTION_PICOSECONDS",
@@ -74,7 +75,7 @@ _PS_PER_UNIT = {FlimUnits.PICOSECONDS: 1.0, FlimUnits.NANOSECONDS: 1000.0}
 def _check_bin_width(bin_width_ps: float) -> float:
     bw = float(bin_width_ps)
     if not np.isfinite(bw) or bw <= 0:
-        raise ValueError("bin_width_ps must be a positive number of picoseconds, "
+        raise SiffArgumentError("bin_width_ps must be a positive number of picoseconds, "
                          f"got {bin_width_ps!r}")
     return bw
 
@@ -107,7 +108,7 @@ def convert_flimunits(value, from_units: FlimUnitsLike, to_units: FlimUnitsLike,
     if value is None:
         return None
     if FlimUnits.UNKNOWN in (from_units, to_units):
-        raise ValueError("cannot convert to or from FlimUnits.UNKNOWN")
+        raise SiffArgumentError("cannot convert to or from FlimUnits.UNKNOWN")
     if from_units is to_units or FlimUnits.UNITLESS in (from_units, to_units):
         return value
     bw = _check_bin_width(bin_width_ps)

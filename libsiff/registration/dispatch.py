@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SiffFormatError
+from ..errors import SiffArgumentError, SiffFormatError
 from .estimator import register_siffpy
 from .progress import CancelCallback, ProgressCallback, Ticker
 from .sidecar import RegistrationInfo, RegistrationType
@@ -98,7 +98,7 @@ def register_frames(io, frame_grid, alignment_color: int = 0, method="siffpy",
         raise NotImplementedError("registration_method='caiman' is not implemented "
                                   "(as in SiffPy); use 'siffpy' or 'suite2p'")
     else:
-        raise ValueError(f"unknown registration method {method!r}: use 'siffpy' or 'suite2p'")
+        raise SiffArgumentError(f"unknown registration method {method!r}: use 'siffpy' or 'suite2p'")
     ticker = Ticker(progress, cancel)
     info = engine(io, grid, int(alignment_color), ticker, dict(options))
     ticker.finish()
@@ -126,7 +126,7 @@ def frame_grid_from_labels(timepoint, plane, color, repeat=None) -> np.ndarray:
     t, z, c = t[keep], z[keep], c[keep]
     grid = np.full((int(t.max()) + 1, int(z.max()) + 1, int(c.max()) + 1), -1, np.int64)
     if np.unique(np.stack([t, z, c]), axis=1).shape[1] != frames.size:
-        raise ValueError("two frames have the same (timepoint, plane, colour)")
+        raise SiffArgumentError("two frames have the same (timepoint, plane, colour)")
     grid[t, z, c] = frames
     return grid
 

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from ..errors import SiffArgumentError
+
 #: SiffPy keyword arguments accepted for compatibility and ignored by the "siffpy" method
 #: (its estimator has no such knobs; ``align_z`` warns, as in SiffPy).
 _SIFFPY_IGNORED = ("nimg_init", "seed_ref_count", "regularize_sigma", "tqdm", "subpx",
@@ -14,6 +16,12 @@ _SIFFPY_IGNORED = ("nimg_init", "seed_ref_count", "regularize_sigma", "tqdm", "s
 
 
 def estimator_options(opts: dict, H: int, W: int, C: int, alignment_color: int) -> dict:
+    """The "siffpy" estimator's options from a caller's keyword arguments, with defaults.
+
+    ``opts`` is consumed (SiffPy's ignored keywords are dropped, ``align_z`` warns);
+    ``max_shift`` (pixels) is clipped to under half of the ``H`` x ``W`` frame, and
+    ``evidence_colors`` always includes ``alignment_color``. Raises ValueError for values
+    out of range and TypeError for unknown options."""
     for name in _SIFFPY_IGNORED:
         if name in opts:
             value = opts.pop(name)
@@ -32,12 +40,12 @@ def estimator_options(opts: dict, H: int, W: int, C: int, alignment_color: int) 
         colors = [alignment_color]
     elif isinstance(colors, str):
         if colors != "all":
-            raise ValueError("evidence_colors must be None, 'all' or a list of colour indices")
+            raise SiffArgumentError("evidence_colors must be None, 'all' or a list of colour indices")
         colors = list(range(C))
     else:
         colors = sorted({int(c) for c in colors} | {alignment_color})
         if min(colors) < 0 or max(colors) >= C:
-            raise ValueError(f"evidence_colors must lie in 0..{C - 1}")
+            raise SiffArgumentError(f"evidence_colors must lie in 0..{C - 1}")
     out = {
         "num_cycles": max(1, int(opts.pop("num_cycles", 8))),
         "tolerance": float(opts.pop("tolerance", 0.002)),
@@ -55,9 +63,9 @@ def estimator_options(opts: dict, H: int, W: int, C: int, alignment_color: int) 
         "workers": max(1, int(opts.pop("workers", os.cpu_count() or 1))),
     }
     if out["temporal"] not in ("hmm", "none"):
-        raise ValueError("temporal must be 'hmm' or 'none'")
+        raise SiffArgumentError("temporal must be 'hmm' or 'none'")
     if not 0.0 < out["jump_probability"] < 1.0:
-        raise ValueError("jump_probability must lie strictly between 0 and 1")
+        raise SiffArgumentError("jump_probability must lie strictly between 0 and 1")
     if opts:
         raise TypeError(f"unknown option(s) for registration_method='siffpy': "
                         f"{', '.join(sorted(opts))}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SiffArgumentError
 from .frames import decoded_batches, registered_means
 from .progress import CancelCallback, ProgressCallback, Ticker
 from .sidecar import RegistrationInfo
@@ -28,10 +29,10 @@ __all__ = ["frame_quality", "flag_frames", "mean_images"]
 def _grid_and_color(info: RegistrationInfo, frame_grid, color) -> tuple[np.ndarray, int]:
     grid = info.frame_grid if frame_grid is None else np.asarray(frame_grid, np.int64)
     if grid is None:
-        raise ValueError("this registration has no frame grid: pass frame_grid")
+        raise SiffArgumentError("this registration has no frame grid: pass frame_grid")
     c = info.registration_color_channel if color is None else int(color)
     if not 0 <= c < grid.shape[2]:
-        raise ValueError(f"colour {c} is not one of the grid's {grid.shape[2]} colours")
+        raise SiffArgumentError(f"colour {c} is not one of the grid's {grid.shape[2]} colours")
     return grid, c
 
 
@@ -76,12 +77,12 @@ def frame_quality(io, info: RegistrationInfo, frame_grid=None, color: int | None
     """
     grid, c = _grid_and_color(info, frame_grid, color)
     if info.reference_frames is None:
-        raise ValueError("this registration has no reference frames")
+        raise SiffArgumentError("this registration has no reference frames")
     ref = np.asarray(info.reference_frames, np.float64)
     ref = ref.reshape(-1, *ref.shape[-2:])
     T, Z = grid.shape[:2]
     if ref.shape[0] != Z:
-        raise ValueError(f"{ref.shape[0]} reference planes for a grid of {Z} planes")
+        raise SiffArgumentError(f"{ref.shape[0]} reference planes for a grid of {Z} planes")
     zref = ref - ref.mean(axis=(1, 2), keepdims=True)
     zref /= np.maximum(np.sqrt((zref ** 2).sum(axis=(1, 2), keepdims=True)), 1e-300)
     frames_zc = grid[:, :, c]

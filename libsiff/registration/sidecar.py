@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open
+from ..atomic import atomic_open, set_aside_damaged
 from ..errors import SiffError, SiffFormatError
-from .safe_npz import read_npz
+from ..safe_npz import read_npz
 
 __all__ = ["RegistrationType", "RegistrationInfo", "default_registration_path",
            "load_saved_registration", "file_fingerprint", "set_aside", "REGISTRATION_SUFFIX",
@@ -190,7 +190,7 @@ class RegistrationInfo:
         """Read a file written by :meth:`save`. Raises SiffFormatError when it is not one.
 
         Nothing is unpickled; every member's size is checked before it is read
-        (:func:`libsiff.registration.safe_npz.read_npz`), and every array's dtype and shape
+        (:func:`libsiff.safe_npz.read_npz`), and every array's dtype and shape
         is checked against the others and against ``meta``. At most ``max_frames`` shifts
         are accepted (default :data:`MAX_SIDECAR_FRAMES`; pass the acquisition's frame
         count when it is known), which bounds the ``yx_shifts`` dict built from them."""
@@ -383,16 +383,9 @@ def load_saved_registration(siff_path, n_frames: int, frame_shape: tuple[int, in
 def set_aside(path) -> Path | None:
     """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it; None if that fails.
 
-    The file is kept (a user may want to look at it) but no longer found by its name."""
-    path = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-        n += 1
+    The file is kept (a user may want to look at it) but no longer found by its name
+    (:func:`libsiff.atomic.set_aside_damaged`)."""
     try:
-        os.replace(path, target)
+        return set_aside_damaged(path)
     except OSError:
         return None
-    return target

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import SiffIndexError
+from ..errors import SiffArgumentError, SiffIndexError
 from .limits import MAX_COUNT_BEYOND_FILE, header_count
 
 __all__ = ["FrameTable", "Layout", "FrameLists", "int_arg", "int_in_range"]
@@ -102,7 +102,7 @@ def int_in_range(value: Any, n: int, name: str) -> int:
     """An integer argument in ``range(n)``, else ValueError."""
     i = int_arg(value, name)
     if not 0 <= i < n:
-        raise ValueError(f"{name} = {i} is out of range: must be in [0, {n})")
+        raise SiffArgumentError(f"{name} = {i} is out of range: must be in [0, {n})")
     return i
 
 
@@ -145,12 +145,12 @@ class FrameLists:
         """Complete timepoints ``[start, end)``; ``end`` past the last is clamped."""
         start = int_arg(start, "timepoint_start")
         if start < 0:
-            raise ValueError(f"timepoint_start = {start} must be >= 0")
+            raise SiffArgumentError(f"timepoint_start = {start} must be >= 0")
         if end is None:
             end = lay.T
         end = int_arg(end, "timepoint_end")
         if end < 0:
-            raise ValueError(f"timepoint_end = {end} must be >= 0")
+            raise SiffArgumentError(f"timepoint_end = {end} must be >= 0")
         if end > lay.T:
             if clamp_warning:
                 warnings.warn(
@@ -347,7 +347,7 @@ class FrameLists:
         color = int_in_range(color_channel, lay.C, "color_channel")
         lower = int_arg(lower_bound_timepoint, "lower_bound_timepoint")
         if lower < 0:
-            raise ValueError(f"lower_bound_timepoint = {lower} must be >= 0")
+            raise SiffArgumentError(f"lower_bound_timepoint = {lower} must be >= 0")
         start = color + lower * lay.P
         if upper_bound_timepoint is None:
             stop = self.num_true_frames

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from libsiff.flim import tau_offset_bins
+from libsiff.flim import empirical_lifetime_ns, mean_arrival_bins, tau_offset_bins
 
 
 def roi_histogram(session, mask: np.ndarray, color: int, registered: bool) -> np.ndarray:
@@ -33,8 +33,8 @@ def lifetime_map(session, frames: list[int], registered: bool, params=None
         offset = params.offset_bins
     else:
         offset = tau_offset_bins(params) if params is not None else 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        life_ns = (sums / counts - offset) * session.reader.picoseconds_per_bin / 1000.0
+    life_ns = empirical_lifetime_ns(mean_arrival_bins(sums, counts), offset,
+                                    bin_width_ps=session.reader.picoseconds_per_bin)
     return counts, life_ns
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from libsiff import SiffReader
+from libsiff import SiffFormatError, SiffReader
+from libsiff.registration import default_registration_path
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,21 @@ class Session:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.reader = SiffReader(self.path)
-        self.io = self.reader.siffio
-        self.im_params = self.reader.im_params
-        self.grid = self.reader.frame_grid()
-        if self.grid.size == 0 or (self.grid < 0).all():
-            raise ValueError(f"{self.path}: the file holds no complete timepoint")
-        T, Z, C = self.grid.shape
-        H, W = self.io.frame_shape()
-        self.geometry = Geometry(T, Z, C, H, W)
-        self._times: np.ndarray | None = None
-        first = int(self.grid[self.grid >= 0][0])
-        #: the file stores photon arrival times (FLIM frames and a Tau_bins header)
-        self.has_flim = (self.io.tau_bins is not None
-                         and self.io.get_frame_metadata([first])[0]["siff_tag"] is not None)
+        try:
+            self.io = self.reader.siffio
+            self.im_params = self.reader.im_params
+            self.grid = self.reader.frame_grid()
+            if self.grid.size == 0 or (self.grid < 0).all():
+                raise SiffFormatError(f"{self.path}: the file holds no complete timepoint")
+            T, Z, C = self.grid.shape
+            H, W = self.io.frame_shape()
+            self.geometry = Geometry(T, Z, C, H, W)
+            self._times: np.ndarray | None = None
+            #: the file stores photon arrival times (FLIM frames and a Tau_bins header)
+            self.has_flim = self.reader.has_photon_times
+        except BaseException:
+            self.reader.close()  # no session holds the reader: do not leave the file open
+            raise
 
     def close(self) -> None:
         """Close the acquisition file."""
@@ -251,7 +254,7 @@ class Session:
             return "none"
         return (f"{info.registration_type.value} rigid shifts, aligned on channel "
                 f"{info.registration_color_channel}, file "
-                f"{self.path.stem}.siffreg.npz")
+                f"{default_registration_path(self.path).name}")
 
     def flim_text(self, params) -> str:
         """``params`` as JSON text, or a note that lifetimes are mean arrival times."""
