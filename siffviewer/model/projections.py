@@ -100,7 +100,8 @@ def plane_projections(io, frames, registration=None, progress=None, cancel=None,
     frames : sequence of int
         File frames of the plane, in time order.
     registration : dict or None
-        ``{frame: (dy, dx)}`` shifts for the reads (None or ``{}``: raw frames).
+        Shifts for the reads as ``SiffIO.get_frames`` takes them (``Session.shifts``);
+        None: raw frames.
     progress, cancel : callables, optional
         ``progress(done, total)`` in frames; ``cancel() -> bool`` stops the pass with
         :class:`libsiff.SiffCancelled`.
@@ -121,7 +122,7 @@ def plane_projections(io, frames, registration=None, progress=None, cancel=None,
     for start in range(0, len(frames), max(1, chunk)):
         if cancel is not None and cancel():
             raise SiffCancelled("projection cancelled")
-        sums.add(io.get_frames(frames[start:start + chunk], registration=registration or {}))
+        sums.add(io.get_frames(frames[start:start + chunk], registration=registration))
         if progress is not None:
             progress(min(start + chunk, len(frames)), len(frames))
     return sums.images()

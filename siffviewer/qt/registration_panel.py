@@ -1,5 +1,6 @@
-"""Run motion registration in the background, see each plane's reference image and the
-shift traces over time."""
+"""Run motion registration in the background and check it: each plane's reference image,
+the shift traces (integer shifts applied to reads, and the sub-pixel estimates), the
+per-frame quality with flagged frames, before/after mean images, and raw | registered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from PyQt6 import QtCore, QtWidgets
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job
+from .registration_qc import MeanImages, QualityTrace
+from .split_view import SplitView
 
 
 class RegistrationPanel(QtWidgets.QWidget):
@@ -46,20 +49,45 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.plot.setLabel("bottom", "timepoint")
         self.plot.setLabel("left", "shift", units="px")
         self.plot.addLegend(offset=(5, 5))
-        self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy (rows)")
-        self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx (columns)")
+        self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy sub-pixel")
+        self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx sub-pixel")
+        dash = QtCore.Qt.PenStyle.DashLine
+        self.dy_int = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1, style=dash),
+                                     name="dy applied")
+        self.dx_int = self.plot.plot(pen=pg.mkPen("#d62728", width=1, style=dash),
+                                     name="dx applied")
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
         self.plot.addItem(self.cursor)
         controls = QtWidgets.QHBoxLayout()
         for w in (self.method, self.color, self.run, self.cancel):
             controls.addWidget(w)
+        # ---- QC views (issue 16.1) ----
+        self.quality = QualityTrace(session, state, sync=sync)
+        self.quality.plot.setXLink(self.plot)
+        self.means = MeanImages(session, state, sync=sync)
+        self.split = SplitView(session, state, sync=sync)
+        for view in (self.quality, self.means, self.split):
+            view.error.connect(self.error)
+        shifts_page = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        reference = QtWidgets.QWidget()
+        ref_layout = QtWidgets.QVBoxLayout(reference)
+        ref_layout.setContentsMargins(0, 0, 0, 0)
+        ref_layout.addWidget(self.ref_label)
+        ref_layout.addWidget(self.reference, 1)
+        for w in (reference, self.plot, self.quality):
+            shifts_page.addWidget(w)
+        shifts_page.setSizes([300, 200, 200])
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(shifts_page, "Shifts and quality")
+        self.tabs.addTab(self.means, "Mean images")
+        self.tabs.addTab(self.split, "Raw | registered")
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.ref_label)
-        layout.addWidget(self.reference, 3)
-        layout.addWidget(self.plot, 2)
+        layout.addWidget(self.tabs, 1)
+        self.progress.setVisible(False)
         self.run.clicked.connect(self.start)
         self.cancel.clicked.connect(self.stop)
         state.subscribe(self._on_state)
@@ -85,6 +113,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.run.setEnabled(False)
         self.cancel.setEnabled(True)
         self.progress.setValue(0)
+        self.progress.setVisible(True)
         self.status.setText(f"Registering with {method}…")
         self.job.start()
 
@@ -92,6 +121,8 @@ class RegistrationPanel(QtWidgets.QWidget):
         """Stop background work: the session is being replaced."""
         if self.job is not None:
             self.job.abandon()
+        for view in (self.quality, self.means, self.split):
+            view.shutdown()
 
     def stop(self) -> None:
         """Cancel the running registration."""
@@ -100,6 +131,7 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.status.setText("Cancelling…")
 
     def _finish(self) -> None:
+        self.progress.setVisible(False)
         self.run.setEnabled(True)
         self.cancel.setEnabled(False)
 
@@ -133,9 +165,15 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.ref_image.clear()
             self.dy_curve.setData([], [])
             self.dx_curve.setData([], [])
+            self.dy_int.setData([], [])
+            self.dx_int.setData([], [])
             self.ref_label.setText("No registration yet.")
+            self.quality.refresh()
             return
         self._on_state({"plane", "timepoint"})
+        self.quality.refresh()
+        self.means.refresh()
+        self.split.refresh()
 
     def _on_state(self, changed: set[str]) -> None:
         info = self.session.registration
@@ -152,9 +190,13 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.ref_label.setText(f"Reference of plane {plane} ({info.registration_type.value}, "
                                f"aligned on channel {info.registration_color_channel})")
         if "plane" in changed or self.dy_curve.xData is None:
-            shifts = info.subpixel_shifts if info.subpixel_shifts is not None else info.shifts
-            if shifts is not None:
+            for shifts, dy, dx in ((info.subpixel_shifts, self.dy_curve, self.dx_curve),
+                                   (info.shifts, self.dy_int, self.dx_int)):
+                if shifts is None:
+                    dy.setData([], [])
+                    dx.setData([], [])
+                    continue
                 s = np.asarray(shifts)[:, min(plane, np.asarray(shifts).shape[1] - 1)]
                 t = np.arange(len(s))
-                self.dy_curve.setData(t, s[:, 0])
-                self.dx_curve.setData(t, s[:, 1])
+                dy.setData(t, s[:, 0])
+                dx.setData(t, s[:, 1])
