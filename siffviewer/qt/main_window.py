@@ -311,7 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                                   sync=self.sync)
         self.projection_source.ready.connect(self.request_frame)
         self.projection_source.error.connect(lambda m: self.report_error("Projection", m))
-        self.navigation.add_control(self.projection_source)
+        self.navigation.add_plane_control(self.projection_source)
         self.luts_by_channel = {}
         self.pixel_size = pixel_size_um(session.reader)
         self.frame_view.set_pixel_size(self.pixel_size[2] if self.pixel_size else None)

@@ -32,7 +32,8 @@ class AxisControl(QtWidgets.QWidget):
         layout.setStretch(1, 1)
         self.slider.valueChanged.connect(lambda v: state.update(**{axis: v}))
         self.spin.valueChanged.connect(lambda v: state.update(**{axis: v}))
-        self.setEnabled(count > 1)
+        for w in (self.slider, self.spin):  # not the whole row: it may hold other controls
+            w.setEnabled(count > 1)
 
     def sync(self) -> None:
         """Show the state's value of this axis in the slider and spin box."""
@@ -80,10 +81,10 @@ class NavigationPanel(QtWidgets.QWidget):
         self.lut.addItems(LUTS)
         self.lut.setToolTip("Colour map of this channel (each channel keeps its own)")
         row = QtWidgets.QHBoxLayout()
-        for w in (self.average, self.play, self.fps, self.registered, self.auto, self.lut):
+        for w in (self.average, self.play, self.fps, self.registered, self.auto):
             row.addWidget(w)
-        self.controls_row = row
         row.addStretch(1)
+        self.color.layout().addWidget(self.lut)  # the colour map belongs to the channel
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
@@ -101,9 +102,9 @@ class NavigationPanel(QtWidgets.QWidget):
         state.subscribe(self._on_state)
         self._on_state({"timepoint", "plane", "color", "playing"})
 
-    def add_control(self, widget: QtWidgets.QWidget) -> None:
-        """Put ``widget`` at the end of the row of view controls (before the stretch)."""
-        self.controls_row.insertWidget(self.controls_row.count() - 1, widget)
+    def add_plane_control(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` at the end of the plane row (e.g. what to draw of the plane)."""
+        self.plane.layout().addWidget(widget)
 
     def set_registration_available(self, available: bool) -> None:
         """Enable the registered-frames switch (unchecked when unavailable)."""

@@ -32,7 +32,7 @@ class ProjectionSource(QtWidgets.QWidget):
         self.combo.setToolTip("What the main view shows: the current frame(s), or an image of "
                               "the whole plane over every timepoint (computed once, then cached)")
         self.progress = QtWidgets.QProgressBar()
-        self.progress.setMaximumWidth(140)
+        self.progress.setMaximumWidth(90)
         self.progress.setFormat("%p%")
         self.cancel = QtWidgets.QPushButton("Cancel")
         layout = QtWidgets.QHBoxLayout(self)

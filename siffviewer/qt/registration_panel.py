@@ -76,7 +76,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         ref_layout.addWidget(self.reference, 1)
         for w in (reference, self.plot, self.quality):
             shifts_page.addWidget(w)
-        shifts_page.setSizes([300, 200, 200])
+        shifts_page.setSizes([220, 220, 220])
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(shifts_page, "Shifts and quality")
@@ -200,3 +200,4 @@ class RegistrationPanel(QtWidgets.QWidget):
                 t = np.arange(len(s))
                 dy.setData(t, s[:, 0])
                 dx.setData(t, s[:, 1])
+                self.plot.setXRange(0, max(1, len(s) - 1), padding=0.01)

@@ -37,6 +37,7 @@ class SplitView(QtWidgets.QWidget):
         self.views[1].setXLink(self.views[0])
         self.views[1].setYLink(self.views[0])
         self.note = QtWidgets.QLabel()
+        self.note.setWordWrap(True)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
