@@ -48,7 +48,11 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "timepoint")
         self.plot.setLabel("left", "shift", units="px")
-        self.plot.addLegend(offset=(5, 5))
+        self.plot.setTitle("<span style='color:#1f77b4'>dy (rows)</span>, <span style='color:"
+                           "#d62728'>dx (columns)</span>: solid sub-pixel, dashed applied",
+                           size="8pt")
+        self.plot.setToolTip("Solid: the sub-pixel shift estimates; dashed: the integer shifts "
+                             "that reads apply (photons move by whole pixels)")
         self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy sub-pixel")
         self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx sub-pixel")
         dash = QtCore.Qt.PenStyle.DashLine
@@ -76,7 +80,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         ref_layout.addWidget(self.reference, 1)
         for w in (reference, self.plot, self.quality):
             shifts_page.addWidget(w)
-        shifts_page.setSizes([220, 220, 220])
+        shifts_page.setSizes([160, 250, 250])
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(shifts_page, "Shifts and quality")

@@ -158,7 +158,7 @@ class QualityTrace(QtWidgets.QWidget):
         self.plot.enableAutoRange(axis="y")
         self.flagged = flagged_timepoints(q, plane)
         self.marks.setData(self.flagged, trace[self.flagged])
-        self.summary.setText(f"{len(self.flagged)} flagged timepoint(s) in plane {plane}")
+        self.summary.setText(f"{len(self.flagged)} flagged (plane {plane})")
         self._enable_seek()
 
     def _enable_seek(self) -> None:
