@@ -59,11 +59,11 @@ class _Sums:
 
     def add(self, frames: np.ndarray) -> None:
         """Accumulate a chunk of frames (n, H, W) of photon counts."""
+        self.n += len(frames)
+        self.total += frames.sum(axis=0, dtype=np.uint32)  # exact: a chunk < 65,537 frames
+        np.maximum(self.maximum, frames.max(axis=0), out=self.maximum)
         x = frames.astype(np.float32)  # integer counts: exact products and chunk sums
-        self.n += len(x)
-        self.total += x.sum(axis=0, dtype=np.float64)
         self.squares += np.einsum("thw,thw->hw", x, x)
-        np.maximum(self.maximum, x.max(axis=0), out=self.maximum)
         for acc, (dy, dx) in zip(self.products, _OFFSETS, strict=True):
             a, b = _pair_slices(dy, dx)
             acc += np.einsum("thw,thw->hw", x[(slice(None), *a)], x[(slice(None), *b)])
