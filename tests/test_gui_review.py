@@ -279,3 +279,17 @@ def test_old_session_file_without_new_fields_opens(qtbot, tmp_path, acquisition)
     again = open_window(qtbot, tmp_path, acquisition)
     assert (again.state.timepoint, again.state.source, again.state.lut) == (7, "frame", "grey")
     again.close()
+
+
+def test_new_registration_recomputes_the_projection(qtbot, tmp_path, acquisition):
+    w = open_window(qtbot, tmp_path, acquisition, registered=False)
+    w.state.update(plane=0, color=0, source="mean")
+    raw = w.frame_view.image.copy()
+    w.registration_panel.start()  # a real registration of the copy
+    assert w.state.registered and w.session.registration is not None
+    frames = w.session.grid[:, 0, 0]
+    np.testing.assert_allclose(w.frame_view.image, read(w.session.path, frames, True).mean(0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(raw, read(w.session.path, frames, False).mean(0), rtol=1e-5,
+                               atol=1e-6)
+    w.close()

@@ -422,6 +422,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_registration(self) -> None:
         self.navigation.set_registration_available(True)
         self.state.update(registered=True)
+        self.projection_source.refresh()  # projections of the new registration
         self.request_frame()
         self.metadata.refresh_summary()
 

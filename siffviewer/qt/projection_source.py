@@ -69,6 +69,11 @@ class ProjectionSource(QtWidgets.QWidget):
         if changed & {"source", "plane", "color", "registered"} and self.missing():
             self.start()
 
+    def refresh(self) -> None:
+        """Compute what the view asks for if it is missing (e.g. after a new registration)."""
+        if self.missing():
+            self.start()
+
     def start(self) -> None:
         """Compute the projections of the current plane, colour and registration state."""
         s = self.state
