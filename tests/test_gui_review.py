@@ -293,3 +293,13 @@ def test_new_registration_recomputes_the_projection(qtbot, tmp_path, acquisition
     np.testing.assert_allclose(raw, read(w.session.path, frames, False).mean(0), rtol=1e-5,
                                atol=1e-6)
     w.close()
+
+
+def test_lifetime_colour_bar_has_an_ns_axis(window):
+    panel = window.lifetime_panel
+    window.state.update(lifetime_range=(1.0, 3.0))
+    axis = panel.colorbar.getAxis("bottom")
+    assert axis.labelText == "lifetime (ns)"
+    np.testing.assert_allclose(panel.colorbar.viewRange()[0], (1.0, 3.0))
+    rect = panel.colorbar_image.mapRectToParent(panel.colorbar_image.boundingRect())
+    assert (rect.left(), rect.right()) == pytest.approx((1.0, 3.0))
