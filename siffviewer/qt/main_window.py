@@ -455,7 +455,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if s.source in ("correlation",) and not self.projection_source.missing():
             value_text = f"correlation {float(value):.3f}"
         t = self.session.frame_time(s.timepoint, s.plane, s.color)
-        self.pixel_label.setText(f"x {col}, y {row}{self._micrometres(row, col)} · {value_text}"
+        self.pixel_label.setText(f"x {col}, y {row} · {value_text}{self._micrometres(row, col)}"
                                  f" · frame time {t:.3f} s")
 
     # ------------------------------------------------------------------ errors & output
