@@ -6,12 +6,13 @@ colour and registration state. Qt-free.
 The pass reads the plane's frames in chunks (``SiffIO.get_frames``) and accumulates, per
 pixel, the sum, the sum of squares, the maximum and the sums of products with the right,
 lower, lower-right and lower-left neighbours (the other four neighbours are the same pairs
-seen from the other pixel). Memory: one chunk of frames plus eleven (H, W) float64 arrays.
+seen from the other pixel). Memory: two chunks of frames plus eleven (H, W) float64 arrays.
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,7 +107,7 @@ def plane_projections(io, frames, registration=None, progress=None, cancel=None,
         ``progress(done, total)`` in frames; ``cancel() -> bool`` stops the pass with
         :class:`libsiff.SiffCancelled`.
     chunk : int
-        Frames decoded at a time (memory: ``chunk * H * W * 6`` bytes).
+        Frames decoded at a time (memory: two chunks, ``chunk * H * W * 8`` bytes).
 
     Returns
     -------
@@ -119,12 +120,24 @@ def plane_projections(io, frames, registration=None, progress=None, cancel=None,
     frames = [int(f) for f in frames]
     h, w = io.frame_shape()
     sums = _Sums.empty((h, w))
-    for start in range(0, len(frames), max(1, chunk)):
-        if cancel is not None and cancel():
-            raise SiffCancelled("projection cancelled")
-        sums.add(io.get_frames(frames[start:start + chunk], registration=registration))
-        if progress is not None:
-            progress(min(start + chunk, len(frames)), len(frames))
+    chunk = max(1, chunk)
+    starts = range(0, len(frames), chunk)
+
+    def read(start: int) -> np.ndarray:
+        return io.get_frames(frames[start:start + chunk], registration=registration)
+
+    # decode the next chunk (C, GIL released) while numpy sums this one: two chunks in memory
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-read") as pool:
+        pending = pool.submit(read, starts[0]) if len(starts) else None
+        for k, start in enumerate(starts):
+            if cancel is not None and cancel():
+                pending.cancel()
+                raise SiffCancelled("projection cancelled")
+            batch = pending.result()
+            pending = pool.submit(read, starts[k + 1]) if k + 1 < len(starts) else None
+            sums.add(batch)
+            if progress is not None:
+                progress(min(start + chunk, len(frames)), len(frames))
     return sums.images()
 
 
