@@ -71,7 +71,7 @@ def test_average_of_timepoints(window):
     s = window.session
     window.state.update(timepoint=3, plane=1, color=0)
     window.navigation.average.setValue(5)
-    frames = [int(f) for f in s.grid[3:8, 1, 0]]
+    frames = [int(f) for f in s.grid[1:6, 1, 0]]  # centred: timepoints 3 - 2 .. 3 + 2
     expected = library_frame(s.path, frames).astype(np.float64).mean(axis=0)
     np.testing.assert_allclose(displayed(window), expected, rtol=1e-6)
 

@@ -366,10 +366,13 @@ def test_polygon_is_closed_into_the_roi_and_plane_it_was_drawn_in(window):
 def test_averaging_near_the_end_says_how_many_timepoints(window):
     n = window.state.n_timepoints
     window.state.update(timepoint=n - 3, average=8)
-    text = window.frame_label.text()
-    assert "mean of 3 (of 8 asked" in text
+    text = window.frame_label.text()  # centred: n-7 .. n-1 (n is past the end)
+    assert f"mean of 7 timepoints ({n - 7}–{n - 1}), 8 asked: clipped at the end" in text
     window.state.update(timepoint=0)
-    assert "mean of 8" in window.frame_label.text() and "asked" not in window.frame_label.text()
+    assert "mean of 4 timepoints (0–3), 8 asked: clipped at the start" in window.frame_label.text()
+    window.state.update(timepoint=10)
+    assert "mean of 8 timepoints (6–13)" in window.frame_label.text()
+    assert "asked" not in window.frame_label.text()
 
 
 def test_truncated_file_notice_full_open_errors_and_status_beside_the_readout(qtbot, tmp_path):

@@ -76,9 +76,12 @@ class Session:
 
     # ------------------------------------------------------------------ frames
     def frames_for(self, timepoint: int, plane: int, color: int, average: int = 1) -> list[int]:
-        """File frames of ``average`` timepoints starting at ``timepoint`` (one plane/colour)."""
-        stop = min(timepoint + max(1, average), self.geometry.n_timepoints)
-        frames = self.grid[timepoint:stop, plane, color]
+        """File frames of ``average`` timepoints centred on ``timepoint`` (one plane/colour),
+        clipped at both ends of the recording (:func:`.view_state.average_window`)."""
+        from .view_state import average_window
+
+        start, stop = average_window(timepoint, average, self.geometry.n_timepoints)
+        frames = self.grid[start:stop, plane, color]
         return [int(f) for f in frames if f >= 0]
 
     def plane_frames(self, plane: int, color: int) -> list[int]:
@@ -97,7 +100,8 @@ class Session:
 
     def read_image(self, timepoint: int, plane: int, color: int, average: int = 1,
                    registered: bool = False) -> np.ndarray:
-        """The displayed image in photons: one frame (uint16) or the mean of several (float32)."""
+        """The displayed image in photons: one frame (uint16) or the mean of several (float32),
+        ``average`` timepoints centred on ``timepoint``."""
         frames = self.frames_for(timepoint, plane, color, average)
         shifts = self.shifts(registered)
         if len(frames) == 1:

@@ -24,7 +24,9 @@ from libsiff.atomic import atomic_open
 
 from .masks import AUTOSAVE_SUFFIX as LEGACY_AUTOSAVE_SUFFIX
 from .masks import MASKS_SUFFIX, MaskFileError, _user_data_dir, read_masks, roi_arrays, rois_from_arrays
+from .projections import SOURCES
 from .sidecar import SidecarError, json_text, read_npz, set_aside
+from .view_state import LUTS
 
 FORMAT = "siffviewer-session"
 VERSION = 2  # 2: calibrations, backgrounds, fraction_fit, phasor (1 read and migrated)
@@ -83,6 +85,7 @@ class SessionDocument:
     average: int = 1
     levels: dict = field(default_factory=dict)
     luts: dict = field(default_factory=dict)
+    draw_on: str = "frame"            # what the main view shows (projections.SOURCES)
     lifetime_range: tuple[float, float] | None = None
     calibrations: dict = field(default_factory=dict)
     backgrounds: dict = field(default_factory=dict)
@@ -194,9 +197,12 @@ def _document(path: Path, d: dict, rois: list) -> SessionDocument:
         registration=d.get("registration"), flim_params=params, dff=pair(d.get("dff")),
         timepoint=int(d.get("timepoint", 0)), plane=int(d.get("plane", 0)),
         average=max(1, int(d.get("average", 1))), levels=channel_map("levels", pair),
-        luts=channel_map("luts", str), lifetime_range=pair(d.get("lifetime_range")),
+        luts=channel_map("luts", lambda v: v if v in LUTS else "grey"),
+        draw_on=d.get("draw_on") if d.get("draw_on") in SOURCES else "frame",
+        lifetime_range=pair(d.get("lifetime_range")),
         calibrations=calibrations, backgrounds={str(k): v for k, v in backgrounds.items()},
-        fraction_fit=fraction, phasor=phasor, tools=tools, identity=identity, source=str(d.get("source", "")))
+        fraction_fit=fraction, phasor=phasor, tools=tools, identity=identity,
+        source=str(d.get("source", "")))
 
 
 def _mapping(d: dict, key: str) -> dict:

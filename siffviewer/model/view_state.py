@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from .observable import Observable
+from .projections import SOURCES
+
+#: colour maps a channel can be shown with (pyqtgraph/matplotlib names)
+LUTS = ("grey", "viridis", "magma", "inferno")
 
 
 @dataclass(frozen=True)
@@ -17,13 +21,16 @@ class FrameKey:
     color: int
     average: int
     registered: bool
+    source: str = "frame"
 
 
 class ViewState(Observable):
     """Current navigation of a session, clamped to its geometry.
 
     ``timepoint``, ``plane`` and ``color`` are 0-based positions; ``average`` is the number
-    of timepoints averaged, starting at ``timepoint``; ``levels`` the display range in
+    of timepoints averaged, centred on ``timepoint`` (see :func:`average_window`);
+    ``source`` what the main view draws (one of ``projections.SOURCES``: the frame(s) or a
+    projection of the plane); ``lut`` the colour map of the current channel; ``levels`` the display range in
     photons (None until first set); ``dff`` the dF/F baseline (percentile, window_s) or
     None; ``lifetime_range`` the lifetime colour range in ns. Views change these only
     through :meth:`update` and redraw from the notification."""
@@ -38,6 +45,8 @@ class ViewState(Observable):
         self.color = 0
         self.average = 1
         self.registered = False
+        self.source = "frame"
+        self.lut = "grey"
         self.levels: tuple[float, float] | None = None
         self.playing = False
         self.play_fps = 10.0
@@ -47,7 +56,8 @@ class ViewState(Observable):
 
     def key(self) -> FrameKey:
         """The fields that decide which frame is shown, as a hashable FrameKey."""
-        return FrameKey(self.timepoint, self.plane, self.color, self.average, self.registered)
+        return FrameKey(self.timepoint, self.plane, self.color, self.average, self.registered,
+                        self.source)
 
     def update(self, **values) -> None:
         """Set any of the fields (clamped to the geometry) and notify once."""
@@ -59,6 +69,10 @@ class ViewState(Observable):
                 raise AttributeError(f"ViewState has no settable field {name!r}")
             if name in limits:
                 value = int(min(max(int(value), 1 if name == "average" else 0), limits[name]))
+            if name == "source" and value not in SOURCES:
+                raise ValueError(f"source must be one of {SOURCES}, not {value!r}")
+            if name == "lut" and value not in LUTS:
+                raise ValueError(f"lut must be one of {LUTS}, not {value!r}")
             if name == "play_fps":
                 value = float(min(max(float(value), 0.5), 120.0))
             if getattr(self, name) != value:
@@ -88,3 +102,27 @@ class ViewState(Observable):
 def frame_key_fields() -> list[str]:
     """Names of the FrameKey fields (the state changes that need a new frame)."""
     return [f.name for f in fields(FrameKey)]
+
+
+def average_window(timepoint: int, average: int, n_timepoints: int) -> tuple[int, int]:
+    """Timepoints ``[start, stop)`` averaged around ``timepoint``: ``average`` of them
+    centred on it (``timepoint - average // 2`` first), clipped at both ends of the
+    recording (so fewer are used there)."""
+    n = max(1, int(average))
+    start = int(timepoint) - n // 2
+    return max(0, start), min(int(n_timepoints), start + n)
+
+
+def average_label(timepoint: int, average: int, n_timepoints: int) -> str:
+    """How many timepoints the displayed mean really uses, and which ("" for one)."""
+    start, stop = average_window(timepoint, average, n_timepoints)
+    used = stop - start
+    if average <= 1:
+        return ""
+    text = f"mean of {used} timepoints ({start}–{stop - 1})"
+    if used < average:
+        first = int(timepoint) - average // 2
+        ends = [e for e, cut in (("start", first < 0), ("end", first + average > n_timepoints))
+                if cut]
+        text += f", {average} asked: clipped at the {' and '.join(ends)}"
+    return text

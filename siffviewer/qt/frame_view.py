@@ -89,6 +89,10 @@ class FrameView(QtWidgets.QWidget):
         self.histogram.sigLevelsChanged.connect(self._on_levels)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
         self.paint_count = 0
+        self.scale_bar: pg.ScaleBar | None = None
+        self.scale_bar_um: float | None = None
+        self.um_per_pixel: float | None = None
+        self.lut_name = "grey"
 
     def set_image(self, image: np.ndarray, levels: tuple[float, float] | None) -> None:
         """Display ``image`` (H, W) with ``levels`` (auto levels when None)."""
@@ -100,6 +104,7 @@ class FrameView(QtWidgets.QWidget):
         if image.shape != self._shape:
             self._shape = image.shape
             self.view.autoRange(padding=0.01)
+            self._place_scale_bar()
         self.paint_count += 1
 
     def set_overlay(self, rgba: np.ndarray | None, box: tuple[int, int, int, int] | None = None
@@ -121,6 +126,35 @@ class FrameView(QtWidgets.QWidget):
         """The mask editor that mouse gestures go to (None: pan and zoom only)."""
         self.view.editor = editor
 
+    # ---- review: scale bar and colour map (issue 16.4) ----
+    def set_pixel_size(self, um_per_pixel: float | None) -> None:
+        """Show a scale bar of a round length in µm (None hides it)."""
+        self.um_per_pixel = um_per_pixel
+        self._place_scale_bar()
+
+    def _place_scale_bar(self) -> None:
+        if self.scale_bar is not None:
+            if self.scale_bar.scene() is not None:
+                self.scale_bar.scene().removeItem(self.scale_bar)
+            self.scale_bar = None
+        self.scale_bar_um = None
+        um_per_pixel = self.um_per_pixel
+        if not um_per_pixel or self._shape is None:
+            return
+        self.scale_bar_um = nice_length(self._shape[1] * um_per_pixel / 5)
+        self.scale_bar = pg.ScaleBar(size=self.scale_bar_um / um_per_pixel, width=4,
+                                     brush=pg.mkBrush("w"), pen=pg.mkPen("k"), suffix="",
+                                     offset=(-20, -20))
+        self.scale_bar.text.setText(f"{self.scale_bar_um:g} µm")
+        self.scale_bar.setParentItem(self.view)
+        self.scale_bar.setZValue(30)
+
+    def set_lut(self, name: str) -> None:
+        """Colour map of the image (a pyqtgraph gradient preset: grey, viridis, ...)."""
+        self.histogram.gradient.loadPreset(name)
+        self.lut_name = name
+
+    # ---- end review ----
     def set_levels(self, levels: tuple[float, float]) -> None:
         """Set the display levels (low, high) of the image and its histogram."""
         self.image_item.setLevels(levels)
@@ -143,6 +177,12 @@ class FrameView(QtWidgets.QWidget):
         row, col = int(np.floor(p.y())), int(np.floor(p.x()))
         h, w = self.image.shape[:2]
         self.hovered.emit(row, col) if 0 <= row < h and 0 <= col < w else self.hovered.emit(-1, -1)
+
+
+def nice_length(target: float) -> float:
+    """The largest 1, 2 or 5 times a power of ten not above ``target`` (> 0)."""
+    power = 10.0 ** np.floor(np.log10(target))
+    return float(max(m * power for m in (1, 2, 5) if m * power <= target))
 
 
 def auto_levels(image: np.ndarray) -> tuple[float, float]:

@@ -127,10 +127,17 @@ class LifetimePanel(QtWidgets.QWidget):
         self.image_view.setMenuEnabled(False)
         self.life_image = pg.ImageItem(axisOrder="row-major")
         self.image_view.addItem(self.life_image)
-        cb_view = self.image_widget.addViewBox(row=1, col=0)
-        cb_view.addItem(pg.ImageItem(colorbar_rgb(), axisOrder="row-major"))
-        cb_view.setMouseEnabled(False, False)
-        cb_view.setMaximumHeight(18)
+        # colour bar with a lifetime axis in ns (review, issue 16.4)
+        self.colorbar = self.image_widget.addPlot(row=1, col=0)
+        self.colorbar_image = pg.ImageItem(colorbar_rgb(), axisOrder="row-major")
+        self.colorbar.addItem(self.colorbar_image)
+        self.colorbar.hideAxis("left")
+        self.colorbar.setLabel("bottom", "lifetime (ns)")
+        self.colorbar.getAxis("bottom").enableAutoSIPrefix(False)
+        self.colorbar.setMouseEnabled(False, False)
+        self.colorbar.hideButtons()
+        self.colorbar.setMenuEnabled(False)
+        self.colorbar.setMaximumHeight(58)
         self.colorbar_label = pg.LabelItem("", size="8pt")
         self.image_widget.addItem(self.colorbar_label, row=2, col=0)
         self.phasor_plot = pg.PlotWidget()
@@ -190,6 +197,9 @@ class LifetimePanel(QtWidgets.QWidget):
 
     def _label_colorbar(self) -> None:
         lo, hi = self.state.lifetime_range
+        self.colorbar_image.setRect(QtCore.QRectF(lo, 0, max(hi - lo, 1e-6), 1))
+        self.colorbar.setXRange(lo, hi, padding=0)
+        self.colorbar.setYRange(0, 1, padding=0)
         self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns "
                                     "(blue); brightness = photons")
 

@@ -14,7 +14,9 @@ from libsiff import SiffError
 
 from ..model import export as exporter
 from ..model.flim_settings import FlimSettings
+from ..model.formats.images import pixel_size_um
 from ..model.masks import MaskFileError, MaskSet
+from ..model.projections import SOURCE_LABELS, ProjectionCache
 from ..model.session import Session
 from ..model.session_file import (
     Identity,
@@ -25,7 +27,7 @@ from ..model.session_file import (
     session_path_for,
     write_session_file,
 )
-from ..model.view_state import FrameKey, ViewState
+from ..model.view_state import FrameKey, ViewState, average_label
 from ..resources import resource_path, sample_path
 from ..workers import LatestLoader
 from . import export_dialogs
@@ -39,6 +41,7 @@ from .metadata import MetadataPanel
 from .navigation import NavigationPanel
 from .phasor_view import PhasorPanel
 from .planes_panel import PlanesPanel
+from .projection_source import ProjectionSource
 from .registration_panel import RegistrationPanel
 from .shortcuts import ShortcutsDialog
 from .svg_export import install as _install_svg_export
@@ -105,6 +108,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.identity: Identity | None = None
         self.notices: list[str] = []  # non-error messages shown in the status bar
         self.levels_by_channel: dict[int, tuple[float, float]] = {}
+        self.luts_by_channel: dict[int, str] = {}
+        self.pixel_size: tuple[float, float, float] | None = None  # (z, y, x) µm
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -384,7 +389,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop every panel's background work and abandon running jobs of the old session."""
         for panel in ("planes_panel", "registration_panel", "traces_panel", "lifetime_panel",
                       "overview_panel", "phasor_panel", "calibration_panel",
-                      "flim_traces_view"):
+                      "flim_traces_view", "projection_source"):
             widget = getattr(self, panel, None)
             if widget is not None:
                 widget.shutdown()
@@ -427,6 +432,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if session.registration is not None:
             self.state.update(registered=True)
         self.levels_by_channel = {}
+        self._install_review(session)
         self._install_masks(session)  # restores the saved session into the state
         self.state.subscribe(self._on_state)
         self.center.setCurrentIndex(1)
@@ -437,6 +443,37 @@ class MainWindow(QtWidgets.QMainWindow):
         except OSError:
             self._file_size = -1
         self.follow_timer.start()
+
+    # ---- review: what to draw on, scale and LUT per channel (issue 16.2, 16.4) ----
+    def _install_review(self, session: Session) -> None:
+        """The "draw on" choice with its projection cache, and the physical scale."""
+        self.projections = ProjectionCache()
+        self.projection_source = ProjectionSource(session, self.state, self.projections,
+                                                  sync=self.sync)
+        self.projection_source.ready.connect(self.request_frame)
+        self.projection_source.error.connect(lambda m: self.report_error("Projection", m))
+        self.navigation.add_plane_control(self.projection_source)
+        self.luts_by_channel = {}
+        self.pixel_size = pixel_size_um(session.reader)
+        self.frame_view.set_pixel_size(self.pixel_size[2] if self.pixel_size else None)
+        self.frame_view.set_lut(self.state.lut)
+
+    def _review_state(self, changed: set[str]) -> None:
+        """Per-channel LUT, and fresh levels when the kind of image changes."""
+        if "color" in changed:
+            self.state.update(lut=self.luts_by_channel.get(self.state.color, "grey"))
+        if "lut" in changed:
+            self.luts_by_channel[self.state.color] = self.state.lut
+            self.frame_view.set_lut(self.state.lut)
+        if "source" in changed:  # photons and correlations need different levels
+            self.state.update(levels=None)
+
+    def _micrometres(self, row: int, col: int) -> str:
+        """`` · (x, y, z) µm`` of a pixel from the header's pixel size and z step."""
+        if self.pixel_size is None:
+            return ""
+        dz, dy, dx = self.pixel_size
+        return f" · ({col * dx:.1f}, {row * dy:.1f}, {self.state.plane * dz:.1f}) µm"
 
     def _remember(self, path: Path) -> None:
         recent = [p for p in self.recent_files() if p != str(path.resolve())]
@@ -481,6 +518,12 @@ class MainWindow(QtWidgets.QMainWindow):
         session = self.session
         if session is None or session_id != self._session_id:
             return None
+        if fk.source != "frame":
+            image = self.projections.get(fk.plane, fk.color,
+                                         session.registration if fk.registered else None,
+                                         fk.source)
+            if image is not None:
+                return image
         return session.read_image(fk.timepoint, fk.plane, fk.color, fk.average, fk.registered)
 
     def _show_frame(self, key, image) -> None:
@@ -498,7 +541,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_shown.emit(key[1])
 
     def _on_state(self, changed: set[str]) -> None:
-        if changed & {"timepoint", "plane", "color", "average", "registered"}:
+        self._review_state(changed)
+        if changed & {"timepoint", "plane", "color", "average", "registered", "source"}:
             self.request_frame()
         if "plane" in changed and self.editor is not None:
             self.editor.set_plane(self.state.plane)
@@ -520,6 +564,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_registration(self) -> None:
         self.navigation.set_registration_available(True)
         self.state.update(registered=True)
+        self.projection_source.refresh()  # projections of the new registration
         self.request_frame()
         self.metadata.refresh_summary()
 
@@ -527,12 +572,18 @@ class MainWindow(QtWidgets.QMainWindow):
         s, session = self.state, self.session
         frame = int(session.grid[s.timepoint, s.plane, s.color])
         t = session.frame_time(s.timepoint, s.plane, s.color)
-        used = len(session.frames_for(s.timepoint, s.plane, s.color, s.average))
-        avg = f", mean of {used}" if used > 1 else ""
-        if used < s.average:  # near the end fewer timepoints are left than asked for
-            avg += f" (of {s.average} asked: the recording ends)"
         reg = " registered" if s.registered else ""
-        self.frame_label.setText(f"frame {frame}{reg}{avg} · t = {t:.3f} s")
+        shown = self.frame_view.image
+        if s.source != "frame" and shown is not None and shown.dtype == np.float32 \
+                and not self.projection_source.missing():
+            self.frame_label.setText(f"{SOURCE_LABELS[s.source]} of plane {s.plane}{reg}, "
+                                     f"{s.n_timepoints} timepoints")
+            return
+        avg = average_label(s.timepoint, s.average, s.n_timepoints)
+        busy = f" ({SOURCE_LABELS[s.source].lower()} being computed)" if s.source != "frame" \
+            else ""
+        self.frame_label.setText(f"frame {frame}{reg}{', ' + avg if avg else ''} · "
+                                 f"t = {t:.3f} s{busy}")
 
     def _on_hover(self, row: int, col: int) -> None:
         image = self.frame_view.image
@@ -543,8 +594,11 @@ class MainWindow(QtWidgets.QMainWindow):
         value_text = f"{int(value)} photons" if np.issubdtype(image.dtype, np.integer) \
             else f"{float(value):.2f} photons (mean)"
         s = self.state
+        if s.source in ("correlation",) and not self.projection_source.missing():
+            value_text = f"correlation {float(value):.3f}"
         t = self.session.frame_time(s.timepoint, s.plane, s.color)
-        self.pixel_label.setText(f"x {col}, y {row} · {value_text} · frame time {t:.3f} s")
+        self.pixel_label.setText(f"x {col}, y {row} · {value_text}{self._micrometres(row, col)}"
+                                 f" · frame time {t:.3f} s")
 
     # ------------------------------------------------------------------ errors & output
     def report_error(self, title: str, message: str) -> None:
@@ -698,10 +752,12 @@ class MainWindow(QtWidgets.QMainWindow):
                           plane=doc.plane, average=doc.average, dff=doc.dff,
                           dff_settings=doc.dff or self.state.dff_settings,
                           lifetime_range=doc.lifetime_range or self.state.lifetime_range,
-                          levels=doc.levels.get(doc.channel))
+                          levels=doc.levels.get(doc.channel), source=doc.draw_on,
+                          lut=doc.luts.get(doc.channel, "grey"))
         self.levels_by_channel = dict(doc.levels)
         for message in self.flim.apply_document(doc):
             self.report_error("Session", message)
+        self.luts_by_channel = dict(doc.luts)
         if doc.tools:
             self.masks_panel.brush.setValue(float(doc.tools.get("brush_radius",
                                                                  self.editor.brush_radius)))
@@ -722,6 +778,7 @@ class MainWindow(QtWidgets.QMainWindow):
             registration=f"{session.path.stem}.siffreg.npz" if reg is not None else None,
             flim_params=params, dff=s.dff, timepoint=s.timepoint, plane=s.plane,
             average=s.average, levels=levels, lifetime_range=s.lifetime_range,
+            luts={**self.luts_by_channel, s.color: s.lut}, draw_on=s.source,
             tools={"tool": self.editor.tool, "brush_radius": self.editor.brush_radius},
             identity=self.identity, source=str(session.path.resolve()),
             **self.flim.document_fields())

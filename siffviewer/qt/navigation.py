@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..model.view_state import ViewState
+from ..model.view_state import LUTS, ViewState
 
 
 class AxisControl(QtWidgets.QWidget):
@@ -39,7 +39,8 @@ class AxisControl(QtWidgets.QWidget):
             w.blockSignals(False)
         self.slider.setPageStep(max(1, count // 20))
         self.total.setText(f"/ {count - 1}")
-        self.setEnabled(count > 1)
+        for w in (self.slider, self.spin):  # not the whole row: it may hold other controls
+            w.setEnabled(count > 1)
 
     def sync(self) -> None:
         """Show the state's value of this axis in the slider and spin box."""
@@ -71,7 +72,8 @@ class NavigationPanel(QtWidgets.QWidget):
         self.average.setRange(1, state.n_timepoints)
         self.average.setPrefix("average ")
         self.average.setSuffix(" timepoint(s)")
-        self.average.setToolTip("Show the mean of this many timepoints, from the current one")
+        self.average.setToolTip("Show the mean of this many timepoints, centred on the current "
+                                "one (fewer at the start and end of the recording)")
         self.play = QtWidgets.QPushButton("Play")
         self.play.setCheckable(True)
         self.fps = QtWidgets.QDoubleSpinBox()
@@ -82,10 +84,14 @@ class NavigationPanel(QtWidgets.QWidget):
         self.registered.setToolTip("Show frames shifted by the registration")
         self.registered.setEnabled(False)
         self.auto = QtWidgets.QPushButton("Auto levels")
+        self.lut = QtWidgets.QComboBox()
+        self.lut.addItems(LUTS)
+        self.lut.setToolTip("Colour map of this channel (each channel keeps its own)")
         row = QtWidgets.QHBoxLayout()
         for w in (self.average, self.play, self.fps, self.registered, self.auto):
             row.addWidget(w)
         row.addStretch(1)
+        self.color.layout().addWidget(self.lut)  # the colour map belongs to the channel
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
@@ -97,10 +103,15 @@ class NavigationPanel(QtWidgets.QWidget):
         self.play.toggled.connect(lambda on: state.update(playing=on))
         self.registered.toggled.connect(lambda on: state.update(registered=on))
         self.auto.clicked.connect(self.auto_levels_requested)
+        self.lut.currentTextChanged.connect(lambda name: state.update(lut=name))
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self._tick)
         state.subscribe(self._on_state)
         self._on_state({"timepoint", "plane", "color", "playing"})
+
+    def add_plane_control(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` at the end of the plane row (e.g. what to draw of the plane)."""
+        self.plane.layout().addWidget(widget)
 
     def set_registration_available(self, available: bool) -> None:
         """Enable the registered-frames switch (unchecked when unavailable)."""
@@ -121,6 +132,8 @@ class NavigationPanel(QtWidgets.QWidget):
         s = self.state
         if "average" in changed and self.average.value() != s.average:
             self.average.setValue(s.average)
+        if "lut" in changed and self.lut.currentText() != s.lut:
+            self.lut.setCurrentText(s.lut)
         if "registered" in changed and self.registered.isChecked() != s.registered:
             self.registered.setChecked(s.registered)
         if changed & {"playing", "play_fps"}:

@@ -1,5 +1,6 @@
-"""Run motion registration in the background, see each plane's reference image and the
-shift traces over time."""
+"""Run motion registration in the background and check it: each plane's reference image,
+the shift traces (integer shifts applied to reads, and the sub-pixel estimates), the
+per-frame quality with flagged frames, before/after mean images, and raw | registered."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job
 from . import plot_style
+from .registration_qc import MeanImages, QualityTrace
+from .split_view import SplitView
 
 
 class RegistrationPanel(QtWidgets.QWidget):
@@ -45,26 +48,55 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.ref_view.addItem(self.ref_image)
         self.ref_label = QtWidgets.QLabel()
         self.plot = pg.PlotWidget()
-        # ---- cosmetics (plot_style): units without SI prefixes, legend above the data
+        # ---- cosmetics (plot_style): units without SI prefixes
         plot_style.axis_label(self.plot.getPlotItem(), "bottom", "timepoint")
         plot_style.axis_label(self.plot.getPlotItem(), "left", "shift", "px")
-        plot_style.legend_above(self.plot.getPlotItem())
         self.plot.setMinimumHeight(plot_style.minimum_height(self.plot) + 40)  # + some data
         # ---- end of cosmetics
-        self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy (rows)")
-        self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx (columns)")
+        self.plot.setTitle("<span style='color:#1f77b4'>dy (rows)</span>, <span style='color:"
+                           "#d62728'>dx (columns)</span>: solid sub-pixel, dashed applied",
+                           size="8pt")
+        self.plot.setToolTip("Solid: the sub-pixel shift estimates; dashed: the integer shifts "
+                             "that reads apply (photons move by whole pixels)")
+        self.dy_curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="dy sub-pixel")
+        self.dx_curve = self.plot.plot(pen=pg.mkPen("#d62728", width=1.5), name="dx sub-pixel")
+        dash = QtCore.Qt.PenStyle.DashLine
+        self.dy_int = self.plot.plot(pen=pg.mkPen("#1f77b4", width=1, style=dash),
+                                     name="dy applied")
+        self.dx_int = self.plot.plot(pen=pg.mkPen("#d62728", width=1, style=dash),
+                                     name="dx applied")
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
         self.plot.addItem(self.cursor)
         controls = QtWidgets.QHBoxLayout()
         for w in (self.method, self.color, self.run, self.cancel):
             controls.addWidget(w)
+        # ---- QC views (issue 16.1) ----
+        self.quality = QualityTrace(session, state, sync=sync)
+        self.quality.plot.setXLink(self.plot)
+        self.means = MeanImages(session, state, sync=sync)
+        self.split = SplitView(session, state, sync=sync)
+        for view in (self.quality, self.means, self.split):
+            view.error.connect(self.error)
+        shifts_page = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        reference = QtWidgets.QWidget()
+        ref_layout = QtWidgets.QVBoxLayout(reference)
+        ref_layout.setContentsMargins(0, 0, 0, 0)
+        ref_layout.addWidget(self.ref_label)
+        ref_layout.addWidget(self.reference, 1)
+        for w in (reference, self.plot, self.quality):
+            shifts_page.addWidget(w)
+        shifts_page.setSizes([160, 250, 250])
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(shifts_page, "Shifts and quality")
+        self.tabs.addTab(self.means, "Mean images")
+        self.tabs.addTab(self.split, "Raw | registered")
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.ref_label)
-        layout.addWidget(self.reference, 3)
-        layout.addWidget(self.plot, 2)
+        layout.addWidget(self.tabs, 1)
+        self.progress.setVisible(False)
         self.run.clicked.connect(self.start)
         self.cancel.clicked.connect(self.stop)
         state.subscribe(self._on_state)
@@ -98,6 +130,8 @@ class RegistrationPanel(QtWidgets.QWidget):
         """Stop background work: the session is being replaced."""
         if self.job is not None:
             self.job.abandon()
+        for view in (self.quality, self.means, self.split):
+            view.shutdown()
 
     def stop(self) -> None:
         """Cancel the running registration."""
@@ -106,6 +140,7 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.status.setText("Cancelling…")
 
     def _finish(self) -> None:
+        self.progress.setVisible(False)
         self.run.setEnabled(True)
         self.cancel.setEnabled(False)
         self.progress.hide()
@@ -140,12 +175,18 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.ref_image.clear()
             self.dy_curve.setData([], [])
             self.dx_curve.setData([], [])
+            self.dy_int.setData([], [])
+            self.dx_int.setData([], [])
             self.ref_label.setText("No registration yet.")
             plot_style.show_empty(self.plot.getPlotItem(), "No registration yet: press Register",
                                   x_range=(0, max(1, self.state.n_timepoints - 1)))
+            self.quality.refresh()
             return
         plot_style.clear_empty(self.plot.getPlotItem())
         self._on_state({"plane", "timepoint"})
+        self.quality.refresh()
+        self.means.refresh()
+        self.split.refresh()
 
     def _on_state(self, changed: set[str]) -> None:
         info = self.session.registration
@@ -162,9 +203,14 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.ref_label.setText(f"Reference of plane {plane} ({info.registration_type.value}, "
                                f"aligned on channel {info.registration_color_channel})")
         if "plane" in changed or self.dy_curve.xData is None:
-            shifts = info.subpixel_shifts if info.subpixel_shifts is not None else info.shifts
-            if shifts is not None:
+            for shifts, dy, dx in ((info.subpixel_shifts, self.dy_curve, self.dx_curve),
+                                   (info.shifts, self.dy_int, self.dx_int)):
+                if shifts is None:
+                    dy.setData([], [])
+                    dx.setData([], [])
+                    continue
                 s = np.asarray(shifts)[:, min(plane, np.asarray(shifts).shape[1] - 1)]
                 t = np.arange(len(s))
-                self.dy_curve.setData(t, s[:, 0])
-                self.dx_curve.setData(t, s[:, 1])
+                dy.setData(t, s[:, 0])
+                dx.setData(t, s[:, 1])
+                self.plot.setXRange(0, max(1, len(s) - 1), padding=0.01)

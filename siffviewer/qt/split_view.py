@@ -1,0 +1,97 @@
+"""Raw | registered: the current frame(s) read without and with the registration, side by
+side, with the same levels and linked zoom and pan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtWidgets
+
+from ..model.registration_review import raw_and_registered
+from ..model.session import Session
+from ..model.view_state import ViewState
+from ..workers import LatestLoader
+from . import on_screen
+from .frame_view import auto_levels
+
+
+class SplitView(QtWidgets.QWidget):
+    """Two linked image views of the current view state: raw (left), registered (right)."""
+
+    error = QtCore.pyqtSignal(str)
+
+    def __init__(self, session: Session, state: ViewState, sync: bool = False, parent=None):
+        super().__init__(parent)
+        self.session, self.state, self.sync = session, state, sync
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.views: list[pg.ViewBox] = []
+        self.items: list[pg.ImageItem] = []
+        for col, title in enumerate(("raw", "registered")):
+            self.graphics.addItem(pg.LabelItem(title, size="9pt"), row=0, col=col)
+            view = self.graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True)
+            view.setMenuEnabled(False)
+            item = pg.ImageItem(axisOrder="row-major")
+            view.addItem(item)
+            self.views.append(view)
+            self.items.append(item)
+        self.views[1].setXLink(self.views[0])
+        self.views[1].setYLink(self.views[0])
+        self.note = QtWidgets.QLabel()
+        self.note.setWordWrap(True)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.note)
+        self.images: tuple[np.ndarray, np.ndarray] | None = None
+        self.levels: tuple[float, float] | None = None
+        self.loader = LatestLoader(self._load, sync=sync, parent=self)
+        self.loader.loaded.connect(self._show)
+        self.loader.failed.connect(lambda key, msg: self.error.emit(msg))
+        state.subscribe(self._on_state)
+
+    def _key(self):
+        s = self.state
+        return (s.timepoint, s.plane, s.color, s.average)
+
+    def _load(self, key):  # worker thread: inputs from the key only
+        if self.session.registration is None:
+            return None
+        return raw_and_registered(self.session, *key)
+
+    def _show(self, key, images) -> None:
+        if images is None:
+            for item in self.items:
+                item.clear()
+            self.images = None
+            self.note.setText("No registration yet: register to compare raw and registered frames.")
+            return
+        self.images = images
+        first = self.items[0].image is None
+        # the same levels on both sides: the main view's, else from the raw image
+        self.levels = tuple(self.state.levels) if self.state.levels is not None \
+            and self.state.source == "frame" else auto_levels(images[0])
+        for item, image in zip(self.items, images, strict=True):
+            item.setImage(image, autoLevels=False, levels=self.levels)
+        if first:
+            self.views[0].autoRange(padding=0.01)
+        t, z, c, avg = key
+        self.note.setText(f"timepoint {t}, plane {z}, channel {c}"
+                          f"{f', mean of {avg} asked' if avg > 1 else ''}; same levels "
+                          f"{self.levels[0]:.3g}–{self.levels[1]:.3g} on both sides")
+
+    def refresh(self) -> None:
+        """Reload both images (when visible, or synchronous)."""
+        if on_screen(self) or self.sync:
+            self.loader.request(self._key())
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.refresh()
+
+    def _on_state(self, changed: set[str]) -> None:
+        if changed & {"timepoint", "plane", "color", "average", "levels"}:
+            self.refresh()
+
+    def shutdown(self) -> None:
+        """Stop background loading: the session is being replaced."""
+        self.loader.stop(wait=False)
