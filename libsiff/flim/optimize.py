@@ -49,9 +49,11 @@ class Theta:
     noise: float
 
     def copy(self) -> "Theta":
+        """An independent copy (the lifetime and fraction arrays are copied)."""
         return Theta(self.taus.copy(), self.fracs.copy(), self.mu, self.sigma, self.noise)
 
     def sorted(self) -> "Theta":
+        """The same model with its components ordered by increasing lifetime."""
         order = np.argsort(self.taus, kind="stable")
         return Theta(self.taus[order], self.fracs[order], self.mu, self.sigma, self.noise)
 

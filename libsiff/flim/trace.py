@@ -62,6 +62,7 @@ class FlimTrace(np.ndarray):
         return self._like(out, np.asarray(self.intensity)[key])
 
     def reshape(self, *shape, **kw) -> FlimTrace:
+        """Reshape lifetimes and intensities together (``numpy.reshape`` arguments)."""
         return self._like(np.asarray(self).reshape(*shape, **kw),
                           np.asarray(self.intensity).reshape(*shape, **kw))
 

@@ -14,6 +14,11 @@ _SIFFPY_IGNORED = ("nimg_init", "seed_ref_count", "regularize_sigma", "tqdm", "s
 
 
 def estimator_options(opts: dict, H: int, W: int, C: int, alignment_color: int) -> dict:
+    """Validated options of the ``siffpy`` estimator for ``H`` x ``W`` frames and ``C`` colours.
+
+    Fills the defaults, clamps ``max_shift`` (pixels) to less than half a frame, warns about
+    SiffPy options that do not apply and raises ``ValueError``/``TypeError`` for bad or
+    unknown ones. ``opts`` is consumed."""
     for name in _SIFFPY_IGNORED:
         if name in opts:
             value = opts.pop(name)

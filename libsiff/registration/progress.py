@@ -20,15 +20,18 @@ class Ticker:
         self.done, self.total = 0, 0
 
     def check(self) -> None:
+        """Raise ``SiffCancelled`` if the caller asked to cancel."""
         if self.cancel is not None and self.cancel():
             raise SiffCancelled("registration cancelled")
 
     def add(self, n: int) -> None:
+        """Count ``n`` more decoded frames done and report progress."""
         self.done = min(self.done + int(n), self.total)
         if self.progress is not None:
             self.progress(self.done, self.total)
 
     def finish(self) -> None:
+        """Report the work complete (done = total)."""
         self.done = self.total
         if self.progress is not None:
             self.progress(self.total, self.total)

@@ -47,6 +47,7 @@ class Identity:
 
     @classmethod
     def of(cls, acquisition: str | Path) -> "Identity":
+        """The identity of the acquisition file at ``acquisition`` (reads at most 2 MiB)."""
         path = Path(acquisition)
         size = path.stat().st_size
         h = hashlib.sha256(str(size).encode())
@@ -92,10 +93,12 @@ class SessionDocument:
         return d
 
     def with_(self, **changes) -> "SessionDocument":
+        """A copy with the given fields replaced."""
         return replace(self, **changes)
 
 
 def session_path_for(acquisition: str | Path) -> Path:
+    """The session file beside an acquisition (``<stem>`` + ``SESSION_SUFFIX``)."""
     p = Path(acquisition)
     return p.with_name(p.stem + SESSION_SUFFIX)
 

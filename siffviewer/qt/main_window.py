@@ -207,6 +207,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
+        """Ask for an acquisition file and open it."""
         start = str(Path(self.session.path).parent) if self.session else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open acquisition", start,
                                                         FILE_FILTER)
@@ -214,6 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> bool:
+        """Open the bundled sample acquisition (not added to the recent files)."""
         path = sample_path()
         if not path.exists():
             self.report_error("No sample", f"The bundled sample acquisition is missing: {path}")
@@ -303,6 +305,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_recent()
 
     def recent_files(self) -> list[str]:
+        """Paths of the recently opened files, newest first."""
         value = self.settings.value("recent", [])
         if isinstance(value, str):
             value = [value]
@@ -330,6 +333,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return (self._session_id, self.state.key())
 
     def request_frame(self) -> None:
+        """Load (off the GUI thread) and show the frame the view state selects."""
         if self.session is not None:
             self.loader.request(self._frame_key())
 
@@ -371,6 +375,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.update(levels=(lo, hi))
 
     def auto_levels(self) -> None:
+        """Set the display levels from the current frame's intensities."""
         if self.state is not None and self.frame_view.image is not None:
             self.state.update(levels=auto_levels(self.frame_view.image))
 
@@ -660,6 +665,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return target
 
     def save_masks_as(self) -> None:
+        """Ask where to save the session (ROIs and settings) and save it there."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
@@ -669,6 +675,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_masks(path)
 
     def load_masks(self, path: str | Path) -> bool:
+        """Replace the ROIs by those of the masks file ``path``; on failure show why and
+        keep the current ROIs."""
         try:
             self.masks.load(path)
         except MaskFileError as e:
@@ -677,6 +685,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def load_masks_dialog(self) -> None:
+        """Ask for a masks file and load it."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -725,6 +734,7 @@ class MainWindow(QtWidgets.QMainWindow):
             signal.connect(cleanup)
 
     def export_traces_dialog(self) -> None:
+        """Ask for a CSV file (tidy or wide) and export the ROI traces to it."""
         if self.masks is None or not self.masks.rois:
             self.report_error("Export traces", "Draw at least one ROI first.")
             return
@@ -735,6 +745,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_traces(path, wide=chosen.startswith("Wide"))
 
     def export_mask_images_dialog(self) -> None:
+        """Ask for a folder and export the masks there as images."""
         if self.masks is None or not self.masks.rois:
             return
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
@@ -754,6 +765,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return written
 
     def export_fit_dialog(self) -> None:
+        """Ask for a JSON file and export the current lifetime fit to it."""
         fit = getattr(self.lifetime_panel, "fit", None)
         if fit is None:
             self.report_error("Export fit", "Fit a lifetime model first (Lifetime panel).")

@@ -131,6 +131,7 @@ class TracesPanel(QtWidgets.QWidget):
         return (self.masks.version, self.state.color, self.state.registered, id(params))
 
     def request(self) -> None:
+        """Recompute the traces (off the GUI thread) for the current masks and channel."""
         if not self.masks.rois:
             self.traces = None
             self.redraw()
@@ -189,6 +190,7 @@ class TracesPanel(QtWidgets.QWidget):
             self.state.update(timepoint=int(np.nanargmin(np.abs(t - line.value()))))
 
     def set_selected(self, roi_ids: list[int]) -> None:
+        """Highlight the traces of ROIs ``roi_ids``."""
         self.selected = list(roi_ids)
         self.redraw()
 
@@ -210,6 +212,7 @@ class TracesPanel(QtWidgets.QWidget):
                 self._event_items.append(line)
 
     def redraw(self) -> None:
+        """Draw the current traces (photons, dF/F, lifetime in ns) again."""
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             for item in list(plot.listDataItems()):
                 plot.removeItem(item)

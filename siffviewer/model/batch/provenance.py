@@ -80,6 +80,7 @@ def record_hash(record: dict) -> str:
 
 
 def manifest_path(out_dir: str | os.PathLike, output_name: str) -> Path:
+    """Where the provenance manifest of output ``output_name`` in ``out_dir`` is kept."""
     return Path(out_dir) / MANIFEST_DIR / (output_name + ".json")
 
 

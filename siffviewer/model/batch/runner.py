@@ -39,6 +39,7 @@ class BatchResult:
 
     @property
     def failed(self) -> list[FileOutcome]:
+        """The outcomes of the files that failed."""
         return [o for o in self.outcomes if not o.ok]
 
 

@@ -58,6 +58,7 @@ class FileOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the file was processed or skipped as up to date (not failed or cancelled)."""
         return self.status in ("done", "skipped")
 
 
