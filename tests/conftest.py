@@ -74,3 +74,31 @@ def no_leaked_files(request, tmp_path_factory, _files_left_open_by_tests):
     for fd, path in _open_user_files(roots).items():
         if before.get(fd) != path:
             _files_left_open_by_tests[fd] = (path, request.node.name)
+
+
+# ---- every window a GUI test made is destroyed when the test ends --------------------------------
+
+@pytest.fixture(autouse=True)
+def _destroy_qt_windows(request):
+    """Destroy (in C++, now) every top-level widget a test that uses ``qtbot`` left, then
+    collect the garbage.
+
+    pytest-qt closes the widgets it was given and calls ``deleteLater``, but deferred deletes
+    posted outside a running event loop are never processed by ``processEvents``: the closed
+    windows lived on, wrapped by Python objects in reference cycles, until the cycle
+    collector freed them at an arbitrary moment -- possibly in the middle of a later test's
+    paint event, which then painted destroyed pyqtgraph items (``AxisItem has been deleted``,
+    then a segfault). Here they are deleted at a known point, when nothing is painting."""
+    yield
+    if "qtbot" not in request.fixturenames:
+        return
+    import gc
+
+    from PyQt6 import QtCore, QtWidgets
+
+    for widget in QtWidgets.QApplication.topLevelWidgets():
+        if not isinstance(widget, QtWidgets.QMenu):  # menus go with their owners, below
+            widget.close()
+            widget.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete.value)
+    gc.collect()
