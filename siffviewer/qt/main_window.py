@@ -490,8 +490,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _restore_session(self, session: Session) -> None:
         """Apply the newest readable session file (autosave, saved, legacy masks); damaged
         files are set aside and reported."""
-        self.identity = Identity.of(session.path)
-        loaded = load_session(session.path, self._shape, self.identity)
+        try:  # an unreadable session file must not leave the new acquisition half-installed
+            self.identity = Identity.of(session.path)
+            loaded = load_session(session.path, self._shape, self.identity)
+        except (SiffError, OSError, ValueError) as e:
+            self.report_error("Session not restored",
+                              f"The saved session of {session.path.name} cannot be read:\n\n{e}")
+            self._autosaved = self._autosave_key()
+            return
         for message in loaded.messages:
             if "set aside" in message:
                 self.report_error("Damaged session file", message)
@@ -514,7 +520,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if 0 <= channel < self.session.geometry.n_colors:
                 try:
                     self.session.set_flim_params(channel, FLIMParams.from_dict(pdict))
-                except (KeyError, ValueError, TypeError) as e:
+                except (SiffError, KeyError, ValueError, TypeError) as e:
                     self.report_error("Session", f"FLIM fit of channel {channel} not restored: {e}")
         registered = doc.registered and self.session.registration is not None
         self.state.update(color=doc.channel, registered=registered, timepoint=doc.timepoint,
@@ -679,8 +685,9 @@ class MainWindow(QtWidgets.QMainWindow):
         keep the current ROIs."""
         try:
             self.masks.load(path)
-        except MaskFileError as e:
-            self.report_error("Cannot load masks", str(e))
+        except (MaskFileError, SiffError, OSError, ValueError) as e:
+            reason = f"{path}: {e.strerror}" if isinstance(e, OSError) and e.strerror else str(e)
+            self.report_error("Cannot load masks", reason)
             return False
         return True
 
