@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("siffviewer")
     app.setOrganizationName("siffviewer")
+    # The cycle collector runs from the event loop only, never in the middle of a paint or a
+    # scene update (where freeing replaced panels' Qt objects crashes pyqtgraph).
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)  # noqa: F841 - kept alive while the app runs
     window = MainWindow(sync=bool(args.screenshot))
     window.keep_session_files = not args.screenshot  # a screenshot run changes no session
     if args.screenshot:

@@ -92,6 +92,7 @@ class ProgressBar:
         self._drawn = True
 
     def close(self) -> None:
+        """End the bar's line on the terminal (if one was drawn)."""
         if self.enabled and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
@@ -290,6 +291,7 @@ def format_info(info: dict) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``siff info FILE``: geometry, timing and header summary (text or ``--json``)."""
     info = file_info(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -308,6 +310,7 @@ def _check_output(path: Path, force: bool) -> None:
 
 
 def cmd_to_tiff(args: argparse.Namespace) -> int:
+    """``siff to-tiff FILE``: write the intensity frames as a ScanImage BigTIFF."""
     from libsiff.tiff_export import default_tiff_path, siff_to_tiff
 
     source = Path(args.file)
@@ -342,6 +345,8 @@ def _dff_arg(text: str) -> tuple[float, float]:
 
 
 def cmd_export_traces(args: argparse.Namespace) -> int:
+    """``siff export-traces FILE --masks M --out CSV``: ROI traces (photons, lifetime in
+    ns, optional dF/F) as a tidy or wide CSV."""
     from .model.export import TraceExportOptions, export_traces_file
     from .model.masks import MaskFileError
 
@@ -401,6 +406,7 @@ def session_summary(path: str | os.PathLike) -> dict:
 
 
 def cmd_session(args: argparse.Namespace) -> int:
+    """``siff session FILE``: what the saved session of an acquisition holds."""
     info = session_summary(args.file)
     if args.json:
         print(json.dumps(info, indent=2, default=float))
@@ -698,6 +704,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``siff`` argument parser with every subcommand."""
     ap = argparse.ArgumentParser(
         prog=PROG,
         description="Command-line tools for ScanImage-FLIM .siff files (libsiff / siffviewer).",

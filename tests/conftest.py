@@ -74,3 +74,40 @@ def no_leaked_files(request, tmp_path_factory, _files_left_open_by_tests):
     for fd, path in _open_user_files(roots).items():
         if before.get(fd) != path:
             _files_left_open_by_tests[fd] = (path, request.node.name)
+
+
+# ---- every window a GUI test made is destroyed when the test ends --------------------------------
+
+@pytest.fixture(autouse=True)
+def _destroy_qt_windows(request):
+    """GUI tests (those using ``qtbot``) run with the cycle collector paused; at the end every
+    top-level widget is destroyed in C++ and the garbage is collected, at a known point.
+
+    pytest-qt closes the widgets it was given and calls ``deleteLater``, but deferred deletes
+    posted outside a running event loop are not processed by ``processEvents``: the closed
+    windows lived on, wrapped by Python objects in reference cycles (pyqtgraph's parentless
+    view-box menus, signal closures), until the cycle collector freed them at an arbitrary
+    moment -- inside a later test's event processing, where Qt then painted or indexed
+    destroyed pyqtgraph items ("AxisItem has been deleted", "pure virtual method called",
+    segfaults). pyqtgraph's own remedy is the same: collect only from the GUI loop, never
+    whenever an allocation happens to trigger it (``pyqtgraph.util.garbage_collector``)."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    import gc
+
+    from PyQt6 import QtCore, QtWidgets
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        for widget in QtWidgets.QApplication.topLevelWidgets():
+            widget.close()
+            widget.deleteLater()
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete.value)
+        gc.collect()
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete.value)
+        if was_enabled:
+            gc.enable()

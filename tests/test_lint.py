@@ -22,15 +22,39 @@ def _public(name: str) -> bool:
     return not name.startswith("_")
 
 
-def _qt_override(name: str) -> bool:
-    """Qt/pyqtgraph event handlers (``showEvent``, ``mouseDragEvent``): documented by Qt."""
-    return name.endswith("Event") and name[:1].islower() and not name.islower()
+def _module_name(path: Path, root: Path) -> str | None:
+    """Dotted module name of ``path`` under ``root`` (``None`` outside the documented packages)."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if not parts or parts[0] not in DOCUMENTED:
+        return None
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _overrides_third_party(path: Path, root: Path, class_path: str, name: str) -> bool:
+    """Whether method ``name`` of class ``class_path`` (dotted, nested classes included)
+    overrides a method a Qt or pyqtgraph base class defines (``paint``, ``boundingRect``,
+    ``mousePressEvent``, ``closeEvent``...): those are documented by Qt/pyqtgraph. Decided
+    by importing the module and walking the class's bases."""
+    import importlib
+
+    module = _module_name(path, root)
+    if module is None:
+        return False
+    try:
+        obj = importlib.import_module(module)
+        for part in class_path.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return False
+    return any(name in vars(base) for base in getattr(obj, "__mro__", ())[1:]
+               if base.__module__.split(".")[0] in ("PyQt6", "pyqtgraph"))
 
 
 def _undocumented(path: Path, root: Path = ROOT) -> list[str]:
     """``file:line name`` of public module-level functions/classes and public methods of
     public classes (nested ones included) without a docstring. Overloads, property setters
-    and deleters share the getter's docstring, Qt event handlers are Qt's: both skipped."""
+    and deleters share the getter's docstring, overrides of Qt/pyqtgraph methods are
+    documented by Qt/pyqtgraph: both skipped."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     where = path.relative_to(root)
     missing = []
@@ -46,9 +70,11 @@ def _undocumented(path: Path, root: Path = ROOT) -> list[str]:
     def visit(body, prefix: str) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if not _public(node.name) or shares_docstring(node) or _qt_override(node.name):
+                if not _public(node.name) or shares_docstring(node):
                     continue
-                if ast.get_docstring(node) is None:
+                if ast.get_docstring(node) is None and not (
+                        prefix and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and _overrides_third_party(path, root, prefix[:-1], node.name)):
                     missing.append(f"{where}:{node.lineno} {prefix}{node.name}")
                 if isinstance(node, ast.ClassDef):
                     visit(node.body, f"{prefix}{node.name}.")
@@ -92,3 +118,15 @@ def test_leak_fixture_sees_files_opened_under_the_temp_folder(tmp_path, tmp_path
         assert _open_user_files(roots).get(held.fileno()) == str(path.resolve())
     assert str(path.resolve()) not in _open_user_files(roots).values()
     assert not [p for p in _open_user_files(roots).values() if p.startswith("/proc")]
+
+
+def test_docstring_check_skips_only_overrides_of_qt_methods():
+    """``paint``/``boundingRect`` of a pyqtgraph item and Qt event handlers are Qt's to
+    document; a method of our own on the same class is not skipped."""
+    frame_view = ROOT / "siffviewer" / "qt" / "frame_view.py"
+    main_window = ROOT / "siffviewer" / "qt" / "main_window.py"
+    assert _overrides_third_party(frame_view, ROOT, "OverlayItem", "paint")
+    assert _overrides_third_party(frame_view, ROOT, "OverlayItem", "boundingRect")
+    assert _overrides_third_party(main_window, ROOT, "MainWindow", "closeEvent")
+    assert not _overrides_third_party(main_window, ROOT, "MainWindow", "open_path")
+    assert not _overrides_third_party(main_window, ROOT, "NoSuchClass", "paint")

@@ -131,6 +131,7 @@ class MaskSet(Observable):
 
     # ------------------------------------------------------------------ queries
     def get(self, roi_id: int) -> Roi:
+        """The ROI with id ``roi_id`` (``KeyError`` if there is none)."""
         for roi in self.rois:
             if roi.roi_id == roi_id:
                 return roi
@@ -145,10 +146,12 @@ class MaskSet(Observable):
 
     @property
     def can_undo(self) -> bool:
+        """Whether there is an edit to undo."""
         return bool(self._undo)
 
     @property
     def can_redo(self) -> bool:
+        """Whether there is an undone edit to redo."""
         return bool(self._redo)
 
     # ------------------------------------------------------------------ recording
@@ -214,6 +217,7 @@ class MaskSet(Observable):
         return roi
 
     def remove_roi(self, roi_id: int) -> None:
+        """Delete ROI ``roi_id`` (undoable)."""
         roi = self.get(roi_id)
         index = self.rois.index(roi)
         self.rois.remove(roi)
@@ -475,6 +479,7 @@ def roi_arrays(rois, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
 
 
 def masks_path_for(acquisition: str | Path) -> Path:
+    """The masks file beside an acquisition (``<stem>`` + ``MASKS_SUFFIX``)."""
     p = Path(acquisition)
     return p.with_name(p.stem + MASKS_SUFFIX)
 

@@ -346,6 +346,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
+        """Ask for an acquisition file and open it."""
         start = str(Path(self.session.path).parent) if self.session else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open acquisition", start,
                                                         FILE_FILTER)
@@ -353,6 +354,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> bool:
+        """Open the bundled sample acquisition (not added to the recent files)."""
         path = sample_path()
         if not path.exists():
             self.report_error("No sample", f"The bundled sample acquisition is missing: {path}")
@@ -482,6 +484,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_recent()
 
     def recent_files(self) -> list[str]:
+        """Paths of the recently opened files, newest first."""
         value = self.settings.value("recent", [])
         if isinstance(value, str):
             value = [value]
@@ -510,6 +513,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return (self._session_id, self.state.key())
 
     def request_frame(self) -> None:
+        """Load (off the GUI thread) and show the frame the view state selects."""
         if self.session is not None:
             self.loader.request(self._frame_key())
 
@@ -558,6 +562,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.update(levels=(lo, hi))
 
     def auto_levels(self) -> None:
+        """Set the display levels from the current frame's intensities."""
         if self.state is not None and self.frame_view.image is not None:
             self.state.update(levels=auto_levels(self.frame_view.image))
 
@@ -721,8 +726,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _restore_session(self, session: Session) -> None:
         """Apply the newest readable session file (autosave, saved, legacy masks); damaged
         files are set aside and reported."""
-        self.identity = Identity.of(session.path)
-        loaded = load_session(session.path, self._shape, self.identity)
+        try:  # an unreadable session file must not leave the new acquisition half-installed
+            self.identity = Identity.of(session.path)
+            loaded = load_session(session.path, self._shape, self.identity)
+        except (SiffError, OSError, ValueError) as e:
+            self.report_error("Session not restored",
+                              f"The saved session of {session.path.name} cannot be read:\n\n{e}")
+            self._autosaved = self._autosave_key()
+            return
         for message in loaded.messages:
             if "set aside" in message:
                 self.report_error("Damaged session file", message)
@@ -745,7 +756,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if 0 <= channel < self.session.geometry.n_colors:
                 try:
                     self.session.set_flim_params(channel, FLIMParams.from_dict(pdict))
-                except (KeyError, ValueError, TypeError) as e:
+                except (SiffError, KeyError, ValueError, TypeError) as e:
                     self.report_error("Session", f"FLIM fit of channel {channel} not restored: {e}")
         registered = doc.registered and self.session.registration is not None
         self.state.update(color=doc.channel, registered=registered, timepoint=doc.timepoint,
@@ -910,6 +921,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return target
 
     def save_masks_as(self) -> None:
+        """Ask where to save the session (ROIs and settings) and save it there."""
         if self.masks is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
@@ -919,14 +931,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_masks(path)
 
     def load_masks(self, path: str | Path) -> bool:
+        """Replace the ROIs by those of the masks file ``path``; on failure show why and
+        keep the current ROIs."""
         try:
             self.masks.load(path)
-        except MaskFileError as e:
-            self.report_error("Cannot load masks", str(e))
+        except (MaskFileError, SiffError, OSError, ValueError) as e:
+            reason = f"{path}: {e.strerror}" if isinstance(e, OSError) and e.strerror else str(e)
+            self.report_error("Cannot load masks", reason)
             return False
         return True
 
     def load_masks_dialog(self) -> None:
+        """Ask for a masks file in any supported format and load it."""
         export_dialogs.load_masks_dialog(self)
 
     # ------------------------------------------------------------------ exports menu (wiring)
@@ -1042,6 +1058,7 @@ class MainWindow(QtWidgets.QMainWindow):
             signal.connect(cleanup)
 
     def export_traces_dialog(self) -> None:
+        """Ask for a CSV file (tidy or wide) and export the ROI traces to it."""
         if self.masks is None or not self.masks.rois:
             self.report_error("Export traces", "Draw at least one ROI first.")
             return
@@ -1052,6 +1069,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_traces(path, wide=chosen.startswith("Wide"))
 
     def export_mask_images_dialog(self) -> None:
+        """Ask for a folder and export the masks there as images."""
         if self.masks is None or not self.masks.rois:
             return
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for mask images",
@@ -1071,6 +1089,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return written
 
     def export_fit_dialog(self) -> None:
+        """Ask for a JSON file and export the current lifetime fit to it."""
         fit = getattr(self.lifetime_panel, "fit", None)
         if fit is None:
             self.report_error("Export fit", "Fit a lifetime model first (Lifetime panel).")

@@ -66,6 +66,7 @@ class MaskEditor(QtCore.QObject):
 
     @property
     def shape2d(self) -> tuple[int, int]:
+        """``(rows, columns)`` of one plane of the masks."""
         return self.masks.shape[1:]
 
     def _roi(self) -> int | None:
@@ -79,6 +80,7 @@ class MaskEditor(QtCore.QObject):
         self.threshold_image = image
 
     def press(self, row: float, col: float) -> None:
+        """Mouse pressed at image pixel (``row``, ``col``): start a stroke or a shape."""
         rid = self._roi()
         self._start = self._last = (row, col)
         if rid is not None and self.tool in ("brush", "eraser"):
@@ -86,6 +88,7 @@ class MaskEditor(QtCore.QObject):
             self.masks.dab(rid, self.plane, row, col, self.brush_radius, self.tool == "eraser")
 
     def drag(self, row: float, col: float) -> None:
+        """Mouse dragged to (``row``, ``col``): paint along the path or update the shape preview."""
         rid = self._roi()
         if rid is None or self._start is None:
             return
@@ -107,6 +110,7 @@ class MaskEditor(QtCore.QObject):
         self._last = (row, col)
 
     def release(self, row: float, col: float) -> None:
+        """Mouse released at (``row``, ``col``): finish the stroke, shape or move."""
         rid = self._roi()
         start, self._start = self._start, None
         if rid is None or start is None:
@@ -125,6 +129,8 @@ class MaskEditor(QtCore.QObject):
                 self.masks.move(rid, dy, dx)
 
     def click(self, row: float, col: float, double: bool = False) -> None:
+        """Click at (``row``, ``col``): a dab, a polygon vertex (``double`` closes it), a
+        hole fill or a threshold region, depending on the tool."""
         rid = self._roi()
         if rid is None:
             return
@@ -161,9 +167,11 @@ class MaskEditor(QtCore.QObject):
         self.tool = name
 
     def set_plane(self, plane: int) -> None:
+        """Edit plane ``plane`` from now on."""
         self.plane = int(plane)
 
     def close_polygon(self) -> None:
+        """Close the polygon being drawn into the ROI and plane it was begun in."""
         rid, plane = self._polygon_target or (None, self.plane)
         exists = rid is not None and any(r.roi_id == rid for r in self.masks.rois)
         if exists and len(self.polygon) >= 3:
