@@ -605,13 +605,16 @@ static int process_range(worker *w) {
     siff_scratch s = {0};
     accs a = {0};
     span sp = {0, 0};
+    /* the pooled histogram of all pixels needs no count image once a frame is checked */
+    const int what = req->kind == SIFF_OUT_HISTOGRAM && !k->R ? SIFF_LOAD_BINS
+                     : needs_photons(req->kind)                ? SIFF_LOAD_PHOTONS
+                                                               : SIFF_LOAD_COUNTS;
     int rc = accs_init(k, req, &a, &w->err);
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
         uint64_t dy, dx;
         shift_of(req, k, i, &dy, &dx);
         siff_frame_data fd;
-        rc = siff_load_frame(w->f, req->frames[i], dy, dx, needs_photons(req->kind), &s, &fd,
-                             &w->err);
+        rc = siff_load_frame(w->f, req->frames[i], dy, dx, what, &s, &fd, &w->err);
         if (rc) break;
         step_frame(w, &fd, i, &a);
         span_add(w->f, &sp, &fd);
