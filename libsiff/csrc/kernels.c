@@ -34,6 +34,11 @@ static inline unsigned ctz64(uint64_t v) {
 #endif
 }
 
+/* Pixels x .. x + len - 1 of one row all belong to mask set cls (never 0). */
+typedef struct class_run {
+    uint32_t x, len, cls;
+} class_run;
+
 typedef struct {
     uint32_t H, W;
     uint64_t pixels;
@@ -47,6 +52,10 @@ typedef struct {
     int id_bytes;          /* 1, 2 or 4 */
     void *ids;             /* planes * pixels class ids */
     uint64_t hist_copies;  /* 1 or COPIES copies of per-class histograms */
+    /* the same tables as runs of one non-empty class along each row (NULL when the masks
+     * are too fragmented): compressed count images are summed run by run */
+    struct class_run *runs;
+    uint64_t *row_runs;    /* planes * H + 1: runs of row y of plane p start at [p * H + y] */
     /* phasors */
     int phasor;
     double *cos_t, *sin_t;
@@ -185,10 +194,53 @@ static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
 
 /* ---- per-class accumulation (masks) ---- */
 
+/* Sum of n counts (a loop the compiler vectorises: 32-bit partial sums cannot overflow). */
+static uint64_t sum_u16(const uint16_t *c, uint64_t n) {
+    uint64_t s = 0;
+    while (n) {
+        const uint32_t m = n > 65536 ? 65536 : (uint32_t)n;
+        uint32_t part = 0;
+        for (uint32_t i = 0; i < m; i++) part += c[i];
+        s += part;
+        c += m;
+        n -= m;
+    }
+    return s;
+}
+
+/* Photon counts per class of a compressed (or TIFF) count image, run by run: each run of
+ * registered pixels maps to at most two contiguous pieces of the file row. */
+static void frame_class_sums_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                  uint64_t *cnt) {
+    const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, split = W - dx;
+    const uint64_t *rows = k->row_runs + plane * H;
+    for (uint32_t y = 0; y < H; y++) {
+        uint32_t ry = y + dy;
+        if (ry >= H) ry -= H;
+        const uint16_t *row = fd->counts + (uint64_t)y * W;
+        for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
+            const class_run r = k->runs[j];
+            const uint32_t x1 = r.x + r.len;
+            uint64_t s = 0;
+            if (x1 > dx) { /* registered x >= dx holds file pixel x - dx */
+                const uint32_t lo = r.x > dx ? r.x : dx;
+                s += sum_u16(row + (lo - dx), x1 - lo);
+            }
+            if (r.x < dx) /* registered x < dx holds file pixel x + W - dx */
+                s += sum_u16(row + r.x + split, (x1 < dx ? x1 : dx) - r.x);
+            cnt[r.cls] += s;
+        }
+    }
+}
+
 /* Photon counts per class. Compressed frames need only their count images. */
 static void frame_class_sums(const kctx *k, const siff_frame_data *fd, uint64_t plane,
                              uint64_t *cnt, uint64_t *oor) {
     const uint64_t C = k->classes;
+    if (fd->tag != 0 && k->runs) {
+        frame_class_sums_runs(k, fd, plane, cnt);
+        return;
+    }
     if (fd->tag == 0) {
         WITH_IDS(k, plane, ids, cls_t,
                  SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, cnt[(j & 3) * C + ids[pix]]++;););
@@ -582,15 +634,16 @@ static void step_frame(worker *w, const siff_frame_data *fd, uint64_t i, accs *a
     }
 }
 
-/* Mapped pages already decoded are released in spans of a few MB (see io.c). */
+/* Mapped pages already decoded are released in spans of up to 16 MB (see io.c): frames
+ * read in file order, even far apart, share a span, and one release covers them all. */
 typedef struct {
     uint64_t lo, hi;
 } span;
 
 static void span_add(const siff_file *f, span *s, const siff_frame_data *fd) {
-    const uint64_t span_max = (uint64_t)16 << 20, span_gap = (uint64_t)1 << 16;
+    const uint64_t span_max = (uint64_t)16 << 20;
     const uint64_t lo = fd->data_offset, hi = fd->data_offset + fd->data_length;
-    if (lo >= s->lo && lo <= s->hi + span_gap && s->hi - s->lo < span_max) {
+    if (lo >= s->lo && hi - s->lo <= span_max) {
         if (hi > s->hi) s->hi = hi;
         return;
     }
@@ -753,6 +806,10 @@ static int check_outputs(const siff_file *f, const siff_request *req, const kctx
 /* ---- tables shared by the workers ---- */
 
 static void kctx_free(kctx *k) {
+    free(k->runs);
+    free(k->row_runs);
+    k->runs = NULL;
+    k->row_runs = NULL;
     free(k->class_bits);
     free(k->ids);
     free(k->cos_t);
@@ -828,6 +885,37 @@ static int64_t class_of(class_map *m, const uint64_t *key) {
     return (int64_t)m->count++;
 }
 
+/* Runs of the class-id tables (k->runs), when there are at most a quarter as many runs as
+ * pixels; else (or out of memory: the tables serve) none. */
+static void build_class_runs(kctx *k, const uint32_t *ids) {
+    const uint64_t rows = k->planes * k->H, cells = k->planes * k->pixels;
+    uint64_t n = 0;
+    for (uint64_t q = 0; q < cells; q++)
+        n += ids[q] && (q % k->W == 0 || ids[q - 1] != ids[q]);
+    if (n > cells / 4) return;
+    k->runs = malloc((size_t)(n ? n : 1) * sizeof *k->runs);
+    k->row_runs = malloc((size_t)(rows + 1) * 8);
+    if (!k->runs || !k->row_runs) {
+        free(k->runs);
+        free(k->row_runs);
+        k->runs = NULL;
+        k->row_runs = NULL;
+        return;
+    }
+    n = 0;
+    for (uint64_t row = 0; row < rows; row++) {
+        const uint32_t *id = ids + row * k->W;
+        k->row_runs[row] = n;
+        for (uint32_t x = 0; x < k->W;) {
+            uint32_t end = x + 1;
+            while (end < k->W && id[end] == id[x]) end++;
+            if (id[x]) k->runs[n++] = (class_run){x, end - x, id[x]};
+            x = end;
+        }
+    }
+    k->row_runs[rows] = n;
+}
+
 /* Class-id tables of the masks (see the top of the file). */
 static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err) {
     k->R = req->n_masks;
@@ -863,6 +951,7 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
         free(ids);
         return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     }
+    build_class_runs(k, ids);
     k->id_bytes = k->classes <= 256 ? 1 : k->classes <= 65536 ? 2 : 4;
     if (k->id_bytes == 4) {
         k->ids = ids;
