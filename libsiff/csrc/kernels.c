@@ -890,8 +890,11 @@ static int64_t class_of(class_map *m, const uint64_t *key) {
 static void build_class_runs(kctx *k, const uint32_t *ids) {
     const uint64_t rows = k->planes * k->H, cells = k->planes * k->pixels;
     uint64_t n = 0;
-    for (uint64_t q = 0; q < cells; q++)
-        n += ids[q] && (q % k->W == 0 || ids[q - 1] != ids[q]);
+    for (uint64_t row = 0; row < rows; row++) {
+        const uint32_t *id = ids + row * k->W;
+        n += id[0] != 0;
+        for (uint32_t x = 1; x < k->W; x++) n += id[x] && id[x] != id[x - 1];
+    }
     if (n > cells / 4) return;
     k->runs = malloc((size_t)(n ? n : 1) * sizeof *k->runs);
     k->row_runs = malloc((size_t)(rows + 1) * 8);
@@ -925,22 +928,38 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
     k->planes = req->mask_planes;
     k->words = (k->R + 63) / 64;
     const uint64_t P = k->pixels, cells = k->planes * P;
-    uint64_t *keys = calloc((size_t)(cells * k->words), 8);
+    /* mask-set keys are built a block of pixels at a time (in cache, whatever the frame) */
+    const uint64_t block = 2048, words = k->words;
+    uint64_t *keys = malloc((size_t)(block * words) * 8);
     uint32_t *ids = malloc((size_t)cells * 4);
-    uint64_t *zero = calloc((size_t)k->words, 8);
-    class_map m = {NULL, 0, 0, k->words, 0, NULL};
+    uint64_t *zero = calloc((size_t)words, 8); /* then: the key of the block's last pixel */
+    class_map m = {NULL, 0, 0, words, 0, NULL};
     int ok = keys && ids && zero && class_of(&m, zero) == 0;
-    for (uint64_t r = 0; ok && r < k->R; r++) {
-        const uint64_t bit = (uint64_t)1 << (r % 64);
-        const uint8_t *src = req->masks + r * cells;
-        uint64_t *dst = keys + r / 64;
-        for (uint64_t q = 0; q < cells; q++)
-            if (src[q]) dst[q * k->words] |= bit;
-    }
-    for (uint64_t q = 0; ok && q < cells; q++) {
-        const int64_t c = class_of(&m, keys + q * k->words);
-        ok = c >= 0;
-        ids[q] = (uint32_t)c;
+    uint32_t prev_id = 0; /* zero holds its key */
+    for (uint64_t q0 = 0; ok && q0 < cells; q0 += block) {
+        const uint64_t nb = cells - q0 < block ? cells - q0 : block;
+        memset(keys, 0, (size_t)(nb * words) * 8);
+        for (uint64_t r = 0; r < k->R; r++) {
+            const uint64_t bit = (uint64_t)1 << (r % 64);
+            const uint8_t *src = req->masks + r * cells + q0;
+            uint64_t *dst = keys + r / 64;
+            if (words == 1) /* branch-free: the compiler vectorises it */
+                for (uint64_t j = 0; j < nb; j++) dst[j] |= src[j] ? bit : 0;
+            else
+                for (uint64_t j = 0; j < nb; j++)
+                    if (src[j]) dst[j * words] |= bit;
+        }
+        for (uint64_t j = 0; ok && j < nb; j++) {
+            const uint64_t *key = keys + j * words, *prev = j ? key - words : zero;
+            /* as its neighbour (masks are mostly runs): no lookup */
+            if (words == 1 ? key[0] != prev[0] : memcmp(key, prev, (size_t)words * 8) != 0) {
+                const int64_t c = class_of(&m, key);
+                ok = c >= 0;
+                prev_id = (uint32_t)c;
+            }
+            ids[q0 + j] = prev_id;
+        }
+        memcpy(zero, keys + (nb - 1) * words, (size_t)words * 8);
     }
     free(keys);
     free(zero);
@@ -962,10 +981,10 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
         free(ids);
         return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     }
-    for (uint64_t q = 0; q < cells; q++) {
-        if (k->id_bytes == 1) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
-        else ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
-    }
+    if (k->id_bytes == 1)
+        for (uint64_t q = 0; q < cells; q++) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
+    else
+        for (uint64_t q = 0; q < cells; q++) ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
     free(ids);
     return SIFF_OK;
 }
