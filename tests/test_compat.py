@@ -327,3 +327,50 @@ def test_mask_fast_paths_against_corrosiffpy(tmp_path, cell):
                 np.testing.assert_array_equal(x[0], y[0])
     finally:
         a.close()
+
+
+def test_histogram_of_checked_frames_reads_bins_only(tmp_path):
+    """Pooled histograms read only the arrival bins of compressed frames whose count image an
+    earlier call found equal to the bins stored: first and later calls equal corrosiffpy; a
+    frame whose count image sums to fewer photons than stored is never taken for checked (its
+    histogram keeps leaving the extra bins out, call after call)."""
+    import struct
+
+    import corrosiffpy
+
+    path = tmp_path / "compressed.siff"
+    simulate(path, SimulationSpec(seed=8, height=24, width=40, slices=1, flyback_planes=0,
+                                  colors=1, timepoints=5, encoding="compressed",
+                                  photons_per_pixel=2.0))
+    with libsiff.open_file(path) as a:
+        b = corrosiffpy.open_file(str(path))
+        expected = b.get_histogram()
+        per_frame = [b.get_histogram(frames=[i]) for i in range(a.num_frames())]
+        for _ in range(3):
+            np.testing.assert_array_equal(a.get_histogram(), expected)
+            for i, h in enumerate(per_frame):
+                np.testing.assert_array_equal(a.get_histogram(frames=[i]), h)
+        frame = 2
+    strip, nbytes = _strip_of(path, frame)
+    data = bytearray(path.read_bytes())
+    pixels = 24 * 40
+    counts = np.frombuffer(bytes(data[strip - 2 * pixels:strip]), "<u2")
+    last = int(np.flatnonzero(counts)[-1])  # its last bin is the frame's last stored bin
+    struct.pack_into("<H", data, strip - 2 * pixels + 2 * last, int(counts[last]) - 1)
+    dropped = struct.unpack_from("<H", data, strip + nbytes - 2)[0] % len(expected)
+    cut = tmp_path / "fewer_counts.siff"
+    cut.write_bytes(bytes(data))
+    truth = expected.copy()
+    truth[dropped] -= 1
+    with libsiff.open_file(cut) as a:
+        for _ in range(3):
+            np.testing.assert_array_equal(a.get_histogram(), truth)
+
+
+def _strip_of(path, frame):
+    """(strip offset, strip byte count) of a frame, read with tifffile (independent reader)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        page = tf.pages[frame]
+        return int(page.dataoffsets[0]), int(page.databytecounts[0])

@@ -331,6 +331,7 @@ static int index_frame(siff_file *f, uint64_t *cap, const siff_frame_info *fi, s
     fr->height = (uint32_t)fi->height;
     fr->siff_tag = (int8_t)fi->siff_tag;
     fr->flags = (uint8_t)fi->flags;
+    fr->counts_match = 0;
     f->info.num_frames = n + 1;
     return SIFF_OK;
 }

@@ -47,7 +47,7 @@ int siff_check_frame(const siff_file *f, uint64_t frame, siff_error *err) {
     return SIFF_OK;
 }
 
-int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int want_bins,
+int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int what,
                     siff_scratch *s, siff_frame_data *fd, siff_error *err) {
     int rc = siff_check_frame(f, frame, err);
     if (rc) return rc;
@@ -59,11 +59,19 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     fd->dy = (uint32_t)dy;
     fd->dx = (uint32_t)dx;
     const uint64_t pixels = (uint64_t)fd->H * fd->W;
+    const int want_bins = what != SIFF_LOAD_COUNTS;
+    /* a checked frame's bins alone: its count image is 10x their size on sparse frames */
+    const int bins_only = what == SIFF_LOAD_BINS && fd->tag == 1 &&
+                          siff_flag_get(&fr->counts_match);
     uint64_t off, len;
     if (fd->tag == 0) {
         fd->n = fr->strip_bytes / 8; /* trailing bytes that make no whole word are ignored */
         off = fr->strip_offset;
         len = fd->n * 8;
+    } else if (bins_only) {
+        fd->n = fr->strip_bytes / 2;
+        off = fr->strip_offset;
+        len = fd->n * 2;
     } else if (fd->tag == 1) {
         off = fr->strip_offset - 2 * pixels;
         len = 2 * pixels + (want_bins ? fr->strip_bytes / 2 * 2 : 0);
@@ -89,6 +97,10 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         fd->words = data;
         return SIFF_OK;
     }
+    if (bins_only) {
+        fd->bins = (const uint16_t *)data;
+        return SIFF_OK;
+    }
     fd->counts = (const uint16_t *)data;
     if (fd->tag == 1 && want_bins) {
         uint64_t total = 0;
@@ -101,6 +113,8 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
                              (unsigned long long)(fr->strip_bytes / 2));
         fd->bins = fd->counts + pixels;
         fd->n = total;
+        if (total == fr->strip_bytes / 2 && !siff_flag_get(&fr->counts_match))
+            siff_flag_set((uint8_t *)&fr->counts_match); /* the index is not const, runs are */
     }
     return SIFF_OK;
 }

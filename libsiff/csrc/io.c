@@ -260,10 +260,22 @@ int siff_io_check(const siff_io *io, siff_error *err) {
     return SIFF_OK;
 }
 
+/* Reading one page of a mapping also maps its neighbours that are in the page cache (the
+ * kernel's fault-around, 64 KB by default): releasing only the pages inside a span would
+ * leave those, and the partly read pages at its ends, resident, one batch per frame read
+ * out of file order. So every page the span touches goes, with this margin either side.
+ * Dropping a clean page of a shared file mapping is harmless even while another worker
+ * reads it: the next read maps it again from the page cache. */
+#define RELEASE_MARGIN ((uint64_t)1 << 16)
+
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
-    if (!io->map || len == 0) return;
+    if (!io->map || len == 0 || off >= io->size) return;
     const uint64_t page = io->page;
-    uint64_t lo = (off + page - 1) / page * page, hi = (off + len) / page * page;
+    uint64_t lo = off > RELEASE_MARGIN ? off - RELEASE_MARGIN : 0;
+    uint64_t hi = len < io->size - off ? off + len : io->size;
+    hi = io->size - hi > RELEASE_MARGIN ? hi + RELEASE_MARGIN : io->size;
+    lo = lo / page * page;
+    hi = hi / page * page + (hi % page ? page : 0);
     if (hi > lo) madvise((void *)(io->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
 

@@ -34,6 +34,11 @@ static inline unsigned ctz64(uint64_t v) {
 #endif
 }
 
+/* Pixels x .. x + len - 1 of one row all belong to mask set cls (never 0). */
+typedef struct class_run {
+    uint32_t x, len, cls;
+} class_run;
+
 typedef struct {
     uint32_t H, W;
     uint64_t pixels;
@@ -47,6 +52,10 @@ typedef struct {
     int id_bytes;          /* 1, 2 or 4 */
     void *ids;             /* planes * pixels class ids */
     uint64_t hist_copies;  /* 1 or COPIES copies of per-class histograms */
+    /* the same tables as runs of one non-empty class along each row (NULL when the masks
+     * are too fragmented): compressed count images are summed run by run */
+    struct class_run *runs;
+    uint64_t *row_runs;    /* planes * H + 1: runs of row y of plane p start at [p * H + y] */
     /* phasors */
     int phasor;
     double *cos_t, *sin_t;
@@ -185,10 +194,53 @@ static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
 
 /* ---- per-class accumulation (masks) ---- */
 
+/* Sum of n counts (a loop the compiler vectorises: 32-bit partial sums cannot overflow). */
+static uint64_t sum_u16(const uint16_t *c, uint64_t n) {
+    uint64_t s = 0;
+    while (n) {
+        const uint32_t m = n > 65536 ? 65536 : (uint32_t)n;
+        uint32_t part = 0;
+        for (uint32_t i = 0; i < m; i++) part += c[i];
+        s += part;
+        c += m;
+        n -= m;
+    }
+    return s;
+}
+
+/* Photon counts per class of a compressed (or TIFF) count image, run by run: each run of
+ * registered pixels maps to at most two contiguous pieces of the file row. */
+static void frame_class_sums_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                  uint64_t *cnt) {
+    const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, split = W - dx;
+    const uint64_t *rows = k->row_runs + plane * H;
+    for (uint32_t y = 0; y < H; y++) {
+        uint32_t ry = y + dy;
+        if (ry >= H) ry -= H;
+        const uint16_t *row = fd->counts + (uint64_t)y * W;
+        for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
+            const class_run r = k->runs[j];
+            const uint32_t x1 = r.x + r.len;
+            uint64_t s = 0;
+            if (x1 > dx) { /* registered x >= dx holds file pixel x - dx */
+                const uint32_t lo = r.x > dx ? r.x : dx;
+                s += sum_u16(row + (lo - dx), x1 - lo);
+            }
+            if (r.x < dx) /* registered x < dx holds file pixel x + W - dx */
+                s += sum_u16(row + r.x + split, (x1 < dx ? x1 : dx) - r.x);
+            cnt[r.cls] += s;
+        }
+    }
+}
+
 /* Photon counts per class. Compressed frames need only their count images. */
 static void frame_class_sums(const kctx *k, const siff_frame_data *fd, uint64_t plane,
                              uint64_t *cnt, uint64_t *oor) {
     const uint64_t C = k->classes;
+    if (fd->tag != 0 && k->runs) {
+        frame_class_sums_runs(k, fd, plane, cnt);
+        return;
+    }
     if (fd->tag == 0) {
         WITH_IDS(k, plane, ids, cls_t,
                  SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, cnt[(j & 3) * C + ids[pix]]++;););
@@ -206,6 +258,46 @@ static void frame_class_sums(const kctx *k, const siff_frame_data *fd, uint64_t 
     }););
 }
 
+/* Photon counts and arrival-bin sums per class of a compressed frame, run by run: the bins
+ * of a run's pixels are contiguous, so a run costs two vectorised sums (counts, bins). File
+ * pixels are visited in order: those landing at registered x >= dx, then those below. */
+static void frame_class_flim_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                  uint64_t *cnt, uint64_t *ts) {
+    const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, split = W - dx;
+    const uint64_t *rows = k->row_runs + plane * H;
+    const uint16_t *b = fd->bins;
+    for (uint32_t y = 0; y < H; y++) {
+        uint32_t ry = y + dy;
+        if (ry >= H) ry -= H;
+        const uint16_t *row = fd->counts + (uint64_t)y * W;
+        const uint16_t *pb = b;
+        uint32_t fx = 0; /* file pixels before fx have their bins before pb */
+        for (int seg = 0; seg < 2; seg++) {
+            for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
+                const class_run r = k->runs[j];
+                const uint32_t x1 = r.x + r.len;
+                uint32_t lo, hi; /* the run's file pixels in this segment */
+                if (seg == 0) {
+                    if (x1 <= dx) continue;
+                    lo = (r.x > dx ? r.x : dx) - dx;
+                    hi = x1 - dx;
+                } else {
+                    if (r.x >= dx) continue;
+                    lo = r.x + split;
+                    hi = (x1 < dx ? x1 : dx) + split;
+                }
+                pb += sum_u16(row + fx, lo - fx);
+                const uint64_t c = sum_u16(row + lo, hi - lo);
+                cnt[r.cls] += c;
+                ts[r.cls] += sum_u16(pb, c);
+                pb += c;
+                fx = hi;
+            }
+        }
+        b += sum_u16(row, W);
+    }
+}
+
 /* Photon counts, arrival-bin sums and (optionally) phasor sums per class. */
 static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t plane, accs *a,
                              uint64_t *oor) {
@@ -214,6 +306,10 @@ static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t 
     uint64_t *cnt = a->count, *ts = a->tau;
     double *re = a->re, *im = a->im;
     const double *cs = k->cos_t, *sn = k->sin_t;
+    if (fd->tag != 0 && k->runs && !k->phasor) { /* phasor sums keep their per-pixel order */
+        frame_class_flim_runs(k, fd, plane, cnt, ts);
+        return;
+    }
     if (fd->tag == 0) {
         if (!k->phasor)
             WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, {
@@ -582,15 +678,16 @@ static void step_frame(worker *w, const siff_frame_data *fd, uint64_t i, accs *a
     }
 }
 
-/* Mapped pages already decoded are released in spans of a few MB (see io.c). */
+/* Mapped pages already decoded are released in spans of up to 16 MB (see io.c): frames
+ * read in file order, even far apart, share a span, and one release covers them all. */
 typedef struct {
     uint64_t lo, hi;
 } span;
 
 static void span_add(const siff_file *f, span *s, const siff_frame_data *fd) {
-    const uint64_t span_max = (uint64_t)16 << 20, span_gap = (uint64_t)1 << 16;
+    const uint64_t span_max = (uint64_t)16 << 20;
     const uint64_t lo = fd->data_offset, hi = fd->data_offset + fd->data_length;
-    if (lo >= s->lo && lo <= s->hi + span_gap && s->hi - s->lo < span_max) {
+    if (lo >= s->lo && hi - s->lo <= span_max) {
         if (hi > s->hi) s->hi = hi;
         return;
     }
@@ -605,13 +702,16 @@ static int process_range(worker *w) {
     siff_scratch s = {0};
     accs a = {0};
     span sp = {0, 0};
+    /* the pooled histogram of all pixels needs no count image once a frame is checked */
+    const int what = req->kind == SIFF_OUT_HISTOGRAM && !k->R ? SIFF_LOAD_BINS
+                     : needs_photons(req->kind)                ? SIFF_LOAD_PHOTONS
+                                                               : SIFF_LOAD_COUNTS;
     int rc = accs_init(k, req, &a, &w->err);
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
         uint64_t dy, dx;
         shift_of(req, k, i, &dy, &dx);
         siff_frame_data fd;
-        rc = siff_load_frame(w->f, req->frames[i], dy, dx, needs_photons(req->kind), &s, &fd,
-                             &w->err);
+        rc = siff_load_frame(w->f, req->frames[i], dy, dx, what, &s, &fd, &w->err);
         if (rc) break;
         step_frame(w, &fd, i, &a);
         span_add(w->f, &sp, &fd);
@@ -750,6 +850,10 @@ static int check_outputs(const siff_file *f, const siff_request *req, const kctx
 /* ---- tables shared by the workers ---- */
 
 static void kctx_free(kctx *k) {
+    free(k->runs);
+    free(k->row_runs);
+    k->runs = NULL;
+    k->row_runs = NULL;
     free(k->class_bits);
     free(k->ids);
     free(k->cos_t);
@@ -825,6 +929,40 @@ static int64_t class_of(class_map *m, const uint64_t *key) {
     return (int64_t)m->count++;
 }
 
+/* Runs of the class-id tables (k->runs), when there are at most a quarter as many runs as
+ * pixels; else (or out of memory: the tables serve) none. */
+static void build_class_runs(kctx *k, const uint32_t *ids) {
+    const uint64_t rows = k->planes * k->H, cells = k->planes * k->pixels;
+    uint64_t n = 0;
+    for (uint64_t row = 0; row < rows; row++) {
+        const uint32_t *id = ids + row * k->W;
+        n += id[0] != 0;
+        for (uint32_t x = 1; x < k->W; x++) n += id[x] && id[x] != id[x - 1];
+    }
+    if (n > cells / 4) return;
+    k->runs = malloc((size_t)(n ? n : 1) * sizeof *k->runs);
+    k->row_runs = malloc((size_t)(rows + 1) * 8);
+    if (!k->runs || !k->row_runs) {
+        free(k->runs);
+        free(k->row_runs);
+        k->runs = NULL;
+        k->row_runs = NULL;
+        return;
+    }
+    n = 0;
+    for (uint64_t row = 0; row < rows; row++) {
+        const uint32_t *id = ids + row * k->W;
+        k->row_runs[row] = n;
+        for (uint32_t x = 0; x < k->W;) {
+            uint32_t end = x + 1;
+            while (end < k->W && id[end] == id[x]) end++;
+            if (id[x]) k->runs[n++] = (class_run){x, end - x, id[x]};
+            x = end;
+        }
+    }
+    k->row_runs[rows] = n;
+}
+
 /* Class-id tables of the masks (see the top of the file). */
 static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err) {
     k->R = req->n_masks;
@@ -834,22 +972,38 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
     k->planes = req->mask_planes;
     k->words = (k->R + 63) / 64;
     const uint64_t P = k->pixels, cells = k->planes * P;
-    uint64_t *keys = calloc((size_t)(cells * k->words), 8);
+    /* mask-set keys are built a block of pixels at a time (in cache, whatever the frame) */
+    const uint64_t block = 2048, words = k->words;
+    uint64_t *keys = malloc((size_t)(block * words) * 8);
     uint32_t *ids = malloc((size_t)cells * 4);
-    uint64_t *zero = calloc((size_t)k->words, 8);
-    class_map m = {NULL, 0, 0, k->words, 0, NULL};
+    uint64_t *zero = calloc((size_t)words, 8); /* then: the key of the block's last pixel */
+    class_map m = {NULL, 0, 0, words, 0, NULL};
     int ok = keys && ids && zero && class_of(&m, zero) == 0;
-    for (uint64_t r = 0; ok && r < k->R; r++) {
-        const uint64_t bit = (uint64_t)1 << (r % 64);
-        const uint8_t *src = req->masks + r * cells;
-        uint64_t *dst = keys + r / 64;
-        for (uint64_t q = 0; q < cells; q++)
-            if (src[q]) dst[q * k->words] |= bit;
-    }
-    for (uint64_t q = 0; ok && q < cells; q++) {
-        const int64_t c = class_of(&m, keys + q * k->words);
-        ok = c >= 0;
-        ids[q] = (uint32_t)c;
+    uint32_t prev_id = 0; /* zero holds its key */
+    for (uint64_t q0 = 0; ok && q0 < cells; q0 += block) {
+        const uint64_t nb = cells - q0 < block ? cells - q0 : block;
+        memset(keys, 0, (size_t)(nb * words) * 8);
+        for (uint64_t r = 0; r < k->R; r++) {
+            const uint64_t bit = (uint64_t)1 << (r % 64);
+            const uint8_t *src = req->masks + r * cells + q0;
+            uint64_t *dst = keys + r / 64;
+            if (words == 1) /* branch-free: the compiler vectorises it */
+                for (uint64_t j = 0; j < nb; j++) dst[j] |= src[j] ? bit : 0;
+            else
+                for (uint64_t j = 0; j < nb; j++)
+                    if (src[j]) dst[j * words] |= bit;
+        }
+        for (uint64_t j = 0; ok && j < nb; j++) {
+            const uint64_t *key = keys + j * words, *prev = j ? key - words : zero;
+            /* as its neighbour (masks are mostly runs): no lookup */
+            if (words == 1 ? key[0] != prev[0] : memcmp(key, prev, (size_t)words * 8) != 0) {
+                const int64_t c = class_of(&m, key);
+                ok = c >= 0;
+                prev_id = (uint32_t)c;
+            }
+            ids[q0 + j] = prev_id;
+        }
+        memcpy(zero, keys + (nb - 1) * words, (size_t)words * 8);
     }
     free(keys);
     free(zero);
@@ -860,6 +1014,7 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
         free(ids);
         return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     }
+    build_class_runs(k, ids);
     k->id_bytes = k->classes <= 256 ? 1 : k->classes <= 65536 ? 2 : 4;
     if (k->id_bytes == 4) {
         k->ids = ids;
@@ -870,10 +1025,10 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
         free(ids);
         return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     }
-    for (uint64_t q = 0; q < cells; q++) {
-        if (k->id_bytes == 1) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
-        else ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
-    }
+    if (k->id_bytes == 1)
+        for (uint64_t q = 0; q < cells; q++) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
+    else
+        for (uint64_t q = 0; q < cells; q++) ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
     free(ids);
     return SIFF_OK;
 }

@@ -32,8 +32,9 @@ int siff_io_read(const siff_io *io, uint64_t off, void *buf, uint64_t len, siff_
  * hit a vanished page (the SIGBUS guard then read zeros): every kernel run checks this
  * before it starts and before it returns. */
 int siff_io_check(const siff_io *io, siff_error *err);
-/* Drops the mapped pages of [off, off+len) from this process's resident set (they stay in
- * the OS page cache); keeps memory flat when a whole file is streamed. No-op unmapped. */
+/* Drops every mapped page that [off, off+len) touches, and those within the kernel's
+ * fault-around window of it, from this process's resident set (they stay in the OS page
+ * cache); keeps memory flat however frames are read. No-op unmapped. */
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len);
 
 /* Compact per-frame index entry (the full siff_frame_info is re-read on demand). */
@@ -46,7 +47,27 @@ typedef struct {
     uint32_t width, height;
     int8_t siff_tag; /* -1 plain TIFF, 0 raw, 1 compressed */
     uint8_t flags;   /* SIFF_FRAME_* */
+    /* compressed: 1 once a run found that the count image sums to exactly the arrival bins
+     * stored (read and written with siff_flag_get/set: concurrent runs may set it) */
+    uint8_t counts_match;
 } siff_frame;
+
+/* A byte flag several threads may set to 1 (relaxed atomics: only its own value matters). */
+static inline int siff_flag_get(const uint8_t *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+#else
+    return *(const volatile uint8_t *)p;
+#endif
+}
+
+static inline void siff_flag_set(uint8_t *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_store_n(p, 1, __ATOMIC_RELAXED);
+#else
+    *(volatile uint8_t *)p = 1;
+#endif
+}
 
 struct siff_file {
     siff_io io;
@@ -101,9 +122,18 @@ typedef struct {
 /* Returns SIFF_OK when frame can be decoded at all (index, flags). */
 int siff_check_frame(const siff_file *f, uint64_t frame, siff_error *err);
 
-/* Reads frame's bytes into s. want_bins = 0 reads only the count image of a compressed
- * frame. Checks that the count image does not claim more photons than bins stored. */
-int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int want_bins,
+/* What of a compressed frame siff_load_frame reads (raw and TIFF frames read whole). */
+enum {
+    SIFF_LOAD_COUNTS = 0, /* the count image only */
+    SIFF_LOAD_PHOTONS = 1, /* the count image and the arrival bins */
+    /* the arrival bins only (fd->counts NULL) once an earlier run checked the frame's count
+     * image (siff_frame.counts_match); until then as SIFF_LOAD_PHOTONS */
+    SIFF_LOAD_BINS = 2
+};
+
+/* Reads frame's bytes into s (what: SIFF_LOAD_*). Checks that the count image does not
+ * claim more photons than bins stored. */
+int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int what,
                     siff_scratch *s, siff_frame_data *fd, siff_error *err);
 
 /* Loops over a raw frame's photons: IDX (photon index in the frame), PIX (registered pixel)
