@@ -180,3 +180,12 @@ def check_against_corrosiff(path, truth: Truth | None, rng, flim=True, roi_flim=
             same("sum_rois_flim", m4, frames=ff, flim_method="phasor", registration=freg)
     finally:
         a.close()
+
+
+def timeless(export):
+    """An export (``str`` or ``bytes``) without its ``# export_time`` line, the one header
+    line that differs between two runs of the same export."""
+    tag = "# export_time: " if isinstance(export, str) else b"# export_time: "
+    lines = export.splitlines(keepends=True)
+    assert sum(line.startswith(tag) for line in lines) == 1
+    return export[:0].join(line for line in lines if not line.startswith(tag))

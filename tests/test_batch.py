@@ -24,6 +24,8 @@ from siffviewer.model.batch.runner import local_cluster
 from siffviewer.model.export import TraceExportOptions
 from siffviewer.model.masks import MaskSet
 
+from checks import timeless
+
 distributed = pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +33,6 @@ SHAPE = (2, 24, 32)  # planes, rows, columns
 N_GOOD = 4
 
 
-
-def timeless(csv_bytes: bytes) -> bytes:
-    """An export without its ``# export_time`` line (the one line that differs by run)."""
-    lines = csv_bytes.splitlines(keepends=True)
-    assert sum(line.startswith(b"# export_time: ") for line in lines) == 1
-    return b"".join(line for line in lines if not line.startswith(b"# export_time: "))
 
 def _spec(seed: int, height: int = SHAPE[1]) -> SimulationSpec:
     return SimulationSpec(height=height, width=SHAPE[2], slices=SHAPE[0], colors=1,

@@ -30,6 +30,8 @@ from siffviewer.model.session_file import (
 from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
 
+from checks import timeless
+
 SHAPE = (3, 96, 112)  # the sample's (planes, rows, columns)
 
 
@@ -48,12 +50,6 @@ def acq(tmp_path):
     shutil.copy(sample_path(), p)
     return p
 
-
-def timeless(csv_text: str) -> str:
-    """An export without its ``# export_time`` line (the one line that differs by run)."""
-    lines = csv_text.splitlines(keepends=True)
-    assert sum(line.startswith("# export_time: ") for line in lines) == 1
-    return "".join(line for line in lines if not line.startswith("# export_time: "))
 
 
 def ns(params):

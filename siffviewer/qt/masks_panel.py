@@ -48,7 +48,7 @@ class MasksPanel(QtWidgets.QWidget):
             b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
                             QtWidgets.QSizePolicy.Policy.Fixed)
             self.tools.addButton(b, i)
-            tool_row.addWidget(b, i // 5, i % 5)
+            tool_row.addWidget(b, i // 4, i % 4)
         self.tools.button(0).setChecked(True)
         self.brush = QtWidgets.QDoubleSpinBox()
         self.brush.setRange(0.5, 50)
@@ -67,10 +67,10 @@ class MasksPanel(QtWidgets.QWidget):
         row1 = QtWidgets.QHBoxLayout()
         for w in (self.new_plane, self.new_all):
             row1.addWidget(w)
-        row2 = QtWidgets.QHBoxLayout()
-        for w in (self.delete, self.color, self.undo, self.redo):
-            row2.addWidget(w)
-        row3 = QtWidgets.QHBoxLayout()
+        row2 = QtWidgets.QGridLayout()
+        for i, w in enumerate((self.delete, self.color, self.undo, self.redo)):
+            row2.addWidget(w, i // 2, i % 2)
+        row3 = QtWidgets.QVBoxLayout()  # one above the other: the dock stays narrow
         row3.addWidget(self.brush)
         row3.addWidget(self.level)
         layout = QtWidgets.QVBoxLayout(self)

@@ -48,11 +48,12 @@ class PlanesPanel(QtWidgets.QWidget):
             view.addItem(item)
             self.items.append(item)
             self.views.append(view)
-        top = QtWidgets.QHBoxLayout()
-        for w in (self.mode, self.compute, self.cancel):
-            top.addWidget(w)
+        buttons = QtWidgets.QHBoxLayout()  # two rows keep the dock narrow (more room for the image)
+        for w in (self.compute, self.cancel):
+            buttons.addWidget(w)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.mode)
+        layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.graphics, 1)
         self.loader = LatestLoader(self._load, sync=sync, parent=self)

@@ -67,9 +67,9 @@ class RegistrationPanel(QtWidgets.QWidget):
                                      name="dx applied")
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
         self.plot.addItem(self.cursor)
-        controls = QtWidgets.QHBoxLayout()
-        for w in (self.method, self.color, self.run, self.cancel):
-            controls.addWidget(w)
+        controls = QtWidgets.QGridLayout()  # two rows keep the dock narrow
+        for i, w in enumerate((self.method, self.color, self.run, self.cancel)):
+            controls.addWidget(w, i // 2, i % 2)
         # ---- QC views (issue 16.1) ----
         self.quality = QualityTrace(session, state, sync=sync)
         self.quality.plot.setXLink(self.plot)
@@ -88,7 +88,13 @@ class RegistrationPanel(QtWidgets.QWidget):
         shifts_page.setSizes([160, 250, 250])
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(shifts_page, "Shifts and quality")
+        # in a scroll area: the three plots keep readable heights without setting the
+        # dock's (and so the window's) minimum height
+        shifts_scroll = QtWidgets.QScrollArea()
+        shifts_scroll.setWidgetResizable(True)
+        shifts_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        shifts_scroll.setWidget(shifts_page)
+        self.tabs.addTab(shifts_scroll, "Shifts and quality")
         self.tabs.addTab(self.means, "Mean images")
         self.tabs.addTab(self.split, "Raw | registered")
         layout = QtWidgets.QVBoxLayout(self)
