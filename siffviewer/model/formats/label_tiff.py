@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from .common import MaskFormatError, atomic_path, check_shape, empty_masks, same_in_every_plane
+from libsiff.atomic import atomic_path
+
+from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
 
 
 def read_label_tiff(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
