@@ -26,6 +26,7 @@ from scipy import ndimage
 from libsiff.atomic import atomic_open
 
 from .observable import Observable
+from .sidecar import SidecarError
 
 UNDO_DEPTH = 200
 FORMAT = "siffviewer-masks"
@@ -35,8 +36,12 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
            (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207), (127, 127, 127)]
 
 
-class MaskFileError(ValueError):
-    """A masks file cannot be read (names the file and the problem)."""
+class MaskFileError(SidecarError):
+    """A masks file (of any format) cannot be read or written; names the file and the problem.
+
+    A :class:`~siffviewer.model.sidecar.SidecarError`, so a libsiff ``SiffFormatError`` (and
+    a ValueError): the app's and the CLI's handlers of the SiffError family catch it.
+    ``siffviewer.model.formats.MaskFormatError`` is another name for it."""
 
 
 @dataclass
@@ -428,7 +433,7 @@ def read_masks(path: str | Path, shape: tuple[int, int, int]):
     """Parse a legacy masks file into [(name, color, mask, all_planes, visible)], checking it.
 
     Raises MaskFileError (naming the file and the problem) for anything malformed."""
-    from .sidecar import SidecarError, json_text, read_npz
+    from .sidecar import json_text, read_npz
 
     path = Path(path)
     try:

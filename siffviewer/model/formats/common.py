@@ -6,10 +6,8 @@ import numpy as np
 
 from ..masks import MaskFileError
 
-
-class MaskFormatError(MaskFileError):
-    """A masks file cannot be read or written (names the file and the problem); a
-    MaskFileError, so the app's and the CLI's handlers of masks files catch it."""
+#: the one masks-file error under the name the format readers have always raised
+MaskFormatError = MaskFileError
 
 
 def check_shape(path, found: tuple, shape: tuple) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..masks import MaskFileError, MaskSet, load_masks
-from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
+from ..masks import MaskSet, load_masks
+from .common import check_shape, empty_masks, same_in_every_plane
 
 
 def stored_shape(path) -> tuple[int, int, int] | None:
@@ -32,10 +32,7 @@ def read_siffmasks(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[
     found = stored_shape(path)
     if found is not None:
         check_shape(path, found, shape)
-    try:
-        rois = load_masks(path, tuple(shape))
-    except MaskFileError as exc:
-        raise MaskFormatError(str(exc)) from None
+    rois = load_masks(path, tuple(shape))
     if not rois:
         return empty_masks(shape), []
     return np.stack([r[2] for r in rois]), [r[0] for r in rois]
