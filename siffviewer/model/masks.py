@@ -443,6 +443,8 @@ def read_masks(path: str | Path, shape: tuple[int, int, int]):
         raise MaskFileError(str(e)) from None
     except ValueError as e:
         raise MaskFileError(f"{path}: its meta is not JSON ({e})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: hostile or damaged
+        raise MaskFileError(f"{path}: its meta is not JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise MaskFileError(f"{path}: not a siffviewer masks file (format {got!r})")

@@ -168,6 +168,8 @@ def read_session_file(path: str | Path, shape: tuple[int, int, int]) -> SessionD
         raise SessionFileError(str(e)) from None
     except (ValueError, TypeError, KeyError) as e:
         raise SessionFileError(f"{path}: malformed session document ({e})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: hostile or damaged
+        raise SessionFileError(f"{path}: malformed session document (nested too deeply)") from None
 
 
 def _document(path: Path, d: dict, rois: list) -> SessionDocument:
