@@ -13,10 +13,7 @@ File format (``<acquisition stem>.siffmasks.npz``, written atomically, no pickle
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from scipy import ndimage
 
 from libsiff.atomic import atomic_open
 
+from . import sidecar
 from .observable import Observable
 from .sidecar import SidecarError
 
@@ -491,29 +489,11 @@ def masks_path_for(acquisition: str | Path) -> Path:
     return p.with_name(p.stem + MASKS_SUFFIX)
 
 
-def _user_data_dir() -> Path:
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "siffviewer" / "autosave"
-
-
 def autosave_candidates(acquisition: str | Path) -> list[Path]:
-    """Where autosaved ROI edits of an acquisition may be: beside it, then (for read-only
-    folders such as network shares) in the user's data folder."""
-    p = Path(acquisition).resolve()
-    digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return [p.with_name(p.stem + AUTOSAVE_SUFFIX),
-            _user_data_dir() / f"{digest}_{p.stem}{AUTOSAVE_SUFFIX}"]
+    """Where autosaved ROI edits (legacy masks autosaves) of an acquisition may be."""
+    return sidecar.autosave_candidates(acquisition, AUTOSAVE_SUFFIX)
 
 
 def autosave_path_for(acquisition: str | Path) -> Path:
-    """Where to autosave now: beside the acquisition when its folder is writable."""
-    beside, fallback = autosave_candidates(acquisition)
-    if os.access(beside.parent, os.W_OK):
-        return beside
-    fallback.parent.mkdir(parents=True, exist_ok=True)
-    return fallback
+    """Where to autosave legacy masks now (see :func:`.sidecar.autosave_path_for`)."""
+    return sidecar.autosave_path_for(acquisition, AUTOSAVE_SUFFIX)
