@@ -431,11 +431,27 @@ def read_masks(path: str | Path, shape: tuple[int, int, int]):
     """Parse a legacy masks file into [(name, color, mask, all_planes, visible)], checking it.
 
     Raises MaskFileError (naming the file and the problem) for anything malformed."""
-    from .sidecar import json_text, read_npz
+    from .sidecar import read_npz
 
     path = Path(path)
     try:
-        data = read_npz(path, ("meta", "masks", "names", "colors", "all_planes", "visible"))
+        data = read_npz(path)
+    except SidecarError as e:
+        raise MaskFileError(str(e)) from None
+    return masks_from_arrays(path, data, shape)
+
+
+def masks_from_arrays(path: Path, data: dict, shape: tuple[int, int, int]):
+    """[(name, color, mask, all_planes, visible)] from the arrays of a legacy masks file
+    (as :func:`.sidecar.read_npz` read them), its members and meta checked.
+
+    Raises MaskFileError (naming the file and the problem) for anything malformed."""
+    from .sidecar import json_text
+
+    for name in ("meta", "masks", "names", "colors", "all_planes", "visible"):
+        if name not in data:
+            raise MaskFileError(f"{path}: no {name!r} array (not a siffviewer masks file?)")
+    try:
         meta = json.loads(json_text(data, "meta", path))
     except SidecarError as e:
         raise MaskFileError(str(e)) from None

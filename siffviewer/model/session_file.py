@@ -23,7 +23,7 @@ from libsiff.atomic import atomic_open
 
 from . import sidecar
 from .masks import AUTOSAVE_SUFFIX as LEGACY_AUTOSAVE_SUFFIX
-from .masks import MASKS_SUFFIX, MaskFileError, read_masks, roi_arrays, rois_from_arrays
+from .masks import MASKS_SUFFIX, MaskFileError, masks_from_arrays, roi_arrays, rois_from_arrays
 from .projections import SOURCES
 from .sidecar import SidecarError, json_text, read_npz, set_aside
 from .view_state import LUTS
@@ -146,7 +146,7 @@ def read_session_file(path: str | Path, shape: tuple[int, int, int]) -> SessionD
     try:
         arrays = read_npz(path)
         if "document" not in arrays:
-            return SessionDocument(rois=read_masks(path, shape))
+            return SessionDocument(rois=masks_from_arrays(path, arrays, shape))
         doc = json.loads(json_text(arrays, "document", path))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise SessionFileError(f"{path}: not a siffviewer session file")
