@@ -11,7 +11,7 @@ CACHE = Path(__file__).parent / ".cache"
 
 def cached_acquisition(name: str, **spec_kwargs) -> Path:
     """Write (once) a simulated acquisition into benchmarks/.cache and return its path."""
-    from libsiff.simulate import SimulationSpec, simulate
+    from libsiff.testing import SimulationSpec, simulate
 
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"{name}.siff"

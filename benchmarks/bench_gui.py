@@ -214,7 +214,7 @@ def correlation_acquisition() -> Path:
     sparse photons (~0.06 per pixel and frame) from the simulator's sample structures whose
     brightness follows slow, block-wise oscillations (so neighbouring pixels co-vary). The
     frames are streamed to the writer: memory stays one frame."""
-    from libsiff.simulate import SimulationSpec
+    from libsiff.testing import SimulationSpec
     from libsiff.testing.sample import sample_images
     from libsiff.testing.simulate import _header_settings
     from libsiff.writer import SiffWriter, build_nvfd, build_roi_json, make_description

@@ -49,7 +49,7 @@ def cell_name(enc, ppp, shape, colours) -> str:
 
 def peak_rate(ppp: float, shape, colours: int, background: float) -> float:
     """The simulator's ``photons_per_pixel`` (a peak rate) giving a mean of ``ppp``."""
-    from libsiff.simulate import sample_images
+    from libsiff.testing import sample_images
 
     mean = sample_images(np.random.default_rng(7), 2, colours, *shape).mean()
     return max(ppp - background, 0.0) / mean

@@ -34,7 +34,7 @@ NAME = "bench_registration_24k"
 
 def acquisition() -> tuple[Path, dict]:
     """The cached file and its truth (shifts, plane, colour, timepoint per frame)."""
-    from libsiff.simulate import SimulationSpec, simulate
+    from libsiff.testing import SimulationSpec, simulate
 
     CACHE.mkdir(exist_ok=True)
     path, truth_path = CACHE / f"{NAME}.siff", CACHE / f"{NAME}.truth.npz"

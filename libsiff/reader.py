@@ -152,6 +152,12 @@ class SiffReader:
         self._registration_info = info
 
     @property
+    def registration_or_none(self):
+        """The current :class:`libsiff.registration.RegistrationInfo`, or None without one
+        (where :attr:`registration_info` raises AttributeError)."""
+        return self._registration_info
+
+    @property
     def registration_dict(self) -> dict | None:
         """``{file frame: (dy, dx)}`` of the current registration, or None."""
         info = self._registration_info

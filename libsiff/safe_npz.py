@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import SiffFormatError
 
-__all__ = ["read_npz", "MAX_MEMBER_BYTES", "ZIP_MAGIC"]
+__all__ = ["read_npz", "file_head", "MAX_MEMBER_BYTES", "ZIP_MAGIC"]
 
 #: Default largest array a member may hold (bytes). A registration of 2^24 frames with
 #: its optional per-timepoint arrays stays under it.
@@ -27,6 +27,24 @@ MAX_MEMBER_BYTES = 1 << 30
 ZIP_MAGIC = b"PK\x03\x04"
 _MAX_MEMBERS = 64
 _MAX_HEADER = 10_000
+
+
+def file_head(path, size: int = 8) -> bytes:
+    """The first ``size`` bytes of the file at ``path`` (fewer when it is shorter), to sniff
+    its format.
+
+    Raises
+    ------
+    SiffFormatError
+        Naming the file, when it does not exist or cannot be read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except FileNotFoundError:
+        raise SiffFormatError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SiffFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def read_npz(path, names: tuple[str, ...] | None = None, *, required: tuple[str, ...] = (),
@@ -56,13 +74,7 @@ def read_npz(path, names: tuple[str, ...] | None = None, *, required: tuple[str,
         well-formed archive of plain (non-object) ``.npy`` members within the bounds.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except FileNotFoundError:
-        raise SiffFormatError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise SiffFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    magic = file_head(path, len(ZIP_MAGIC))
     if magic != ZIP_MAGIC:
         kind = "an empty file" if not magic else "not a .npz archive"
         raise SiffFormatError(f"{path}: {kind} (a {what} is a .npz)")

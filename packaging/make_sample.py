@@ -4,7 +4,7 @@ decays with a Gaussian IRF, a few events. Run: python packaging/make_sample.py""
 
 from pathlib import Path
 
-from libsiff.simulate import SimulationSpec, simulate
+from libsiff.testing import SimulationSpec, simulate
 
 SPEC = SimulationSpec(
     height=96, width=112, slices=3, flyback_planes=1, colors=2, timepoints=40,

@@ -11,8 +11,7 @@ from libsiff import SiffFormatError
 from libsiff.flim import FLIMParams, irf_from_file
 from libsiff.flim.params import default_flimparams
 
-
-@pytest.mark.parametrize("content, why", [
+MALFORMED = [
     (b"{not json", "not a FLIM parameters JSON file"),
     (b"\xff\xfe\x00garbage", "not a FLIM parameters JSON file"),
     (b"[1, 2, 3]", "no object"),
@@ -22,7 +21,10 @@ from libsiff.flim.params import default_flimparams
     (json.dumps({"exps": [3], "irf": {}}).encode(), "invalid FLIM parameters"),
     (json.dumps({"exps": [{"tau": 1, "frac": 2}], "irf": {"tau_offset": 1, "tau_g": 0.1},
                  "units": "nanoseconds"}).encode(), "invalid FLIM parameters"),
-])
+]
+
+
+@pytest.mark.parametrize("content, why", MALFORMED)
 def test_malformed_flimparams_name_the_file(tmp_path, content, why):
     path = tmp_path / "fit.flimparams"
     path.write_bytes(content)
@@ -62,3 +64,26 @@ def test_histogram_file_reads(tmp_path):
         cal = irf_from_file(tmp_path / name, period_bins=100, bin_width_ps=20)
         assert cal.offset_bins == pytest.approx(30 - 0.1, abs=0.05)  # lifetime held at 0.1 bin
         assert cal.irf_sigma_bins == pytest.approx(2.0, rel=0.05)
+
+
+@pytest.mark.parametrize("content, why", MALFORMED)
+def test_the_apps_fit_json_reader_shares_the_checks(tmp_path, content, why):
+    """``siffviewer``'s reader of --flim-params (bare or ``{"flim_params": ...}``) raises the
+    same SiffFormatError naming the file, the 100,000-deep JSON included."""
+    from siffviewer.model.export import read_flim_params_json
+
+    for path, data in ((tmp_path / "bare.json", content),
+                       (tmp_path / "wrapped.json", b'{"flim_params": ' + content + b"}")):
+        path.write_bytes(data)
+        if path.name == "wrapped.json" and not content.startswith(b"{"):
+            continue  # not an object: no longer valid JSON once wrapped, covered by bare.json
+        with pytest.raises(SiffFormatError, match=why) as err:
+            read_flim_params_json(path)
+        assert str(path) in str(err.value)
+    missing = tmp_path / "missing.json"
+    with pytest.raises(SiffFormatError, match="missing.json: no such FLIM parameters file"):
+        read_flim_params_json(missing)
+    params = default_flimparams(n_exps=2, bin_width_ps=40)
+    wrapped = tmp_path / "fit.json"
+    wrapped.write_text(json.dumps({"flim_params": params.to_dict(), "other": 1}))
+    assert read_flim_params_json(wrapped) == params

@@ -224,6 +224,12 @@ def test_unknown_and_misfit_files(tmp_path):
     path = write_masks_any(tmp_path / "m.npz", masks, ["a", "b"])
     with pytest.raises(MaskFormatError, match=r"\(3, 40, 52\).*\(3, 40, 50\)"):
         read_masks_any(path, (3, 40, 50))
+    # a folder and a missing file: the sidecar reader's messages, as a masks error
+    (tmp_path / "folder.zip").mkdir()
+    with pytest.raises(MaskFormatError, match="folder.zip: cannot be read"):
+        read_masks_any(tmp_path / "folder.zip", SHAPE)
+    with pytest.raises(MaskFormatError, match="gone.npz: no such file"):
+        read_masks_any(tmp_path / "gone.npz", SHAPE)
 
 
 def test_cli_convert_masks(tmp_path, capsys):

@@ -268,10 +268,10 @@ def test_read_only_folder_autosaves_to_user_data(qtbot, tmp_path, monkeypatch):
     w.masks.dab(roi.roi_id, 1, 30, 30, 5)
     os.chmod(folder, 0o555)
     # CI runs as root, for whom every folder is writable: report this one as read-only
-    from siffviewer.model import masks as masks_module
+    from siffviewer.model import sidecar as sidecar_module
 
     real_access = os.access
-    monkeypatch.setattr(masks_module.os, "access",
+    monkeypatch.setattr(sidecar_module.os, "access",
                         lambda p, mode: False if str(p) == str(folder) else real_access(p, mode))
     try:
         assert w.autosave()

@@ -127,3 +127,19 @@ def test_save_load_round_trip_and_corrupt_files(tmp_path):
     with pytest.raises(MaskFileError, match="not a siffviewer masks file"):
         read_masks(wrong, SHAPE)
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_every_masks_reader_raises_the_siff_error_family(tmp_path):
+    """A bad masks file of any format (own npz, ImageJ zip, label TIFF, suite2p npy) ends as
+    one class, a libsiff SiffFormatError naming the file, under both of its names."""
+    from libsiff.errors import SiffFormatError
+    from siffviewer.model.formats import MaskFormatError
+    from siffviewer.model.masks import load_masks
+
+    files = {"own.siffmasks.npz": b"not a zip file", "RoiSet.zip": b"PK\x03\x04 truncated",
+             "labels.tif": b"II*\x00 truncated", "stat.npy": b"\x93NUMPY truncated"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(SiffFormatError, match=name.replace(".", r"\.")) as err:
+            load_masks(tmp_path / name, SHAPE)
+        assert isinstance(err.value, MaskFileError) and isinstance(err.value, MaskFormatError)

@@ -3,6 +3,7 @@ never lose ROIs, hostile sidecars give clear errors, shared FLIMParams stay unto
 
 import io
 import json
+import os
 import shutil
 import sys
 import threading
@@ -228,6 +229,7 @@ HOSTILE = {
     "2 TiB header": _huge_header_file,
     "pickled names": lambda p: _masks_file(p, names=np.array([{"a": 1}], dtype=object)),
     "text file": lambda p: p.write_text("name,mask\na,1\n"),
+    "100,000-deep meta": lambda p: _masks_file(p, meta=np.array("[" * 100_000 + "]" * 100_000)),
 }
 
 
@@ -389,3 +391,22 @@ def test_lifetime_model_functions_match_corrosiffpy(acq):
         assert hist.sum() == counts.sum()
     finally:
         session.close()
+
+
+def test_deeply_nested_session_autosave_is_set_aside_and_the_saved_rois_load(tmp_path, acq):
+    """An autosave whose JSON document nests 100,000 deep (RecursionError in json) is damage:
+    it is set aside and the saved session's ROIs are what opening finds."""
+    rois = [(n, (1, 2, 3), np.zeros(SHAPE, bool), False, True) for n in "ab"]
+    save_session(acq, SessionDocument(rois=rois), SHAPE)
+    auto = acq.with_name(acq.stem + AUTOSAVE_SUFFIX)
+    arrays = {"masks": np.zeros((0, *SHAPE), bool), "names": np.array([], str),
+              "colors": np.zeros((0, 3), np.uint8), "all_planes": np.zeros(0, bool),
+              "visible": np.zeros(0, bool), "document": np.array("[" * 100_000 + "]" * 100_000)}
+    with open(auto, "wb") as fh:
+        np.savez(fh, **arrays)
+    newer = session_path_for(acq).stat().st_mtime + 10
+    os.utime(auto, (newer, newer))  # newer than the saved file, whatever the clock's grain
+    loaded = load_session(acq, SHAPE)
+    assert [r[0] for r in loaded.document.rois] == ["a", "b"] and not loaded.from_autosave
+    assert "nested too deeply" in loaded.messages[0] and "set aside" in loaded.messages[0]
+    assert not auto.exists() and len(loaded.set_aside) == 1

@@ -755,12 +755,31 @@ class FLIMParams:
         OSError
             When the file cannot be opened.
         """
-        path = Path(path).with_suffix(FLIMPARAMS_SUFFIX)
+        return cls.read_json(Path(path).with_suffix(FLIMPARAMS_SUFFIX))
+
+    @classmethod
+    def read_json(cls, path: Union[str, os.PathLike], member: str | None = None) -> "FLIMParams":
+        """Read the FLIM parameters JSON at ``path`` (the name as given, no suffix change).
+
+        ``member``: when the file is an object whose ``member`` entry is an object (e.g. the
+        app's ``{"flim_params": {...}}`` fit export), the parameters are that entry.
+
+        Raises
+        ------
+        SiffFormatError
+            Naming the file, when it is not JSON (or nests too deeply), names another
+            class, or does not hold valid parameters.
+        OSError
+            When the file cannot be opened.
+        """
+        path = Path(path)
         try:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise SiffFormatError(f"{path}: not a FLIM parameters JSON file ({exc})") from None
+        if member is not None and isinstance(data, dict) and isinstance(data.get(member), dict):
+            data = data[member]
         if not isinstance(data, dict):
             raise SiffFormatError(f"{path}: not a FLIM parameters JSON file (no object)")
         stored = data.pop("class", cls.__name__)

@@ -16,6 +16,8 @@ import tempfile
 
 import numpy as np
 
+from ..errors import SiffIOError
+
 __all__ = ["RowStore", "IN_MEMORY_BYTES", "CHUNK_BYTES"]
 
 #: Stores up to this size live in memory.
@@ -97,7 +99,7 @@ class RowStore:
         while done < len(buf):
             n = os.preadv(fd, [buf[done:]], offset + done)
             if n <= 0:
-                raise OSError("registration scratch file ended early")
+                raise SiffIOError(f"{self._file.name}: registration scratch file ended early")
             done += n
 
     def close(self) -> None:

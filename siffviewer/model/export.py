@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from libsiff.atomic import atomic_open
+from libsiff.errors import SiffFormatError
 
 from .traces import Baseline, Traces, compute_traces, dff
 
@@ -177,19 +178,16 @@ class TraceExportResult:
 
 def read_flim_params_json(path: str | Path):
     """FLIMParams from a JSON file as the app exports it (``{"flim_params": {...}}``) or a
-    bare FLIMParams dict / SiffPy ``.flimparams``. Raises ValueError naming the file."""
+    bare FLIMParams dict / SiffPy ``.flimparams``. Raises SiffFormatError naming the file."""
     from libsiff.flim import FLIMParams
 
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("flim_params"), dict):
-            data = data["flim_params"]
-        return FLIMParams.from_dict(data)
+        return FLIMParams.read_json(path, member="flim_params")
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such FLIM parameters file") from None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ValueError(f"{path}: not a FLIM parameters JSON file ({e})") from None
+        raise SiffFormatError(f"{path}: no such FLIM parameters file") from None
+    except OSError as e:
+        raise SiffFormatError(f"{path}: cannot read the FLIM parameters file ({e})") from None
 
 
 def session_document_for_export(acquisition: str | Path, shape: tuple[int, int, int],

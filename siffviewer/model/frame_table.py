@@ -23,12 +23,8 @@ class FrameTable:
         self.session = session
         self.table = session.im_params.frame_table()
         self.n_rows = min(len(self.table.timepoint), session.io.num_frames())
-        try:
-            events = session.io.get_appended_text()
-        except Exception:  # noqa: BLE001 - events are optional, the table is not
-            events = []
         self.events: dict[int, str] = {}
-        for event in events:
+        for event in session.events():
             frame = int(event[0])
             self.events[frame] = "; ".join(filter(None, (self.events.get(frame), str(event[1]))))
 

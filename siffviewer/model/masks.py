@@ -13,10 +13,7 @@ File format (``<acquisition stem>.siffmasks.npz``, written atomically, no pickle
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +22,9 @@ from scipy import ndimage
 
 from libsiff.atomic import atomic_open
 
+from . import sidecar
 from .observable import Observable
+from .sidecar import SidecarError
 
 UNDO_DEPTH = 200
 FORMAT = "siffviewer-masks"
@@ -35,8 +34,12 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
            (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207), (127, 127, 127)]
 
 
-class MaskFileError(ValueError):
-    """A masks file cannot be read (names the file and the problem)."""
+class MaskFileError(SidecarError):
+    """A masks file (of any format) cannot be read or written; names the file and the problem.
+
+    A :class:`~siffviewer.model.sidecar.SidecarError`, so a libsiff ``SiffFormatError`` (and
+    a ValueError): the app's and the CLI's handlers of the SiffError family catch it.
+    ``siffviewer.model.formats.MaskFormatError`` is another name for it."""
 
 
 @dataclass
@@ -428,16 +431,34 @@ def read_masks(path: str | Path, shape: tuple[int, int, int]):
     """Parse a legacy masks file into [(name, color, mask, all_planes, visible)], checking it.
 
     Raises MaskFileError (naming the file and the problem) for anything malformed."""
-    from .sidecar import SidecarError, json_text, read_npz
+    from .sidecar import read_npz
 
     path = Path(path)
     try:
-        data = read_npz(path, ("meta", "masks", "names", "colors", "all_planes", "visible"))
+        data = read_npz(path)
+    except SidecarError as e:
+        raise MaskFileError(str(e)) from None
+    return masks_from_arrays(path, data, shape)
+
+
+def masks_from_arrays(path: Path, data: dict, shape: tuple[int, int, int]):
+    """[(name, color, mask, all_planes, visible)] from the arrays of a legacy masks file
+    (as :func:`.sidecar.read_npz` read them), its members and meta checked.
+
+    Raises MaskFileError (naming the file and the problem) for anything malformed."""
+    from .sidecar import json_text
+
+    for name in ("meta", "masks", "names", "colors", "all_planes", "visible"):
+        if name not in data:
+            raise MaskFileError(f"{path}: no {name!r} array (not a siffviewer masks file?)")
+    try:
         meta = json.loads(json_text(data, "meta", path))
     except SidecarError as e:
         raise MaskFileError(str(e)) from None
     except ValueError as e:
         raise MaskFileError(f"{path}: its meta is not JSON ({e})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: hostile or damaged
+        raise MaskFileError(f"{path}: its meta is not JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise MaskFileError(f"{path}: not a siffviewer masks file (format {got!r})")
@@ -484,29 +505,11 @@ def masks_path_for(acquisition: str | Path) -> Path:
     return p.with_name(p.stem + MASKS_SUFFIX)
 
 
-def _user_data_dir() -> Path:
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "siffviewer" / "autosave"
-
-
 def autosave_candidates(acquisition: str | Path) -> list[Path]:
-    """Where autosaved ROI edits of an acquisition may be: beside it, then (for read-only
-    folders such as network shares) in the user's data folder."""
-    p = Path(acquisition).resolve()
-    digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return [p.with_name(p.stem + AUTOSAVE_SUFFIX),
-            _user_data_dir() / f"{digest}_{p.stem}{AUTOSAVE_SUFFIX}"]
+    """Where autosaved ROI edits (legacy masks autosaves) of an acquisition may be."""
+    return sidecar.autosave_candidates(acquisition, AUTOSAVE_SUFFIX)
 
 
 def autosave_path_for(acquisition: str | Path) -> Path:
-    """Where to autosave now: beside the acquisition when its folder is writable."""
-    beside, fallback = autosave_candidates(acquisition)
-    if os.access(beside.parent, os.W_OK):
-        return beside
-    fallback.parent.mkdir(parents=True, exist_ok=True)
-    return fallback
+    """Where to autosave legacy masks now (see :func:`.sidecar.autosave_path_for`)."""
+    return sidecar.autosave_path_for(acquisition, AUTOSAVE_SUFFIX)

@@ -42,6 +42,7 @@ class Session:
             H, W = self.io.frame_shape()
             self.geometry = Geometry(T, Z, C, H, W)
             self._times: np.ndarray | None = None
+            self._events: list[tuple] | None = None
             #: the file stores photon arrival times (FLIM frames and a Tau_bins header)
             self.has_flim = self.reader.has_photon_times
         except BaseException:
@@ -70,6 +71,7 @@ class Session:
             new = self.io.get_experiment_timestamps(list(range(n_old, self.io.num_frames())))
             times = np.concatenate([times, new])
         self._times = times
+        self._events = None  # the new frames may carry events
         self.grid = grid
         self.geometry = replace(self.geometry, n_timepoints=grid.shape[0])
         return added
@@ -148,6 +150,18 @@ class Session:
         return t
 
     # ------------------------------------------------------------------ metadata
+    def events(self) -> list[tuple]:
+        """Events ``(frame, text, timestamp_s)`` the frames' descriptions carry, read once
+        (again after :meth:`refresh` adds frames); [] when they cannot be read."""
+        events = self._events
+        if events is None:
+            try:
+                events = list(self.io.get_appended_text())
+            except Exception:  # noqa: BLE001 - events are optional decoration
+                events = []
+            self._events = events
+        return events
+
     def description(self, frame: int) -> str:
         """The description text of file frame ``frame``."""
         return self.io.get_description(frame)
@@ -209,14 +223,14 @@ class Session:
             "Arrival bins": f"{get(ip, 'num_bins')} × {ps} ps" if ps else "no FLIM header",
             "Duration": f"{duration:.1f} s",
             "Acquisition start": start,
-            "Registration": "loaded" if self.reader._registration_info is not None else "none",
+            "Registration": "loaded" if self.reader.registration_or_none is not None else "none",
         }
 
     # ------------------------------------------------------------------ registration
     @property
     def registration(self):
         """The current RegistrationInfo, or None."""
-        return self.reader._registration_info
+        return self.reader.registration_or_none
 
     def compute_registration(self, method: str = "siffpy", alignment_color: int = 0,
                              progress=None, cancel=None):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -22,8 +21,9 @@ import numpy as np
 from libsiff import __version__
 from libsiff.atomic import atomic_open
 
+from . import sidecar
 from .masks import AUTOSAVE_SUFFIX as LEGACY_AUTOSAVE_SUFFIX
-from .masks import MASKS_SUFFIX, MaskFileError, _user_data_dir, read_masks, roi_arrays, rois_from_arrays
+from .masks import MASKS_SUFFIX, MaskFileError, masks_from_arrays, roi_arrays, rois_from_arrays
 from .projections import SOURCES
 from .sidecar import SidecarError, json_text, read_npz, set_aside
 from .view_state import LUTS
@@ -118,19 +118,12 @@ def session_path_for(acquisition: str | Path) -> Path:
 
 def autosave_candidates(acquisition: str | Path) -> list[Path]:
     """Where an autosaved session may be: beside the acquisition, then the user data folder."""
-    p = Path(acquisition).resolve()
-    digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return [p.with_name(p.stem + AUTOSAVE_SUFFIX),
-            _user_data_dir() / f"{digest}_{p.stem}{AUTOSAVE_SUFFIX}"]
+    return sidecar.autosave_candidates(acquisition, AUTOSAVE_SUFFIX)
 
 
 def autosave_path_for(acquisition: str | Path) -> Path:
     """Where to autosave now: beside the acquisition when its folder is writable."""
-    beside, fallback = autosave_candidates(acquisition)
-    if os.access(beside.parent, os.W_OK):
-        return beside
-    fallback.parent.mkdir(parents=True, exist_ok=True)
-    return fallback
+    return sidecar.autosave_path_for(acquisition, AUTOSAVE_SUFFIX)
 
 
 # ------------------------------------------------------------------ write / read
@@ -153,7 +146,7 @@ def read_session_file(path: str | Path, shape: tuple[int, int, int]) -> SessionD
     try:
         arrays = read_npz(path)
         if "document" not in arrays:
-            return SessionDocument(rois=read_masks(path, shape))
+            return SessionDocument(rois=masks_from_arrays(path, arrays, shape))
         doc = json.loads(json_text(arrays, "document", path))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise SessionFileError(f"{path}: not a siffviewer session file")
@@ -168,6 +161,8 @@ def read_session_file(path: str | Path, shape: tuple[int, int, int]) -> SessionD
         raise SessionFileError(str(e)) from None
     except (ValueError, TypeError, KeyError) as e:
         raise SessionFileError(f"{path}: malformed session document ({e})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: hostile or damaged
+        raise SessionFileError(f"{path}: malformed session document (nested too deeply)") from None
 
 
 def _document(path: Path, d: dict, rois: list) -> SessionDocument:
@@ -232,10 +227,7 @@ class LoadedSession:
 
 
 def _legacy_autosaves(acquisition: Path) -> list[Path]:
-    p = acquisition.resolve()
-    digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return [p.with_name(p.stem + LEGACY_AUTOSAVE_SUFFIX),
-            _user_data_dir() / f"{digest}_{p.stem}{LEGACY_AUTOSAVE_SUFFIX}"]
+    return sidecar.autosave_candidates(acquisition, LEGACY_AUTOSAVE_SUFFIX)
 
 
 def load_session(acquisition: str | Path, shape: tuple[int, int, int],

@@ -10,6 +10,9 @@ file and the problem) for anything malformed. :func:`set_aside` renames a damage
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,8 @@ from libsiff.atomic import DAMAGED_SUFFIX, set_aside_damaged
 from libsiff.errors import SiffFormatError
 
 __all__ = ["SidecarError", "read_npz", "json_text", "set_aside", "MAX_MEMBER_BYTES",
-           "ZIP_MAGIC", "DAMAGED_SUFFIX"]
+           "ZIP_MAGIC", "DAMAGED_SUFFIX", "user_data_dir", "autosave_candidates",
+           "autosave_path_for"]
 
 #: the largest member read from a sidecar (uncompressed), far above any real ROI stack
 MAX_MEMBER_BYTES = 8 << 30
@@ -67,3 +71,33 @@ def set_aside(path: str | Path) -> Path:
 
     Raises OSError when it cannot be renamed."""
     return set_aside_damaged(path)
+
+
+def user_data_dir() -> Path:
+    """The folder for autosaves of acquisitions whose own folder is read-only."""
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "siffviewer" / "autosave"
+
+
+def autosave_candidates(acquisition: str | Path, suffix: str) -> list[Path]:
+    """Where an autosave (name ending ``suffix``) of ``acquisition`` may be: beside it, then
+    (for read-only folders such as network shares) in :func:`user_data_dir`, under a name
+    that includes a hash of the acquisition's full path."""
+    p = Path(acquisition).resolve()
+    digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return [p.with_name(p.stem + suffix), user_data_dir() / f"{digest}_{p.stem}{suffix}"]
+
+
+def autosave_path_for(acquisition: str | Path, suffix: str) -> Path:
+    """Where to autosave now: beside the acquisition when its folder is writable, else in
+    :func:`user_data_dir` (created)."""
+    beside, fallback = autosave_candidates(acquisition, suffix)
+    if os.access(beside.parent, os.W_OK):
+        return beside
+    fallback.parent.mkdir(parents=True, exist_ok=True)
+    return fallback

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtSvg, QtWidgets
 
-from ..model.formats.common import atomic_path
+from libsiff.atomic import atomic_path
 
 MASK_FILTERS = ("ImageJ RoiSet (*.zip);;ImageJ ROI (*.roi);;Label TIFF (*.tif *.tiff);;"
                 "suite2p stat.npy (*.npy);;siffviewer masks (*.npz)")

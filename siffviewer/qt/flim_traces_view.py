@@ -16,7 +16,7 @@ from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
-from . import on_screen
+from . import FlimRefreshWhenShown
 from .background_dialog import BackgroundDialog
 
 
@@ -29,7 +29,7 @@ def _band(plot, x, y, se, color, alpha=60):
     plot.plot(x, y, pen=pg.mkPen(color, width=1.5), connect="finite")
 
 
-class FlimTracesView(QtWidgets.QWidget):
+class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
     """Lifetime (± SE), corrections and fraction traces of the selected ROIs."""
 
     error = QtCore.pyqtSignal(str)
@@ -134,19 +134,6 @@ class FlimTracesView(QtWidgets.QWidget):
         dialog = BackgroundDialog(name, self.flim.backgrounds.get(name), others, self)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.flim.set_background(name, dialog.settings())
-
-    def _active(self) -> bool:
-        if not self.session.has_flim:
-            return False
-        if self.sync or on_screen(self):
-            return True
-        self._stale = True
-        return False
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
 
     def refresh(self) -> None:
         """Recompute the lifetime columns of every ROI (background load)."""

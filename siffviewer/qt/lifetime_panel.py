@@ -15,7 +15,7 @@ from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job, LatestLoader
-from . import on_screen, plot_style
+from . import FlimRefreshWhenShown, plot_style
 
 
 def lifetime_rgb(counts: np.ndarray, lifetime_ns: np.ndarray, lo_ns: float, hi_ns: float,
@@ -62,7 +62,7 @@ def fit_summary(ns) -> str:
     return " · ".join(parts)
 
 
-class LifetimePanel(QtWidgets.QWidget):
+class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
     """Histogram + fit, lifetime image and phasor plot."""
 
     params_fitted = QtCore.pyqtSignal(object)
@@ -266,20 +266,6 @@ class LifetimePanel(QtWidgets.QWidget):
             loader.stop(wait=False)
         if getattr(self, "fit_job", None) is not None:
             self.fit_job.abandon()
-
-    def _active(self) -> bool:
-        """Work only for what is on screen (the panel is a tab): the rest waits for showEvent."""
-        if not self.session.has_flim:
-            return False
-        if self.sync or on_screen(self):
-            return True
-        self._stale = True
-        return False
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
 
     def refresh(self) -> None:
         """Recompute the histogram, lifetime image and phasor (when the panel is shown)."""

@@ -611,23 +611,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.errors.append(message)
         self.statusBar().showMessage(" ".join(line.strip() for line in message.splitlines()
                                               if line.strip()), 10000)
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, message,
-                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.last_error_box = box
-        if not self.sync:
-            box.open()
+        self.last_error_box = self._message_box(QtWidgets.QMessageBox.Icon.Critical, title, message)
 
     def report_warning(self, title: str, message: str) -> None:
         """Show a warning without blocking and keep it in ``notices``."""
         self.notices.append(message)
         self.statusBar().showMessage(message, 15000)
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
-                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        self.last_warning_box = self._message_box(QtWidgets.QMessageBox.Icon.Warning, title, message)
+
+    def _message_box(self, icon, title: str, message: str) -> QtWidgets.QMessageBox:
+        """A non-blocking message box (deleted when closed; not opened in sync mode)."""
+        box = QtWidgets.QMessageBox(icon, title, message, QtWidgets.QMessageBox.StandardButton.Ok, self)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.last_warning_box = box
         if not self.sync:
             box.open()
+        return box
 
     def save_screenshot(self, path: str | Path) -> None:
         """Render the whole window into a PNG."""

@@ -325,10 +325,7 @@ class OverviewPanel(QtWidgets.QWidget):
         self.values: np.ndarray | None = None
         self.quantity = QtWidgets.QComboBox()
         self.quantity.addItems(list(QUANTITIES))
-        try:
-            events = session.io.get_appended_text()
-        except Exception:  # noqa: BLE001 - events are optional
-            events = []
+        events = session.events()
         self.all_traces = AllTracesView(state)
         self.heatmap = HeatmapView(state)
         self.peri_event = PeriEventView(events, session.times())

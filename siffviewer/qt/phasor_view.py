@@ -17,14 +17,14 @@ from ..model.phasor_image import DENSITY_BINS, PhasorRequest, cursor_selection, 
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
-from . import on_screen
+from . import FlimRefreshWhenShown
 
 SOURCES = [("frames", "Current frame(s)"), ("projection", "Plane projection"),
            ("roi", "Selected ROI (plane projection)")]
 CURSOR_PENS = [(255, 220, 0), (0, 230, 255), (255, 80, 200), (120, 255, 120)]
 
 
-class PhasorPanel(QtWidgets.QWidget):
+class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
     """The pixel phasor plot and its settings (saved in the session via FlimSettings)."""
 
     error = QtCore.pyqtSignal(str)
@@ -216,19 +216,6 @@ class PhasorPanel(QtWidgets.QWidget):
                 p.min_photons, p.filter_size, p.filter_repeat,
                 self.masks.version if p.source == "roi" else -1, self.roi_id,
                 repr(cal.to_dict()) if cal is not None else None)
-
-    def _active(self) -> bool:
-        if not self.session.has_flim:
-            return False
-        if self.sync or on_screen(self):
-            return True
-        self._stale = True
-        return False
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
 
     def refresh(self) -> None:
         """Recompute the phasor image of the current view (background load)."""

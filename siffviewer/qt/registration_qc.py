@@ -15,6 +15,7 @@ from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job
 from .frame_view import auto_levels
+from .split_view import linked_image_pair
 
 
 class _JobControls(QtWidgets.QWidget):
@@ -196,17 +197,8 @@ class MeanImages(QtWidgets.QWidget):
         self._for = None  # the RegistrationInfo the means belong to
         self.controls = _JobControls("Compute mean images")
         self.graphics = pg.GraphicsLayoutWidget()
-        self.items, self.views = [], []
-        for col, title in enumerate(("before registration", "after registration")):
-            self.graphics.addItem(pg.LabelItem(title, size="9pt"), row=0, col=col)
-            view = self.graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
-            item = pg.ImageItem(axisOrder="row-major")
-            view.addItem(item)
-            self.items.append(item)
-            self.views.append(view)
-        self.views[1].setXLink(self.views[0])
-        self.views[1].setYLink(self.views[0])
+        self.views, self.items = linked_image_pair(self.graphics,
+                                                   ("before registration", "after registration"))
         self.note = QtWidgets.QLabel("Mean of every frame of the plane, in photons per frame.")
         self.note.setWordWrap(True)
         layout = QtWidgets.QVBoxLayout(self)

@@ -15,6 +15,30 @@ from . import on_screen
 from .frame_view import auto_levels
 
 
+def linked_image_pair(graphics: pg.GraphicsLayoutWidget, titles: tuple[str, str]):
+    """Two titled image views side by side in ``graphics``, panning and zooming together.
+
+    Returns
+    -------
+    views : list of pg.ViewBox
+    items : list of pg.ImageItem
+        One per title, left to right.
+    """
+    views: list[pg.ViewBox] = []
+    items: list[pg.ImageItem] = []
+    for col, title in enumerate(titles):
+        graphics.addItem(pg.LabelItem(title, size="9pt"), row=0, col=col)
+        view = graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True)
+        view.setMenuEnabled(False)
+        item = pg.ImageItem(axisOrder="row-major")
+        view.addItem(item)
+        views.append(view)
+        items.append(item)
+    views[1].setXLink(views[0])
+    views[1].setYLink(views[0])
+    return views, items
+
+
 class SplitView(QtWidgets.QWidget):
     """Two linked image views of the current view state: raw (left), registered (right)."""
 
@@ -24,18 +48,7 @@ class SplitView(QtWidgets.QWidget):
         super().__init__(parent)
         self.session, self.state, self.sync = session, state, sync
         self.graphics = pg.GraphicsLayoutWidget()
-        self.views: list[pg.ViewBox] = []
-        self.items: list[pg.ImageItem] = []
-        for col, title in enumerate(("raw", "registered")):
-            self.graphics.addItem(pg.LabelItem(title, size="9pt"), row=0, col=col)
-            view = self.graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
-            item = pg.ImageItem(axisOrder="row-major")
-            view.addItem(item)
-            self.views.append(view)
-            self.items.append(item)
-        self.views[1].setXLink(self.views[0])
-        self.views[1].setYLink(self.views[0])
+        self.views, self.items = linked_image_pair(self.graphics, ("raw", "registered"))
         self.note = QtWidgets.QLabel()
         self.note.setWordWrap(True)
         layout = QtWidgets.QVBoxLayout(self)

@@ -232,12 +232,8 @@ class TracesPanel(QtWidgets.QWidget):
 
     # ---- drawing ----
     def _draw_events(self) -> None:
-        try:
-            events = self.session.io.get_appended_text()
-        except Exception:  # noqa: BLE001 - events are optional decoration
-            events = []
         times = self.session.times()
-        for event in events:
+        for event in self.session.events():
             x = float(times[event[0]])
             for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
                 line = pg.InfiniteLine(x, angle=90, movable=False,

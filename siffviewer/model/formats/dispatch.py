@@ -13,12 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from libsiff import safe_npz
+from libsiff.errors import SiffFormatError
+
 from .common import MaskFormatError, check_shape
 from .imagej import read_imagej, write_imagej
 from .label_tiff import read_label_tiff, write_label_tiff
 from .siffmasks import read_siffmasks, stored_shape, write_siffmasks
 from .suite2p import read_suite2p, write_suite2p
 
+#: how a zip with no member starts (its end-of-central-directory record): an empty RoiSet
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 FORMATS = ("imagej", "label-tiff", "suite2p", "siffmasks")
 _WRITE_SUFFIXES = {".zip": "imagej", ".roi": "imagej", ".tif": "label-tiff",
                    ".tiff": "label-tiff", ".npy": "suite2p", ".npz": "siffmasks"}
@@ -29,17 +34,16 @@ def detect_format(path) -> str:
     (and the entries of a ZIP); raises MaskFormatError naming the file otherwise."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except FileNotFoundError:
-        raise MaskFormatError(f"{path}: no such file") from None
+        head = safe_npz.file_head(path, 8)
+    except SiffFormatError as exc:
+        raise MaskFormatError(str(exc)) from None
     if head.startswith(b"Iout"):
         return "imagej"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "label-tiff"
     if head.startswith(b"\x93NUMPY"):
         return "suite2p"
-    if head.startswith(b"PK"):
+    if head[:4] in (safe_npz.ZIP_MAGIC, _EMPTY_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as zf:
                 entries = zf.namelist()

@@ -13,8 +13,7 @@ import numpy as np
 import tifffile
 
 from libsiff import SiffCancelled
-
-from .common import atomic_path, has_photon_times
+from libsiff.atomic import atomic_path
 
 REDUCTIONS = ("none", "mean", "max", "sum")
 MAP_BUDGET_BYTES = 64 << 20  # frames read at once while reducing
@@ -50,7 +49,7 @@ def maps(reader, timepoint_start: int = 0, timepoint_end: int | None = None, col
     end = p.num_timepoints if timepoint_end is None else min(timepoint_end, p.num_timepoints)
     if not 0 <= timepoint_start < end:
         raise ValueError(f"no timepoints in [{timepoint_start}, {end})")
-    flim = has_photon_times(reader)
+    flim = reader.has_photon_times
     reg = None if registered else {}
     bin_ns = reader.picoseconds_per_bin / 1000.0
     step = max(1, MAP_BUDGET_BYTES // max(1, Z * H * W * 8))

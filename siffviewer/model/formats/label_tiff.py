@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from .common import MaskFormatError, atomic_path, check_shape, empty_masks, same_in_every_plane
+from libsiff.atomic import atomic_path
+
+from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
 
 
 def read_label_tiff(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
@@ -27,9 +29,11 @@ def read_label_tiff(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list
                 check_shape(path, found, shape)
             labels = tif.asarray()
             meta = tif.shaped_metadata[0] if tif.shaped_metadata else {}
+    except MaskFormatError:
+        raise
     except FileNotFoundError:
         raise MaskFormatError(f"{path}: no such file") from None
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+    except (OSError, ValueError, IndexError, tifffile.TiffFileError) as exc:  # IndexError: no image
         raise MaskFormatError(f"{path}: not a readable TIFF ({exc})") from None
     labels = np.squeeze(labels) if labels.ndim > 3 else labels
     if labels.ndim not in (2, 3):

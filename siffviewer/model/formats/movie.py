@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from libsiff import SiffCancelled
-
-from .common import atomic_path, has_photon_times
+from libsiff.atomic import atomic_path
 
 HUE_SPAN = 2.0 / 3.0  # red (short lifetime) to blue (long)
 
@@ -72,7 +71,7 @@ def export_movie(reader, out, plane: int = 0, timepoint_start: int = 0,
             fps = float(p.RoiManager.scanVolumeRate) / average
         except (AttributeError, TypeError, ValueError, KeyError):
             fps = 10.0
-    if lifetime and not has_photon_times(reader):
+    if lifetime and not reader.has_photon_times:
         raise ValueError(f"{reader.filename}: no photon arrival times, so no lifetime colouring")
     bin_ns = reader.picoseconds_per_bin / 1000.0 if lifetime else 1.0
     reg = None if registered else {}

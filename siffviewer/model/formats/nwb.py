@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from libsiff.atomic import atomic_path
+
 from ..traces import dff
-from .common import atomic_path
 
 HIST_BUDGET_BYTES = 64 << 20  # arrival histograms held at once while computing the SE
 #: What a default export states about its subject (nwbinspector and DANDI want a species

@@ -8,20 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..masks import MaskFileError, MaskSet, load_masks
-from .common import MaskFormatError, check_shape, empty_masks, same_in_every_plane
+from libsiff import safe_npz
+from libsiff.errors import SiffFormatError
+
+from ..masks import MaskSet, load_masks
+from .common import check_shape, empty_masks, same_in_every_plane
 
 
 def stored_shape(path) -> tuple[int, int, int] | None:
     """The (planes, rows, columns) a siffviewer masks or session file was drawn on, or
     None."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            key = "document" if "document" in data.files else "meta"
-            shape = json.loads(str(data[key])).get("shape")
-            if shape is None:
-                shape = data["masks"].shape[1:]
-    except (OSError, ValueError, KeyError, EOFError):
+    try:  # the JSON members only: the ROI stack is read once, by load_masks
+        data = safe_npz.read_npz(path, ("document", "meta"), what="siffviewer masks file")
+        text = data.get("document", data.get("meta"))
+        shape = json.loads(str(text)).get("shape") if text is not None else None
+        if shape is None:  # an old file without "shape": the ROI stack's
+            shape = safe_npz.read_npz(path, ("masks",), required=("masks",))["masks"].shape[1:]
+    except (SiffFormatError, ValueError, AttributeError, RecursionError):
         return None
     return tuple(int(v) for v in shape) if len(shape) == 3 else None
 
@@ -32,10 +35,7 @@ def read_siffmasks(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, list[
     found = stored_shape(path)
     if found is not None:
         check_shape(path, found, shape)
-    try:
-        rois = load_masks(path, tuple(shape))
-    except MaskFileError as exc:
-        raise MaskFormatError(str(exc)) from None
+    rois = load_masks(path, tuple(shape))
     if not rois:
         return empty_masks(shape), []
     return np.stack([r[2] for r in rois]), [r[0] for r in rois]
