@@ -133,7 +133,9 @@ def test_bundle_contents(build):
         assert not hits, f"{pattern}: {hits[:5]}"
     dangling = [p for p in files if p.is_symlink() and not p.exists()]
     assert not dangling, dangling[:5]
-    assert build["size"] < 400e6, f"bundle grew to {build['size'] / 1e6:.0f} MB"
+    # 520 MB measured: 172 MB of it is the static ffmpeg that imageio-ffmpeg ships (MP4
+    # export), plus HDF5/pandas (NWB) and dask; the limit catches growth beyond that
+    assert build["size"] < 600e6, f"bundle grew to {build['size'] / 1e6:.0f} MB"
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux strips debug info; other platforms keep PDB/dSYM paths")
