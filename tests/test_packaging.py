@@ -118,13 +118,16 @@ def test_bundle_contents(build):
     assert re.search(r"^_internal/_cffi_backend\.[^/]*(so|pyd)$", text, re.M)
     assert (internal / "libsiff" / "data" / "headers" / "seedlike_header.txt").is_file()
     assert (internal / "pyqtgraph").is_dir() and (internal / "scipy").is_dir()
+    # what the exports need at run time: tifffile (label TIFF, OME-TIFF), h5py (NWB), ffmpeg
+    for needed in ("tifffile", "h5py", "imageio_ffmpeg"):
+        assert (internal / needed).is_dir(), needed
     assert re.search(r"/plugins/platforms/(libqxcb\.so|qwindows\.dll|libqcocoa\.dylib)$", text, re.M)
     assert re.search(r"/plugins/platforms/(lib)?qoffscreen\.(so|dll|dylib)$", text, re.M)
     # what must stay out: dev tools, unused Qt parts, build-machine files
     forbidden = [r"(^|/)tkinter/", r"_tkinter", r"(^|/)tcl\d", r"pyqtgraph/opengl/",
                  r"pyqtgraph/examples/", r"/translations/.*\.qm$", r"platformthemes/.*gtk",
                  r"(^|/)libgtk-3", r"(^|/)libgdk-3", r"(^|/)libcairo", r"(^|/)libpango",
-                 r"(^|/)(pytest|_pytest|hypothesis|corrosiffpy|pandas|tifffile|PyInstaller|setuptools)/",
+                 r"(^|/)(pytest|_pytest|hypothesis|corrosiffpy|PyInstaller|setuptools)/",
                  r"make_sample\.py$", r"(^|/)tests?/conftest", r"\.c$", r"(?<!pyconfig)\.h$",
                  r"\.egg-info",
                  r"libqpdf", r"libQt6Pdf", r"libqeglfs", r"libqvnc", r"libqlinuxfb"]
