@@ -488,3 +488,15 @@ def test_launcher_bundle_check_in_the_dev_tree(tmp_path):
     assert report["ok"] and not report["frozen"] and report["font_families"] > 0
     assert report["glyphs"] == {"ink": True, "distinct": True}
     assert report["sample_frames"] == 320 and report["icon_size"] == [256, 256]
+
+
+def test_readme_lists_every_subcommand():
+    """The README's table of ``siff`` subcommands is the parser's list, no more, no less."""
+    import re
+
+    from siffviewer.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    table = re.findall(r"^\| `siff ([a-z-]+)", (ROOT / "README.md").read_text(), re.M)
+    assert sorted(table) == sorted(sub.choices)
