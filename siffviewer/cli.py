@@ -552,15 +552,9 @@ def _register_export_nwb(sub) -> None:
                                    "saved session; the options override the session.")
     p.add_argument("file", metavar="FILE", help=".siff file")
     p.add_argument("--out", "-o", required=True, metavar="NWB", help="output .nwb file")
-    p.add_argument("--masks", "-m", metavar="MASKS",
-                   help="a masks or session file (ImageJ RoiSet.zip/.roi, label TIFF, "
-                        "suite2p stat.npy, .npz)")
-    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
-    p.add_argument("--raw", action="store_true", help="ignore the registration")
-    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
-    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
-                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
-    p.add_argument("--template", metavar="FILE2", help="use FILE2's saved session instead")
+    _add_session_options(p, "a masks or session file (ImageJ RoiSet.zip/.roi, label TIFF, "
+                            "suite2p stat.npy, .npz)",
+                         "use this acquisition's saved session instead", csv=False)
     p.add_argument("--subject-id", help="subject identifier (default: the file's name)")
     p.add_argument("--species", help="species, Latin binomial (default 'Drosophila "
                                      "melanogaster')")
@@ -617,20 +611,10 @@ def add_batch_parser(sub) -> None:
                "summary), 2 on an error, 130 when interrupted.")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help=".siff files or folders")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--masks", "-m", metavar="MASKS",
-                   help="a masks or session file to use (default: each file's saved session)")
-    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
-    p.add_argument("--raw", action="store_true", help="ignore the registration")
-    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
-    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
-                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
-    p.add_argument("--wide", action="store_true", help="one column per ROI")
+    _add_session_options(p, "a masks or session file to use (default: each file's saved "
+                            "session)", "use this acquisition's saved session for every file")
     p.add_argument("--nwb", action="store_true",
                    help="also write each file's traces as NWB (as export-nwb), beside the CSV")
-    p.add_argument("--template", metavar="ACQUISITION",
-                   help="use this acquisition's saved session for every file")
-    p.add_argument("--per-plane", action="store_true",
-                   help="add the photons of each plane of an ROI (photons_plane<z> columns)")
     p.add_argument("--register", action="store_true",
                    help="register each file first, with the template's registration settings")
     p.add_argument("--force", "-f", action="store_true",
@@ -703,6 +687,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ main
 
+def _add_session_options(p, masks_help: str, template_help: str, csv: bool = True) -> None:
+    """The options with which export-traces, export-nwb and batch override a saved session
+    (``csv``: also the CSV layout options ``--wide`` and ``--per-plane``)."""
+    p.add_argument("--masks", "-m", metavar="MASKS", help=masks_help)
+    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
+    p.add_argument("--raw", action="store_true", help="ignore the registration")
+    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
+    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
+                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
+    p.add_argument("--template", metavar="ACQUISITION", help=template_help)
+    if csv:
+        p.add_argument("--wide", action="store_true", help="one column per ROI")
+        p.add_argument("--per-plane", action="store_true",
+                       help="add the photons of each plane of an ROI (photons_plane<z> columns)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``siff`` argument parser with every subcommand."""
     ap = argparse.ArgumentParser(
@@ -736,16 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "dF/F); the options override the session.")
     p.add_argument("file", metavar="FILE", help=".siff file")
     p.add_argument("--out", "-o", required=True, metavar="CSV", help="output CSV file")
-    p.add_argument("--masks", "-m", metavar="MASKS", help="a masks or session file to use")
-    p.add_argument("--channel", type=int, metavar="C", help="colour channel (0-based)")
-    p.add_argument("--raw", action="store_true", help="ignore the registration")
-    p.add_argument("--flim-params", metavar="P.json", help="FLIM fit JSON as the app exports it")
-    p.add_argument("--dff", type=_dff_arg, metavar="PCT,WINDOW_S",
-                   help="add dF/F with F0 the PCT percentile in a WINDOW_S moving window")
-    p.add_argument("--wide", action="store_true", help="one column per ROI")
-    p.add_argument("--template", metavar="FILE2", help="use FILE2's saved session instead")
-    p.add_argument("--per-plane", action="store_true",
-                   help="add the photons of each plane of an ROI (photons_plane<z> columns)")
+    _add_session_options(p, "a masks or session file to use",
+                         "use this acquisition's saved session instead")
     p.add_argument("--force", "-f", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export_traces)
 
