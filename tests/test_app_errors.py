@@ -5,12 +5,12 @@ import shutil
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore
 
 from siffviewer.cli import main
 from siffviewer.model.masks import polygon_mask
 from siffviewer.model.session_file import session_path_for
 from siffviewer.resources import sample_path
+from windows import make_window
 
 
 @pytest.fixture
@@ -44,16 +44,6 @@ def test_every_subcommand_reports_a_damaged_file_in_one_line(capsys, tmp_path, d
         assert captured.err.count("\n") == 1 and lines[0].startswith("siff: error: ")
     assert not list(tmp_path.glob("out*.tiff")) and not list(tmp_path.glob("out*.nwb"))
 
-
-def make_window(qtbot, tmp_path, path):
-    from siffviewer.qt.main_window import MainWindow
-
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, sync=True)
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_path(path)
-    return w
 
 
 def test_masks_that_cannot_be_read_are_reported_and_rois_kept(qtbot, tmp_path):

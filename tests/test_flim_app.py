@@ -11,7 +11,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from PyQt6 import QtCore
 
 from flim_scenes import BIN_PS, IRF_OFFSET_NS, IRF_SIGMA_NS, TAU_BINS, histogram, write_scene
 from libsiff import SiffReader
@@ -24,8 +23,8 @@ from siffviewer.model.session_file import (
     save_session,
     session_path_for,
 )
-from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
+from windows import make_window
 
 PERIOD_NS = TAU_BINS * BIN_PS / 1000.0
 SAMPLE_SHAPE = (3, 96, 112)
@@ -43,14 +42,6 @@ def timeless(text: str) -> str:
     assert sum(line.startswith("# export_time: ") for line in lines) == 1
     return "".join(line for line in lines if not line.startswith("# export_time: "))
 
-
-def make_window(qtbot, tmp_path, path):
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, sync=True)
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_path(path)
-    return w
 
 
 def truth_calibration(channel=0):

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import roifile
 import tifffile
-from PyQt6 import QtCore
 
+import windows
 from libsiff import SiffReader
 from libsiff.simulate import SimulationSpec, simulate
 from siffviewer.cli import main
@@ -22,20 +22,13 @@ from siffviewer.model.masks import PALETTE
 from siffviewer.model.session_file import SessionDocument, write_session_file
 from siffviewer.qt import export_dialogs as ex
 from siffviewer.qt.batch_dialog import BatchDialog
-from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
 
 from checks import timeless
 
 
 def make_window(qtbot, tmp_path, path):
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, sync=True)
-    w.keep_session_files = False
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_path(path)
-    return w
+    return windows.make_window(qtbot, tmp_path, path, keep_session_files=False)
 
 
 @pytest.fixture

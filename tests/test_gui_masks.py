@@ -14,17 +14,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from libsiff import SiffReader
 from siffviewer.model.masks import polygon_mask
 from siffviewer.model.session_file import autosave_path_for, session_path_for
-from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
-
-
-def make_window(qtbot, tmp_path, path):
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, sync=True)
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_path(path)
-    return w
+from windows import make_window
 
 
 @pytest.fixture

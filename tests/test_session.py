@@ -11,7 +11,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore
 
 import libsiff
 from libsiff import SiffReader
@@ -28,21 +27,13 @@ from siffviewer.model.session_file import (
     session_path_for,
     write_session_file,
 )
-from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
+from windows import make_window
 
 from checks import timeless
 
 SHAPE = (3, 96, 112)  # the sample's (planes, rows, columns)
 
-
-def make_window(qtbot, tmp_path, path):
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, sync=True)
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_path(path)
-    return w
 
 
 @pytest.fixture
