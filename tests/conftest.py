@@ -13,6 +13,21 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
+def fsynced_modes(monkeypatch):
+    """The st_mode of every descriptor passed to os.fsync during the test, in order (the
+    real fsync still runs): tells whether a file and then its folder were synced."""
+    modes = []
+    real_fsync = os.fsync
+
+    def record(fd):
+        modes.append(os.fstat(fd).st_mode)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    return modes
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -13,14 +13,11 @@ import tifffile
 from libsiff.atomic import atomic_path
 
 
-def test_replaces_the_file_with_what_the_library_wrote(tmp_path, monkeypatch):
+def test_replaces_the_file_with_what_the_library_wrote(tmp_path, fsynced_modes):
     target = tmp_path / "maps.ome.tif"
     target.write_bytes(b"old")
     target.chmod(0o640)
-    synced = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_mode),
-                                                 real_fsync(fd))[1])
+    synced = fsynced_modes
     data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
     with atomic_path(target) as tmp:
         assert tmp.parent == target.parent and tmp.name.endswith(".tif") and tmp != target

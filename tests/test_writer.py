@@ -877,7 +877,7 @@ def test_simulate_histogram_matches_the_analytic_decay(taus, fracs, noise, tau_b
     np.testing.assert_array_equal(bins, again)
 
 
-def test_atomic_writes_keep_mode_and_fsync_data_and_folder(tmp_path, monkeypatch):
+def test_atomic_writes_keep_mode_and_fsync_data_and_folder(tmp_path, fsynced_modes):
     """Every writer goes through libsiff.atomic: a replaced file keeps its permission bits,
     the data and then the folder are fsynced (checked with fstat on the fsynced descriptors),
     and a failed write leaves the old file and no temporary file."""
@@ -888,10 +888,7 @@ def test_atomic_writes_keep_mode_and_fsync_data_and_folder(tmp_path, monkeypatch
     target = tmp_path / "keep.siff"
     target.write_bytes(b"old")
     target.chmod(0o640)
-    synced = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_mode),
-                                                 real_fsync(fd))[1])
+    synced = fsynced_modes
     with SiffWriter(target, *tiny_header()) as w:
         w.add_frame([0], [0], [0], (1, 1))
     assert target.stat().st_mode & 0o777 == 0o640
