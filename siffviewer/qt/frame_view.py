@@ -94,6 +94,10 @@ class FrameView(QtWidgets.QWidget):
         self.um_per_pixel: float | None = None
         self.lut_name = "grey"
 
+    def forget_image(self) -> None:
+        """Drop the shown image's data (a new file is opening; its first frame replaces it)."""
+        self.image = None
+
     def set_image(self, image: np.ndarray, levels: tuple[float, float] | None) -> None:
         """Display ``image`` (H, W) with ``levels`` (auto levels when None)."""
         self.image = image

@@ -438,7 +438,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._install_masks(session)  # restores the saved session into the state
         self.state.subscribe(self._on_state)
         self.center.setCurrentIndex(1)
-        self.frame_view.image = None
+        self.frame_view.forget_image()
         self.request_frame()
         try:  # the size the next look compares with
             self._file_size = os.stat(session.path).st_size
