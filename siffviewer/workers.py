@@ -4,7 +4,9 @@
   is computed, newer ones replace the pending one, so dragging a slider never queues
   stale work; a result whose key is no longer the newest is dropped.
 * :class:`Job`: long work (registration, projections, exports) with progress, cancel and
-  a visible error. The work function receives ``progress(done, total)`` and
+  a visible error.
+* :class:`BackgroundWriter`: saves (autosave) where only the newest snapshot matters and
+  an older snapshot must never overwrite a newer one. The work function receives ``progress(done, total)`` and
   ``cancelled() -> bool`` and runs on a Python thread (the C decoder releases the GIL).
 
 Both deliver results on the GUI thread through queued Qt signals. ``sync=True`` runs
@@ -91,6 +93,97 @@ class LatestLoader(QtCore.QObject):
             self._lock.notify()
         if wait and self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class BackgroundWriter(QtCore.QObject):
+    """Writes snapshots with ``write(snapshot)`` on one worker thread, newest first.
+
+    A snapshot submitted while another is pending replaces it; a snapshot is skipped when a
+    newer one has already been written (by the worker or by :meth:`write_now`), so the file
+    on disk never goes back in time. Signals (GUI thread): ``written(key)``,
+    ``failed(key, message)``."""
+
+    written = QtCore.pyqtSignal(object)
+    failed = QtCore.pyqtSignal(object, str)
+
+    def __init__(self, write: Callable[[Any], Any], sync: bool = False, parent=None) -> None:
+        super().__init__(parent)
+        self._write = write
+        self.sync = sync
+        self._cond = threading.Condition()
+        self._io = threading.Lock()  # one write at a time, worker or caller
+        self._pending: tuple | None = None  # (sequence, key, snapshot)
+        self._sequence = 0
+        self._written = 0  # sequence number of the newest snapshot on disk
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def _next(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def submit(self, key: Any, snapshot: Any) -> None:
+        """Write ``snapshot`` in the background (at once when synchronous)."""
+        if self.sync:
+            try:
+                self.write_now(snapshot)
+            except Exception as e:  # noqa: BLE001 - reported like the worker's failures
+                self.failed.emit(key, f"{type(e).__name__}: {e}")
+                return
+            self.written.emit(key)
+            return
+        with self._cond:
+            self._pending = (self._next(), key, snapshot)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="background-writer",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def write_now(self, snapshot: Any) -> None:
+        """Write ``snapshot`` on the caller's thread, after any write in progress; a pending
+        (older) snapshot is dropped. Raises what ``write`` raises."""
+        with self._cond:
+            sequence = self._next()
+            self._pending = None
+        with self._io:
+            self._write(snapshot)
+            self._written = max(self._written, sequence)
+
+    def busy(self) -> bool:
+        """True while a snapshot is pending or being written."""
+        if self._io.locked():
+            return True
+        with self._cond:
+            return self._pending is not None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                (sequence, key, snapshot), self._pending = self._pending, None
+            with self._io:
+                if sequence <= self._written:
+                    continue
+                try:
+                    self._write(snapshot)
+                except Exception as e:  # noqa: BLE001 - reported to the GUI, never lost
+                    self.failed.emit(key, f"{type(e).__name__}: {e}")
+                    continue
+                self._written = sequence
+            self.written.emit(key)
+
+    def stop(self, wait: bool = True) -> None:
+        """Finish the write in progress, drop a pending one and stop the worker."""
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify()
+        if wait and self._thread is not None:
+            self._thread.join(timeout=30)
 
 
 class Job(QtCore.QObject):

@@ -13,7 +13,7 @@ from PyQt6 import QtCore, QtGui
 from libsiff import SiffReader
 from siffviewer.qt.main_window import MainWindow
 from siffviewer.resources import sample_path
-from siffviewer.workers import Job, LatestLoader
+from siffviewer.workers import BackgroundWriter, Job, LatestLoader
 
 
 @pytest.fixture
@@ -238,3 +238,57 @@ def test_screenshot_command(tmp_path):
     ptr.setsize(crop.sizeInBytes())
     values = np.frombuffer(ptr, np.uint8)
     assert len(np.unique(values)) >= 3 and (values > 0).mean() > 0.05
+
+
+def test_background_writer_never_writes_an_older_snapshot_after_a_newer(qtbot, tmp_path):
+    """A snapshot queued before a synchronous save is dropped, not written after it."""
+    target = tmp_path / "state.txt"
+    started, gate, order = threading.Event(), threading.Event(), []
+
+    def write(snapshot):
+        if snapshot == "A":
+            started.set()
+            assert gate.wait(5)
+        target.write_text(snapshot)
+        order.append(snapshot)
+
+    writer = BackgroundWriter(write)
+    written = []
+    writer.written.connect(written.append)
+    writer.submit("a", "A")
+    assert started.wait(5)  # A is being written
+    writer.submit("c", "C")  # queued behind A
+    saver = threading.Thread(target=writer.write_now, args=("B",))
+    saver.start()
+    qtbot.waitUntil(lambda: writer._pending is None, timeout=5000)  # B superseded C
+    gate.set()
+    saver.join(5)
+    qtbot.waitUntil(lambda: written == ["a"], timeout=5000)
+    writer.stop()
+    assert order == ["A", "B"] and target.read_text() == "B"
+
+
+def test_autosave_timer_writes_off_the_gui_thread(window, qtbot, monkeypatch):
+    """The periodic autosave compresses and fsyncs on a worker thread; what it writes is
+    what a reopened session reads."""
+    import siffviewer.qt.main_window as main_window
+    from siffviewer.model.session_file import autosave_path_for, read_session_file
+
+    threads = []
+    real = main_window.autosave_session
+
+    def recording(*args):
+        threads.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(main_window, "autosave_session", recording)
+    window.autosave_writer.sync = False
+    roi = window.masks.add_roi("drawn")
+    window.masks.dab(roi.roi_id, 1, 20, 20, 3)
+    with qtbot.waitSignal(window.autosave_writer.written, timeout=10000):
+        window.autosave_in_background()
+    assert threads and threads[0] is not threading.main_thread()
+    assert not window.autosave_writer.busy() and window.autosave()  # nothing left to save
+    doc = read_session_file(autosave_path_for(window.session.path), window._shape)
+    np.testing.assert_array_equal(doc.rois[0][2], window.masks.rois[0].mask)
+    window.autosave_writer.stop()

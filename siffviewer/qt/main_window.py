@@ -29,7 +29,7 @@ from ..model.session_file import (
 )
 from ..model.view_state import FrameKey, ViewState, average_label
 from ..resources import resource_path, sample_path
-from ..workers import LatestLoader
+from ..workers import BackgroundWriter, LatestLoader
 from . import export_dialogs
 from .calibration_panel import CalibrationPanel
 from .flim_traces_view import FlimTracesView
@@ -112,7 +112,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pixel_size: tuple[float, float, float] | None = None  # (z, y, x) µm
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.timeout.connect(self.autosave_in_background)
+        self.autosave_writer = BackgroundWriter(lambda snapshot: autosave_session(*snapshot),
+                                                sync=sync, parent=self)
+        self.autosave_writer.written.connect(self._autosave_written)
+        self.autosave_writer.failed.connect(self._autosave_failed)
         for name in ("Metadata", "Registration", "Planes", "Masks", "Analysis"):
             dock = QtWidgets.QDockWidget(name, self)
             dock.setObjectName(name)
@@ -644,6 +648,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.remember_layout:
             self.save_layout()
         self.autosave()
+        self.autosave_writer.stop()
         if self.session is not None:
             self._shutdown_session()
             self.session.close()
@@ -842,23 +847,48 @@ class MainWindow(QtWidgets.QMainWindow):
             self._overlay_key = None
         self.frame_view.set_overlay(self._overlay)
 
-    def autosave(self) -> bool:
-        """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``
-        (beside the file, or in the user's data folder when that folder is read-only). True
-        when nothing is left unsaved."""
+    def _autosave_snapshot(self):
+        """(key, snapshot) of what is unsaved, or None when the autosave is up to date."""
         if self.masks is None or self.session is None or not self.keep_session_files:
-            return True
+            return None
         key = self._autosave_key()
         if key == self._autosaved:
-            return True
-        try:
-            autosave_session(self.session.path, self.session_document(), self._shape)
+            return None
+        return key, (self.session.path, self.session_document(), self._shape)
+
+    def autosave_in_background(self) -> None:
+        """The autosave timer: write what changed on a worker thread (the window never
+        waits for compression or fsync)."""
+        pending = self._autosave_snapshot()
+        if pending is not None and not self.autosave_writer.busy():
+            key, snapshot = pending
+            self.autosave_writer.submit((self._session_id, key), snapshot)
+
+    def _autosave_written(self, tagged_key) -> None:
+        session_id, key = tagged_key
+        if session_id == self._session_id and self.masks is not None:
             self._autosaved = key
             self.masks.dirty = True
+
+    def _autosave_failed(self, _tagged_key, message: str) -> None:
+        self.statusBar().showMessage(f"Autosave failed: {message}", 10000)
+
+    def autosave(self) -> bool:
+        """Save what changed since the last save to ``<stem>.siffsession.autosave.npz``
+        (beside the file, or in the user's data folder when that folder is read-only) now,
+        on this thread, after any background autosave. True when nothing is left unsaved."""
+        pending = self._autosave_snapshot()
+        if pending is None:
             return True
+        key, snapshot = pending
+        try:
+            self.autosave_writer.write_now(snapshot)
         except OSError as e:
             self.statusBar().showMessage(f"Autosave failed: {e}", 10000)
             return False
+        self._autosaved = key
+        self.masks.dirty = True
+        return True
 
     def masks_safe_to_drop(self) -> bool:
         """Before the ROIs go away (another file, quit): True when their edits are safe.
