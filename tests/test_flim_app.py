@@ -343,3 +343,28 @@ def test_fraction_fit_follows_a_step_through_the_csv(tmp_path):
     df2 = pd.read_csv(again, comment="#")
     np.testing.assert_array_equal(df2.long_fraction, df.long_fraction)
     np.testing.assert_array_equal(df2.photons_plane0, df.photons)
+
+
+def test_renamed_rois_keep_their_background_correction(qtbot, tmp_path, background_scene,
+                                                       capsys):
+    """Renaming the corrected ROI and its background ROI in the app keeps the correction
+    (saved by name): the exported background share is still the simulated 30 %."""
+    src, cell, bg = background_scene
+    path = tmp_path / "bg.siff"
+    shutil.copy(src, path)
+    doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
+                                ("background", (0, 255, 0), bg[None], False, True)],
+                          calibrations={0: truth_calibration().to_dict()},
+                          backgrounds={"cell": {"background_roi": "background"}})
+    save_session(path, doc, (1, *cell.shape))
+    w = make_window(qtbot, tmp_path, path)
+    ids = {r.name: r.roi_id for r in w.masks.rois}
+    w.masks.set_property(ids["background"], "name", "neuropil")
+    w.masks.set_property(ids["cell"], "name", "soma")
+    assert w.save_masks() is not None
+    w.close()
+    out = tmp_path / "t.csv"
+    assert main(["export-traces", str(path), "-o", str(out)]) == 0, capsys.readouterr().err
+    rows = pd.read_csv(out, comment="#").query("roi == 'soma'")
+    assert (rows.background_photons / rows.photons).mean() == pytest.approx(0.3, abs=0.02)
+    assert rows.phase_lifetime_ns.mean() == pytest.approx(2.5, rel=0.02)

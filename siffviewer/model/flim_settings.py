@@ -11,7 +11,7 @@ pixels a cursor picks) is kept here too, so the frame view can light them up.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -182,6 +182,20 @@ class FlimSettings(Observable):
         else:
             self.backgrounds[roi_name] = settings
         self._notify({"background"})
+
+    def rename_roi(self, old: str, new: str) -> None:
+        """An ROI was renamed: its corrections, and other ROIs' use of it as their
+        background, follow the new name (corrections are saved by ROI name)."""
+        changed = False
+        if old in self.backgrounds and new not in self.backgrounds:
+            self.backgrounds[new] = self.backgrounds.pop(old)
+            changed = True
+        for name, settings in self.backgrounds.items():
+            if settings.background_roi == old:
+                self.backgrounds[name] = replace(settings, background_roi=new)
+                changed = True
+        if changed:
+            self._notify({"background"})
 
     def set_fraction(self, settings: FractionFitSettings) -> None:
         """The fraction-fit settings."""
