@@ -14,37 +14,38 @@ from siffviewer.model.header_diff import diff_files
 
 HEADERS = Path(__file__).parent / "data" / "headers"
 
-# si2022_slowstack_volume -> derived_seedlike_fastz_6planes_2ch, by hand from `diff` of the texts
+# si2022_slowstack_volume -> derived_seedlike_fastz_6planes_2ch, by hand from `diff` of the
+# texts: header keys and the values as written
 CHANGED = {
-    "Channels.channelDisplay": ("1", "[1 2]"), "Channels.channelSave": ("1", "[1 2]"),
-    "Channels.channelsActive": ("1", "[1 2]"),
-    "FastZ.discardFlybackFrames": ("false", "true"), "FastZ.enable": ("false", "true"),
-    "FastZ.flybackTime": ("0.07", "0.015"), "FastZ.numDiscardFlybackFrames": ("0", "1"),
-    "FastZ.position": ("50", "-45"),
-    "RoiManager.linesPerFrame": ("512", "256"), "RoiManager.pixelsPerLine": ("512", "128"),
-    "RoiManager.scanFramePeriod": ("0.0333177", "0.0162694"),
-    "RoiManager.scanFrameRate": ("30.0141", "61.4651"),
-    "RoiManager.scanVolumeRate": ("0.187588", "8.78073"),
-    "StackManager.actualNumSlices": ("20", "6"), "StackManager.actualNumVolumes": ("1", "6737"),
-    "StackManager.actualStackZStepSize": ("8.949", "5"),
-    "StackManager.centeredStack": ("1", "false"), "StackManager.framesPerSlice": ("8", "1"),
-    "StackManager.numFramesPerVolume": ("160", "6"),
-    "StackManager.numFramesPerVolumeWithFlyback": ("160", "7"),
-    "StackManager.numSlices": ("20", "6"), "StackManager.numVolumes": ("1", "6737"),
-    "StackManager.stackActuator": ("'motor'", "'fastZ'"),
-    "StackManager.stackDefinition": ("'bounded'", "'uniform'"),
-    "StackManager.stackMode": ("'slow'", "'fast'"),
-    "StackManager.stackZEndPos": ("912.489", "-20"),
-    "StackManager.stackZStartPos": ("742.467", "-45"),
-    "StackManager.stackZStepSize": ("1", "5"),
-    "StackManager.zPowerReference": ("742.467", "-45"),
-    "StackManager.zs": (None, "[-45 -40 -35 -30 -25 -20]"),
-    "StackManager.zsAllActuators": (None, "[-45 -40 -35 -30 -25 -20]"),
-    "StackManager.zsRelative": (None, "[-45 -40 -35 -30 -25 -20]"),
-    "TileManager.isFastZ": ("false", "true"),
+    "SI.hChannels.channelDisplay": ("1", "[1;2]"), "SI.hChannels.channelSave": ("1", "[1;2]"),
+    "SI.hChannels.channelsActive": ("1", "[1;2]"),
+    "SI.hFastZ.discardFlybackFrames": ("false", "true"), "SI.hFastZ.enable": ("false", "true"),
+    "SI.hFastZ.flybackTime": ("0.07", "0.015"), "SI.hFastZ.numDiscardFlybackFrames": ("0", "1"),
+    "SI.hFastZ.position": ("50", "-45"),
+    "SI.hRoiManager.linesPerFrame": ("512", "256"), "SI.hRoiManager.pixelsPerLine": ("512", "128"),
+    "SI.hRoiManager.scanFramePeriod": ("0.0333177", "0.0162694"),
+    "SI.hRoiManager.scanFrameRate": ("30.0141", "61.4651"),
+    "SI.hRoiManager.scanVolumeRate": ("0.187588", "8.78073"),
+    "SI.hStackManager.actualNumSlices": ("20", "6"),
+    "SI.hStackManager.actualNumVolumes": ("1", "6737"),
+    "SI.hStackManager.actualStackZStepSize": ("8.949", "5"),
+    "SI.hStackManager.centeredStack": ("1", "false"), "SI.hStackManager.framesPerSlice": ("8", "1"),
+    "SI.hStackManager.numFramesPerVolume": ("160", "6"),
+    "SI.hStackManager.numFramesPerVolumeWithFlyback": ("160", "7"),
+    "SI.hStackManager.numSlices": ("20", "6"), "SI.hStackManager.numVolumes": ("1", "6737"),
+    "SI.hStackManager.stackActuator": ("'motor'", "'fastZ'"),
+    "SI.hStackManager.stackDefinition": ("'bounded'", "'uniform'"),
+    "SI.hStackManager.stackMode": ("'slow'", "'fast'"),
+    "SI.hStackManager.stackZEndPos": ("912.489", "-20"),
+    "SI.hStackManager.stackZStartPos": ("742.467", "-45"),
+    "SI.hStackManager.stackZStepSize": ("1", "5"),
+    "SI.hStackManager.zPowerReference": ("742.467", "-45"),
+    "SI.hStackManager.zs": (None, "[-45 -40 -35 -30 -25 -20]"),
+    "SI.hStackManager.zsAllActuators": (None, "[-45;-40;-35;-30;-25;-20]"),
+    "SI.hStackManager.zsRelative": (None, "[-45;-40;-35;-30;-25;-20]"),
+    "SI.hTileManager.isFastZ": ("false", "true"),
 }
-ADDED = {"Scan2D.Acq.Tau_bins": "627", "Scan2D.Acq.binResolution": "2"}
-
+ADDED = {"SI.hScan2D.hAcq.Tau_bins": "627", "SI.hScan2D.hAcq.binResolution": "2"}
 
 def write_siff(path: Path, header: str, rois: str, shape=(4, 4)) -> Path:
     """A one-frame .siff carrying the header text ``header`` and the ROI JSON ``rois``."""
@@ -75,25 +76,16 @@ def test_siff_diff_json_equals_the_hand_checked_list(files, capsys):
         if a is not None:
             assert changed[key][0] == a
     # the slow stack's zs: 20 slices x 8 frames per slice, 742.467 to 912.489
-    zs = changed["StackManager.zs"][0].strip("[]").split()
+    zs = changed["SI.hStackManager.zs"][0].strip("[]").split()
     assert len(zs) == 160 and zs[0] == "742.467" and zs[-1] == "912.489"
     assert {row["setting"]: row["b"] for row in out["added"]} == ADDED
     assert out["removed"] == []
 
 
 def _raw_keys(name: str) -> set[str]:
-    """Header keys as ImParams paths, by hand: SI.hFoo.bar -> Foo.bar, SI.X -> base.X."""
-    keys = set()
-    for line in (HEADERS / f"{name}_header.txt").read_text().splitlines():
-        if " = " not in line:
-            continue
-        parts = line.split(" = ")[0].split(".")
-        if len(parts) == 2:
-            keys.add(f"base.{parts[1]}")
-        else:
-            parts = [p[1:] if len(p) > 1 and p[0] == "h" and p[1].isupper() else p for p in parts[1:]]
-            keys.add(".".join(parts))
-    return keys
+    """The SI.* keys of a header text, by hand."""
+    lines = (HEADERS / f"{name}_header.txt").read_text().splitlines()
+    return {line.split(" = ")[0] for line in lines if line.startswith("SI") and " = " in line}
 
 
 def test_siff_diff_between_scanimage_2019b_and_2022(files, capsys):
@@ -103,18 +95,18 @@ def test_siff_diff_between_scanimage_2019b_and_2022(files, capsys):
     assert {k for k, _ in diff.removed} == a - b
     changed = {k: (x, y) for k, x, y in diff.changed}
     # checked by hand in the two header texts
-    assert changed["base.VERSION_MAJOR"] == ("'2019b'", "2022")
-    assert changed["Channels.channelSave"] == ("[1 2]", "1")
-    assert changed["base.acqState"] == ("'loop'", "'grab'")
-    assert "RoiManager.linesPerFrame" not in changed  # 512 in both
+    assert changed["SI.VERSION_MAJOR"] == ("'2019b'", "2022")
+    assert changed["SI.hChannels.channelSave"] == ("[1;2]", "1")
+    assert changed["SI.acqState"] == ("'loop'", "'grab'")
+    assert "SI.hRoiManager.linesPerFrame" not in changed  # 512 in both
     # 2019b has no CameraManager module (headers' README): all of it is added
     added = dict(diff.added)
-    assert added["CameraManager.name"] == "'SI CameraManager'"
+    assert added["SI.hCameraManager.name"] == "'SI CameraManager'"
     # the text output
     assert main(["diff", str(files["2019"]), str(files["2022"])]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"{len(diff.changed)} changed, {len(b - a)} added, {len(a - b)} removed")
-    assert "~ base.VERSION_MAJOR: '2019b' -> 2022" in text
+    assert "~ SI.VERSION_MAJOR: '2019b' -> 2022" in text
 
 
 def test_same_file_has_no_differences_and_missing_file_is_an_error(files, tmp_path, capsys):
@@ -123,3 +115,22 @@ def test_same_file_has_no_differences_and_missing_file_is_an_error(files, tmp_pa
     assert out["changed"] == out["added"] == out["removed"] == []
     assert main(["diff", str(files["2022"]), str(tmp_path / "nope.siff")]) == 2
     assert "nope.siff: no such file" in capsys.readouterr().err
+
+
+def test_settings_are_compared_by_value_and_named_as_the_metadata_dock_names_them(files):
+    from siffviewer.model.header_diff import diff_headers, read_header
+    from siffviewer.model.session import Session
+
+    a = {"SI.hChannels.channelSave": "[1;2]", "SI.hFastZ.position": "1", "SI.x": "'on'"}
+    b = {"SI.hChannels.channelSave": "[1 2]", "SI.hFastZ.position": "1.0", "SI.x": "'off'"}
+    assert diff_headers(a, b).changed == [("SI.x", "'on'", "'off'")]
+    path = files["2019"].with_name("two_channels.siff")  # one complete timepoint
+    with SiffWriter(path, (HEADERS / "si2019b_singleplane_header.txt").read_text(),
+                    (HEADERS / "si2019b_singleplane_roigroups.json").read_text()) as w:
+        for _ in range(2):
+            w.add_frame(np.array([0, 1]), np.array([1, 2]), np.array([5, 9]), shape=(4, 4))
+    session = Session(path)
+    listed = session.header_settings()
+    session.close()
+    assert listed == read_header(path) == read_header(files["2019"])
+    assert listed["SI.hChannels.channelSave"] == "[1;2]" and listed["SI.VERSION_MAJOR"] == "'2019b'"

@@ -1,18 +1,19 @@
-"""Differences between the ScanImage settings of two acquisitions (Qt-free).
+"""The ScanImage settings of a header, and the differences between two acquisitions
+(Qt-free).
 
-Both headers are read into ImParams trees; every parameter is named by its path in the tree
-(``FastZ.enable``, ``Scan2D.Acq.Tau_bins``, ``base.VERSION_MAJOR``: ImParams' names, the
-``h`` of ScanImage's ``hFastZ`` dropped) and compared by value as MATLAB text, so ``1`` and
-``1.0`` or ``[1;2]`` and ``[1 2]`` are the same setting value.
+Settings are named by their keys in the header (``SI.hFastZ.enable``,
+``SI.hScan2D.hAcq.Tau_bins``, ``SI.VERSION_MAJOR``), as the metadata dock lists them, and
+compared by value (MATLAB text parsed, then written back), so ``1`` and ``1.0`` or ``[1;2]``
+and ``[1 2]`` are the same setting value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from libsiff.scanimage import ImParams
+from libsiff.errors import SiffError
+from libsiff.scanimage.matlab import parse_value
 from libsiff.writer import format_matlab_value
 
 
@@ -43,44 +44,41 @@ class HeaderDiff:
         return "\n".join(lines)
 
 
-def value_text(value: Any) -> str:
-    """A parsed header value as MATLAB text (``repr`` for what MATLAB text cannot hold)."""
-    try:
-        return format_matlab_value(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _walk(prefix: str, module, out: dict[str, str]) -> None:
-    for key, value in module.params.items():
-        out[f"{prefix}.{key}"] = value_text(value)
-    for name, sub in module.submodules.items():
-        _walk(f"{prefix}.{name}", sub, out)
-
-
-def flatten_settings(im_params: ImParams) -> dict[str, str]:
-    """Every parameter of an ImParams tree as ``{path: MATLAB text}``, in tree order."""
+def header_settings(file_header: dict) -> dict[str, str]:
+    """Every ``SI.*`` setting of ``file_header`` (``get_file_header()``) as
+    ``{key: value text as written}``, in file order (a repeated key keeps its last value)."""
     out: dict[str, str] = {}
-    for name, module in im_params.si_modules.items():
-        _walk(name, module, out)
+    for line in str(file_header.get("Non-varying frame data") or "").splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key.startswith("SI"):
+            out[key.strip()] = value.strip()
     return out
 
 
-def diff_headers(a: ImParams, b: ImParams) -> HeaderDiff:
-    """What changes from the settings of ``a`` to those of ``b``."""
-    fa, fb = flatten_settings(a), flatten_settings(b)
-    return HeaderDiff(changed=[(k, v, fb[k]) for k, v in fa.items() if k in fb and fb[k] != v],
-                      added=[(k, v) for k, v in fb.items() if k not in fa],
-                      removed=[(k, v) for k, v in fa.items() if k not in fb])
+def _same_value(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return format_matlab_value(parse_value(a)) == format_matlab_value(parse_value(b))
+    except (SiffError, TypeError, ValueError):
+        return False
 
 
-def read_header(path: str | Path) -> ImParams:
-    """The ImParams tree of the header of ``path`` (frames are not read)."""
+def diff_headers(a: dict[str, str], b: dict[str, str]) -> HeaderDiff:
+    """What changes from the settings ``a`` to ``b`` (both from :func:`header_settings`)."""
+    return HeaderDiff(
+        changed=[(k, v, b[k]) for k, v in a.items() if k in b and not _same_value(v, b[k])],
+        added=[(k, v) for k, v in b.items() if k not in a],
+        removed=[(k, v) for k, v in a.items() if k not in b])
+
+
+def read_header(path: str | Path) -> dict[str, str]:
+    """The settings of the header of ``path`` (frames are not read)."""
     import libsiff
 
     io = libsiff.open_file(str(path))
     try:
-        return ImParams.from_file_header(io.get_file_header())
+        return header_settings(io.get_file_header())
     finally:
         io.close()
 

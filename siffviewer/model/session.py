@@ -13,6 +13,8 @@ import numpy as np
 from libsiff import SiffFormatError, SiffReader
 from libsiff.registration import default_registration_path
 
+from .header_diff import header_settings
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -174,16 +176,9 @@ class Session:
         except ValueError:
             return text
 
-    def header_settings(self) -> dict[str, dict[str, str]]:
-        """Every ``SI.*`` setting as {module path: {property: value text}}, in file order."""
-        tree: dict[str, dict[str, str]] = {}
-        for line in self.io.get_file_header()["Non-varying frame data"].splitlines():
-            key, sep, value = line.partition(" = ")
-            if not sep or not key.startswith("SI"):
-                continue
-            module, _, prop = key.rpartition(".")
-            tree.setdefault(module or "SI", {})[prop] = value.strip()
-        return tree
+    def header_settings(self) -> dict[str, str]:
+        """Every ``SI.*`` setting as ``{key: value text}``, in file order."""
+        return header_settings(self.io.get_file_header())
 
     def summary(self) -> dict[str, str]:
         """Human-readable facts for the summary panel."""

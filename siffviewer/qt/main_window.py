@@ -1048,7 +1048,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from .header_diff_dialog import HeaderDiffDialog
 
         try:
-            diff = diff_headers(self.session.im_params, read_header(path))
+            diff = diff_headers(self.session.header_settings(), read_header(path))
         except (SiffError, OSError, ValueError) as e:
             self.report_error("Compare header", f"{Path(path).name} cannot be compared:\n\n{e}")
             return None

@@ -14,7 +14,7 @@ from .frame_table import FrameTableView
 class SettingsTree(QtWidgets.QWidget):
     """Every ``SI.*`` setting grouped by module, filtered by a search box."""
 
-    def __init__(self, settings: dict[str, dict[str, str]], parent=None) -> None:
+    def __init__(self, settings: dict[str, str], parent=None) -> None:
         super().__init__(parent)
         self.search = QtWidgets.QLineEdit()
         self.search.setPlaceholderText("Search settings (e.g. zoom, FastZ, Tau_bins)")
@@ -23,7 +23,11 @@ class SettingsTree(QtWidgets.QWidget):
         self.tree.setHeaderLabels(["Setting", "Value"])
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
-        for module, props in settings.items():
+        modules: dict[str, dict[str, str]] = {}
+        for key, value in settings.items():
+            module, _, name = key.rpartition(".")
+            modules.setdefault(module, {})[name] = value
+        for module, props in modules.items():
             parent_item = QtWidgets.QTreeWidgetItem([module, f"{len(props)} settings"])
             for name, value in props.items():
                 child = QtWidgets.QTreeWidgetItem([name, value])
