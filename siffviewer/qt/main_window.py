@@ -791,8 +791,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lifetime_panel.show_fit()
         self.traces_panel.request()
 
-    def session_document(self) -> SessionDocument:
-        """Everything the user decided, as one document (what Save and autosave write)."""
+    def session_document(self, rois: bool = True) -> SessionDocument:
+        """Everything the user decided, as one document (what Save and autosave write);
+        ``rois=False`` leaves the ROI masks out (no copies: for comparing settings)."""
         s, session = self.state, self.session
         params = {c: p.to_dict() for c, p in enumerate(session.reader.flim_params or ())
                   if p is not None}
@@ -801,7 +802,7 @@ class MainWindow(QtWidgets.QMainWindow):
             levels[s.color] = tuple(float(v) for v in s.levels)
         reg = session.registration
         return SessionDocument(
-            rois=self.masks.records(), channel=s.color, registered=s.registered,
+            rois=self.masks.records() if rois else [], channel=s.color, registered=s.registered,
             registration=f"{session.path.stem}.siffreg.npz" if reg is not None else None,
             flim_params=params, dff=s.dff, timepoint=s.timepoint, plane=s.plane,
             average=s.average, levels=levels, lifetime_range=s.lifetime_range,
@@ -810,10 +811,12 @@ class MainWindow(QtWidgets.QMainWindow):
             identity=self.identity, source=str(session.path.resolve()),
             **self.flim.document_fields())
 
-    def _autosave_key(self):
+    def _autosave_key(self, doc: SessionDocument | None = None):
+        """What the autosave compares: the ROIs' edit count and the settings of ``doc``
+        (default: the current settings, built without copying the masks)."""
         if self.masks is None or self.session is None:
             return None
-        doc = self.session_document()
+        doc = doc or self.session_document(rois=False)
         return (self.masks.version, repr(doc.settings()))
 
     def _dock_shown(self, dock) -> None:
@@ -864,10 +867,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """(key, snapshot) of what is unsaved, or None when the autosave is up to date."""
         if self.masks is None or self.session is None or not self.keep_session_files:
             return None
-        key = self._autosave_key()
+        doc = self.session_document(rois=False)
+        key = self._autosave_key(doc)
         if key == self._autosaved:
             return None
-        return key, (self.session.path, self.session_document(), self._shape)
+        return key, (self.session.path, doc.with_(rois=self.masks.records()), self._shape)
 
     def autosave_in_background(self) -> None:
         """The autosave timer: write what changed on a worker thread (the window never
