@@ -183,6 +183,23 @@ class FlimSettings(Observable):
             self.backgrounds[roi_name] = settings
         self._notify({"background"})
 
+    def follow_roi_names(self, masks) -> None:
+        """Keep following ``masks`` (a MaskSet): renaming an ROI, or undoing a rename,
+        calls :meth:`rename_roi` (ROI ids stay, names change)."""
+        names = {r.roi_id: r.name for r in masks.rois}
+
+        def on_change(changed: set[str]) -> None:
+            nonlocal names
+            if "rois" not in changed:
+                return
+            now = {r.roi_id: r.name for r in masks.rois}
+            for roi_id, name in now.items():
+                if names.get(roi_id, name) != name:
+                    self.rename_roi(names[roi_id], name)
+            names = now
+
+        masks.subscribe(on_change)
+
     def rename_roi(self, old: str, new: str) -> None:
         """An ROI was renamed: its corrections, and other ROIs' use of it as their
         background, follow the new name (corrections are saved by ROI name)."""

@@ -688,22 +688,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._install_overview(session)
         self._install_flim(session)
         self.masks.subscribe(self._update_overlay)
-        self._roi_names = {r.roi_id: r.name for r in self.masks.rois}
-        self.masks.subscribe(self._follow_roi_renames)
+        self.flim.follow_roi_names(self.masks)
         self._restore_session(session)
         self.autosave_timer.start()
         self._update_overlay()
-
-    def _follow_roi_renames(self, changed: set[str]) -> None:
-        """Renaming an ROI (or undoing a rename) keeps its lifetime corrections."""
-        if "rois" not in changed or self.masks is None:
-            return
-        names = {r.roi_id: r.name for r in self.masks.rois}
-        for roi_id, name in names.items():
-            old = self._roi_names.get(roi_id)
-            if old is not None and old != name:
-                self.flim.rename_roi(old, name)
-        self._roi_names = names
 
     def _install_flim(self, session: Session) -> None:
         """The lifetime settings (calibration, corrections, fraction fit, phasor) and their
