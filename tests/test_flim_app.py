@@ -159,16 +159,23 @@ def test_polygon_cursor_dragged_selects_the_long_population(qtbot, tmp_path, two
     w.close()
 
 
-def test_background_roi_gives_the_signal_lifetime_through_the_csv(tmp_path, background_scene,
-                                                                   capsys):
+def copy_with_background_session(background_scene, folder):
+    """A copy of the scene in ``folder`` with a saved session: ROI "cell" (calibrated) whose
+    background is ROI "background"."""
     src, cell, bg = background_scene
-    path = tmp_path / "bg.siff"
+    path = folder / "bg.siff"
     shutil.copy(src, path)
     doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
                                 ("background", (0, 255, 0), bg[None], False, True)],
                           calibrations={0: truth_calibration().to_dict()},
                           backgrounds={"cell": {"background_roi": "background"}})
     save_session(path, doc, (1, *cell.shape))
+    return path
+
+
+def test_background_roi_gives_the_signal_lifetime_through_the_csv(tmp_path, background_scene,
+                                                                   capsys):
+    path = copy_with_background_session(background_scene, tmp_path)
     out = tmp_path / "t.csv"
     assert main(["export-traces", str(path), "-o", str(out)]) == 0, capsys.readouterr().err
     text = out.read_text()
@@ -349,14 +356,7 @@ def test_renamed_rois_keep_their_background_correction(qtbot, tmp_path, backgrou
                                                        capsys):
     """Renaming the corrected ROI and its background ROI in the app keeps the correction
     (saved by name): the exported background share is still the simulated 30 %."""
-    src, cell, bg = background_scene
-    path = tmp_path / "bg.siff"
-    shutil.copy(src, path)
-    doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
-                                ("background", (0, 255, 0), bg[None], False, True)],
-                          calibrations={0: truth_calibration().to_dict()},
-                          backgrounds={"cell": {"background_roi": "background"}})
-    save_session(path, doc, (1, *cell.shape))
+    path = copy_with_background_session(background_scene, tmp_path)
     w = make_window(qtbot, tmp_path, path)
     ids = {r.name: r.roi_id for r in w.masks.rois}
     w.masks.set_property(ids["background"], "name", "neuropil")

@@ -46,7 +46,10 @@ class HeaderDiff:
 
 def header_settings(file_header: dict) -> dict[str, str]:
     """Every ``SI.*`` setting of ``file_header`` (``get_file_header()``) as
-    ``{key: value text as written}``, in file order (a repeated key keeps its last value)."""
+    ``{key: value text as written}``, in file order (a repeated key keeps its last value).
+
+    Not :func:`libsiff.scanimage.header.split_nvfd`: that one keeps SiffPy's truncation of a
+    value at a second ``" = "``, which a listing for people must not."""
     out: dict[str, str] = {}
     for line in str(file_header.get("Non-varying frame data") or "").splitlines():
         key, sep, value = line.partition(" = ")
