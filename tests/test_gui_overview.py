@@ -189,8 +189,8 @@ def test_compare_header_dialog(window, tmp_path):
         w.add_frame(np.array([0]), np.array([0]), np.array([3]), shape=(4, 4))
     old_zoom = window.session.im_params.RoiManager.scanZoomFactor
     dialog = window.compare_header(other)
-    assert dialog.rows(0) == [("RoiManager.scanZoomFactor", str(old_zoom), "9")]
-    assert dialog.rows(1) == [("Extra.note", "", "'hello'")]
+    assert dialog.rows(0) == [("SI.hRoiManager.scanZoomFactor", str(old_zoom), "9")]
+    assert dialog.rows(1) == [("SI.hExtra.note", "", "'hello'")]
     assert dialog.rows(2) == []
     assert dialog.apply_filter("zoom") == 1
     dialog.close()
