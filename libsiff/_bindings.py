@@ -215,17 +215,25 @@ class NativeFile:
 
     def _enter(self):
         """The handle, counted as in use by one C call until :meth:`_leave`."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: this runs on every call, and small calls are a few us
+        try:
             if self._handle is None or self._closing:
                 raise errors.SiffIOError(f"{self.path}: the file is closed")
             self._active += 1
             return self._handle
+        finally:
+            lock.release()
 
     def _leave(self) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._active -= 1
             if self._closing and self._active == 0:
                 self._release()
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def _use(self):

@@ -1,7 +1,8 @@
 /* io.c - positional reads that never go past the file's size.
  *
- * On POSIX systems the file is also mapped read-only: frame decoding reads photons straight
- * from the page cache (no copy), which is the largest single cost of a pass over a file.
+ * On POSIX systems the file is also mapped read-only, at the first frame decode (siff_io_map;
+ * opening and metadata calls only pread): frame decoding reads photons straight from the
+ * page cache (no copy), which is the largest single cost of a pass over a file.
  * The mapping is only read within the size found at open, each kernel run checks before
  * and after that the file has not shrunk (a page that vanishes during the run is caught by
  * the SIGBUS guard below), and streamed pages are released as they are done so the
