@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -121,9 +122,8 @@ def _c_array(ctype: str, array: np.ndarray | None, writable: bool = False):
     return ffi.from_buffer(ctype, array, require_writable=writable)
 
 
-@dataclass(frozen=True)
-class FileInfo:
-    """Container-level facts of an open file."""
+class FileInfo(NamedTuple):
+    """Container-level facts of an open file (immutable)."""
 
     bigtiff: bool
     si_version: int
@@ -143,6 +143,38 @@ class FileInfo:
     width: int
 
 
+def _info_struct() -> struct.Struct:
+    """siff_file_info's layout as a struct format, in FileInfo's field order (one unpack
+    reads the whole record: reading 16 cdata attributes one by one costs more than the
+    C open of a small file)."""
+    codes = {"bigtiff": "i", "si_version": "I", "damage": "i", "damage_detail": "320s",
+             "tau_bins": "q", "tau_bins_declared": "q", "bin_resolution": "q",
+             "uniform_shape": "I"}
+    fmt, at = "<", 0
+    for name in FileInfo._fields:
+        offset = ffi.offsetof("siff_file_info", name)
+        fmt += "x" * (offset - at) + codes.get(name, "Q")
+        at = offset + struct.calcsize("<" + codes.get(name, "Q"))
+    fmt += "x" * (ffi.sizeof("siff_file_info") - at)
+    assert struct.calcsize(fmt) == ffi.sizeof("siff_file_info")
+    return struct.Struct(fmt)
+
+
+_INFO = _info_struct()
+_NO_FRAME = 2**64 - 1
+
+
+def _file_info(raw) -> FileInfo:
+    (bigtiff, si_version, file_size, first_ifd, nvfd, roi, frames, damaged, damage, detail,
+     tau, tau_declared, bin_res, uniform, height, width) = _INFO.unpack_from(ffi.buffer(raw))
+    return FileInfo(
+        bool(bigtiff), si_version, file_size, first_ifd, nvfd, roi, frames,
+        None if damaged == _NO_FRAME else damaged, damage,
+        detail.split(b"\0", 1)[0].decode("utf-8", "replace") if damage else "",
+        None if tau == -1 else tau, None if tau_declared == -1 else tau_declared,
+        None if bin_res == -1 else bin_res, bool(uniform), height, width)
+
+
 FRAME_INFO_FIELDS = (
     "ifd_offset", "width", "height", "description_offset", "description_length",
     "strip_offset", "strip_byte_count", "siff_tag", "bits_per_sample", "compression",
@@ -156,6 +188,7 @@ FIELD_EPOCH_LASER = lib.SIFF_FIELD_EPOCH_LASER
 FIELD_EPOCH_SYSTEM = lib.SIFF_FIELD_EPOCH_SYSTEM
 FIELD_SYNC_STAMPS = lib.SIFF_FIELD_SYNC_STAMPS
 FIELD_HAS_APPENDED_TEXT = lib.SIFF_FIELD_HAS_APPENDED_TEXT
+FIELD_EPOCH_BOTH = lib.SIFF_FIELD_EPOCH_BOTH
 
 
 class NativeFile:
@@ -177,36 +210,39 @@ class NativeFile:
         self._active = 0
         self._closing = False
         raw = ffi.new("siff_file_info *")
-        lib.siff_get_info(self._handle, raw)
-        none_if = lambda v, bad: None if v == bad else int(v)  # noqa: E731
-        self.info = FileInfo(
-            bigtiff=bool(raw.bigtiff), si_version=int(raw.si_version),
-            file_size=int(raw.file_size), first_ifd=int(raw.first_ifd),
-            nvfd_length=int(raw.nvfd_length), roi_length=int(raw.roi_length),
-            num_frames=int(raw.num_frames),
-            damaged_frame=none_if(raw.damaged_frame, 2**64 - 1), damage=int(raw.damage),
-            damage_detail=ffi.string(raw.damage_detail).decode("utf-8", "replace"),
-            tau_bins=none_if(raw.tau_bins, -1),
-            tau_bins_declared=none_if(raw.tau_bins_declared, -1),
-            bin_resolution=none_if(raw.bin_resolution, -1),
-            uniform_shape=bool(raw.uniform_shape), height=int(raw.height), width=int(raw.width),
-        )
+        lib.siff_get_info(handle, raw)
+        self.info = _file_info(raw)
+
+    def _enter(self):
+        """The handle, counted as in use by one C call until :meth:`_leave`."""
+        lock = self._lock
+        lock.acquire()  # not `with`: this runs on every call, and small calls are a few us
+        try:
+            if self._handle is None or self._closing:
+                raise errors.SiffIOError(f"{self.path}: the file is closed")
+            self._active += 1
+            return self._handle
+        finally:
+            lock.release()
+
+    def _leave(self) -> None:
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._active -= 1
+            if self._closing and self._active == 0:
+                self._release()
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def _use(self):
         """The handle, kept alive for the duration of one C call."""
-        with self._lock:
-            if self._handle is None or self._closing:
-                raise errors.SiffIOError(f"{self.path}: the file is closed")
-            self._active += 1
-            handle = self._handle
+        handle = self._enter()
         try:
             yield handle
         finally:
-            with self._lock:
-                self._active -= 1
-                if self._closing and self._active == 0:
-                    self._release()
+            self._leave()
 
     def _release(self) -> None:
         handle, self._handle = self._handle, None
@@ -252,19 +288,33 @@ class NativeFile:
         return ffi.unpack(buf, n).decode("utf-8", "replace")
 
     def fields(self, frames: np.ndarray, field: int):
-        """(float64 values, uint64 values, bool found) of one description field per frame."""
+        """(float64 values or None, uint64 values or None, bool found or None) of a
+        description field per frame (uint64 frames): timestamps come as float64 (NaN where
+        missing) without ``found``; ``FIELD_EPOCH_BOTH`` gives 2n values, laser then system."""
         n = len(frames)
-        f64 = np.empty(n, np.float64)
-        u64 = np.empty(n, np.uint64)
-        found = np.empty(n, np.uint8)
-        err = ffi.new("siff_error *")
-        with self._use() as h:
-            rc = lib.siff_read_fields(h, _c_array("uint64_t[]", frames), n, field,
-                                      _c_array("double[]", f64, True),
-                                      _c_array("uint64_t[]", u64, True),
-                                      _c_array("uint8_t[]", found, True), err)
-        _check(rc, err, self.path)
-        return f64, u64, found.astype(bool)
+        f64 = u64 = found = None
+        if field == FIELD_FRAME_TIMESTAMP:
+            f64 = np.empty(n, np.float64)
+            outs = (ffi.from_buffer("double[]", f64, True), ffi.NULL, ffi.NULL)
+        else:
+            k = 2 if field == FIELD_EPOCH_BOTH else 1
+            found = np.empty(k * n, np.bool_)  # C writes bytes 0/1: valid numpy bools
+            if field != FIELD_HAS_APPENDED_TEXT:
+                u64 = np.empty(k * n, np.uint64)
+            outs = (ffi.NULL, ffi.NULL if u64 is None else ffi.from_buffer("uint64_t[]", u64, True),
+                    ffi.from_buffer("uint8_t[]", found, True))
+        args = (ffi.from_buffer("uint64_t[]", frames), n, field, *outs)
+        h = self._enter()
+        try:
+            rc = lib.siff_read_fields(h, *args, ffi.NULL)
+            if rc:  # the call only reads: run it again for the message (errors are rare)
+                err = ffi.new("siff_error *")
+                rc = lib.siff_read_fields(h, *args, err)
+        finally:
+            self._leave()
+        if rc:
+            _raise(err, self.path)
+        return f64, u64, found
 
     def frame_infos(self, start: int, count: int) -> list[dict]:
         """The full IFD facts of frames [start, start+count), re-read from the file."""

@@ -221,6 +221,30 @@ def test_every_frame_pointing_at_one_huge_description(tmp_path):
     assert res.stdout.strip().endswith("ok")
 
 
+def test_fields_across_the_read_boundaries_of_long_descriptions(tmp_path):
+    """Descriptions padded so that a field, or its value, straddles the point where the
+    reader splits a description (one read up to 4 KiB, 64 KiB chunks beyond): every value
+    is still the one written."""
+    pads = [*range(3990, 4100, 9), *range(65536 - 170, 65536 + 10, 3), 2 * 65536 - 60]
+    stamps = [round(0.001 * (k + 1) + 17, 6) for k in range(len(pads))]
+    path = tmp_path / "padded.siff"
+    with SiffWriter(path, build_nvfd(**{"SI.hScan2D.hAcq.Tau_bins": 30}),
+                    build_roi_json(4, 4)) as wr:
+        for k, pad in enumerate(pads):
+            desc = "x" * pad + "\n" + make_description(k + 1, stamps[k], 10**18 + k,
+                                                       system_epoch_ns=2 * 10**18 + k)
+            wr.add_raw_words(np.zeros(0, np.uint64), (4, 4), desc)
+    n = len(pads)
+    with libsiff.open_file(path) as io:
+        assert io.get_experiment_timestamps().tolist() == stamps
+        laser = [10**18 + k for k in range(n)]
+        assert io.get_epoch_timestamps_laser().tolist() == laser
+        system = [2 * 10**18 + k for k in range(n)]
+        assert io.get_epoch_both().tolist() == [laser, system]
+        backwards = list(range(n))[::-1]
+        assert io.get_epoch_both(backwards).tolist() == [laser[::-1], system[::-1]]
+
+
 # ---------------------------------------------------------------- files that change
 SHRINK = textwrap.dedent("""
     import os, sys, threading, time

@@ -715,6 +715,31 @@ def test_simulated_file_against_corrosiffpy(simulated):
         np.testing.assert_array_equal(intensity[k], gt.intensity[i])
 
 
+def test_timestamps_in_any_frame_order_against_simulator_truth(simulated):
+    """Description fields of frames requested out of order and repeated (the reader only
+    memoises descriptions once frames stop coming in file order), and both epochs in one
+    call, against the simulator's values."""
+    import libsiff
+
+    gt = simulated
+    n = gt.n_frames
+    frames = [n - 1, 0, 0, n // 2, n - 1, 1 % n]
+    with libsiff.open_file(gt.path) as io:
+        np.testing.assert_array_equal(io.get_experiment_timestamps(frames),
+                                      np.asarray(gt.experiment_timestamps)[frames])
+        laser = np.asarray(gt.epoch_laser)[frames]
+        np.testing.assert_array_equal(io.get_epoch_timestamps_laser(frames), laser)
+        if gt.has_system_timestamps:
+            both = io.get_epoch_both(frames)
+            assert both.dtype == np.uint64 and both.shape == (2, len(frames))
+            np.testing.assert_array_equal(both, [laser, np.asarray(gt.epoch_system)[frames]])
+        else:
+            with pytest.raises(OSError, match=f"NoSystemTimestamps: frame {n - 1} "):
+                io.get_epoch_both(frames)
+        assert io.get_experiment_timestamps([]).shape == (0,)
+        assert io.get_epoch_both([]).shape == (2, 0)
+
+
 def test_simulated_header_matches_siffpy_semantics(simulated):
     gt, spec = simulated, simulated.spec
     geo = siffpy_geometry(gt.nvfd, gt.n_frames)

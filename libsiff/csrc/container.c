@@ -348,7 +348,11 @@ static int stop_at(siff_file *f, uint64_t n, int damage) {
  * index with the complete frames before (as libtiff does); a loop, a first IFD that is
  * corrupt or running out of memory fail. */
 static int walk_ifds(siff_file *f, siff_error *err) {
+    /* A chain whose offsets keep increasing cannot loop: the set of visited IFDs is only
+     * built (from the index so far) once an offset goes back. */
     offset_set seen = {0};
+    int use_set = 0;
+    uint64_t prev = 0;
     uint64_t cap = 0;
     uint64_t off = f->info.first_ifd;
     const uint64_t header_end = (f->info.bigtiff ? 32 : 24);
@@ -373,7 +377,14 @@ static int walk_ifds(siff_file *f, siff_error *err) {
                             "IFD of frame %llu points inside the file header (offset %llu)",
                             (unsigned long long)n, (unsigned long long)off);
         else {
-            int ins = set_insert(&seen, off);
+            int ins = 1;
+            if (!use_set && off <= prev) {
+                use_set = 1;
+                for (uint64_t i = 0; i < n && ins > 0; i++)
+                    ins = set_insert(&seen, f->frames[i].ifd_offset) < 0 ? -1 : 1;
+            }
+            prev = off;
+            if (use_set && ins > 0) ins = set_insert(&seen, off);
             if (ins < 0) {
                 rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
                 break;

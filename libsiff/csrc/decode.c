@@ -82,8 +82,9 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     const uint8_t *data;
     fd->data_offset = off;
     fd->data_length = len;
-    if (f->io.map && siff_fits(off, len, f->io.size) && (fd->tag == 0 || off % 2 == 0)) {
-        data = f->io.map + off; /* zero copy; u16 blocks only where they are aligned */
+    const uint8_t *map = siff_io_map(&f->io);
+    if (map && siff_fits(off, len, f->io.size) && (fd->tag == 0 || off % 2 == 0)) {
+        data = map + off; /* zero copy; u16 blocks only where they are aligned */
     } else {
         rc = ensure_buf(s, len, err);
         if (!rc) rc = siff_io_read(&f->io, off, s->buf, len, err);

@@ -1,68 +1,135 @@
-/* fields.c - numeric fields of per-frame description texts, for many frames at once. */
+/* fields.c - numeric fields of per-frame description texts, for many frames at once.
+ *
+ * Each distinct description is read once, in one read when it fits the stack buffer (every
+ * ScanImage description does), and every requested field is parsed from those bytes. */
 #include "siff_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *needle_of(int field) {
+#define MAX_NEEDLES 2
+#define TEXT_STACK ((uint64_t)4096) /* descriptions up to this size come in one read */
+#define CHUNK ((uint64_t)1 << 16)   /* longer ones are read in chunks of this size */
+#define VALUE_CAP 160               /* bytes from the match start that hold the value */
+
+/* The needles of a field (two for SIFF_FIELD_EPOCH_BOTH); 0 for an unknown field. */
+static int needles_of(int field, const char **needles) {
     switch (field) {
-    case SIFF_FIELD_FRAME_TIMESTAMP: return "frameTimestamps_sec = ";
-    case SIFF_FIELD_EPOCH_LASER: return "\nepoch = ";
-    case SIFF_FIELD_EPOCH_SYSTEM: return "mostRecentSystemTimestamp_epoch = ";
-    case SIFF_FIELD_SYNC_STAMPS: return "sync Stamps = ";
-    case SIFF_FIELD_HAS_APPENDED_TEXT: return "\nAppended text = ";
-    default: return NULL;
+    case SIFF_FIELD_FRAME_TIMESTAMP: needles[0] = "frameTimestamps_sec = "; return 1;
+    case SIFF_FIELD_EPOCH_LASER: needles[0] = "\nepoch = "; return 1;
+    case SIFF_FIELD_EPOCH_SYSTEM: needles[0] = "mostRecentSystemTimestamp_epoch = "; return 1;
+    case SIFF_FIELD_SYNC_STAMPS: needles[0] = "sync Stamps = "; return 1;
+    case SIFF_FIELD_HAS_APPENDED_TEXT: needles[0] = "\nAppended text = "; return 1;
+    case SIFF_FIELD_EPOCH_BOTH:
+        needles[0] = "\nepoch = ";
+        needles[1] = "mostRecentSystemTimestamp_epoch = ";
+        return 2;
+    default: return 0;
     }
 }
 
-/* Finds needle in frame fr's description reading it in chunks, only as far as the first
- * match; copies the text from the match on (at most VALUE_CAP bytes) into val. Returns 1
- * found, 0 absent, or minus a status. */
-#define CHUNK ((uint64_t)1 << 16)
-#define VALUE_CAP 160
-static int find_in_description(const siff_file *f, const siff_frame *fr, const char *needle,
-                               char *chunk, char *val, uint64_t *val_len, uint64_t *match_end,
-                               siff_error *err) {
-    const uint64_t nlen = strlen(needle), len = fr->description_length;
+/* One parsed value. used: the end of its value window in the description (0 absent). */
+typedef struct {
+    double f64;
+    uint64_t u64;
+    uint64_t used;
+    uint8_t found;
+} field_value;
+
+/* What one request parses: its needles and how each value is read. */
+typedef struct {
+    const siff_file *f;
+    int field, count;
+    const char *needles[MAX_NEEDLES];
+    uint64_t lengths[MAX_NEEDLES], anchors[MAX_NEEDLES];
+    char text[TEXT_STACK];
+    char *chunk; /* CHUNK bytes, allocated for the first long description */
+} field_reader;
+
+/* Parses the value window w[0..n), which starts with needle j (docs/format.md §5: the
+ * value runs to the end of its line, blanks trimmed). */
+static void parse_window(const field_reader *r, int j, const char *w, uint64_t n,
+                         field_value *out) {
+    out->found = 1;
+    if (r->field == SIFF_FIELD_HAS_APPENDED_TEXT) return;
+    const char *v;
+    uint64_t vl;
+    siff_trim_value(w + r->lengths[j], w + n, &v, &vl);
+    if (r->field == SIFF_FIELD_FRAME_TIMESTAMP)
+        out->found = (uint8_t)siff_parse_f64(v, vl, &out->f64);
+    else
+        out->found = (uint8_t)siff_parse_u64(v, vl, &out->u64);
+}
+
+/* Finds every needle of r in frame fr's description and parses its value. A value that
+ * does not parse counts as absent. */
+static int parse_description(field_reader *r, const siff_frame *fr, field_value *out,
+                             siff_error *err) {
+    for (int j = 0; j < r->count; j++) {
+        out[j].found = 0;
+        out[j].used = 0;
+        out[j].f64 = NAN;
+        out[j].u64 = 0;
+    }
+    if (fr->flags & SIFF_FRAME_BAD_DESCRIPTION) return SIFF_OK; /* reported as missing */
+    const uint64_t len = fr->description_length, base = fr->description_offset;
+    uint64_t overlap = 0; /* consecutive chunks share the longest needle less one byte */
+    for (int j = 0; j < r->count; j++)
+        if (r->lengths[j] - 1 > overlap) overlap = r->lengths[j] - 1;
+    char *buf = r->text;
+    uint64_t cap = TEXT_STACK;
+    if (len > TEXT_STACK) {
+        if (!r->chunk && !(r->chunk = malloc((size_t)CHUNK)))
+            return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
+        buf = r->chunk;
+        cap = CHUNK;
+    }
+    int left = r->count;
     uint64_t pos = 0;
-    while (pos < len) {
-        const uint64_t want = len - pos < CHUNK ? len - pos : CHUNK;
-        int rc = siff_io_read(&f->io, fr->description_offset + pos, chunk, want, err);
-        if (rc) return -rc;
-        const char *v;
-        uint64_t vl;
-        if (siff_text_find_value(chunk, want, needle, &v, &vl)) {
-            const uint64_t at = pos + (uint64_t)(v - chunk) - nlen; /* match start */
-            const uint64_t n = len - at < VALUE_CAP ? len - at : VALUE_CAP;
-            /* leading blanks were skipped by find_value: re-read from the match */
-            rc = siff_io_read(&f->io, fr->description_offset + at, val, n, err);
-            if (rc) return -rc;
-            *val_len = n;
-            *match_end = at + n;
-            return 1;
+    while (pos < len && left > 0) {
+        const uint64_t want = len - pos < cap ? len - pos : cap;
+        int rc = siff_io_read(&r->f->io, base + pos, buf, want, err);
+        if (rc) return rc;
+        for (int j = 0; j < r->count; j++) {
+            if (out[j].used) continue;
+            const char *hit =
+                siff_find_bytes(buf, want, r->needles[j], r->lengths[j], r->anchors[j]);
+            if (!hit) continue;
+            const uint64_t at = (uint64_t)(hit - buf); /* the value window starts here */
+            const uint64_t n = len - (pos + at) < VALUE_CAP ? len - (pos + at) : VALUE_CAP;
+            out[j].used = pos + at + n;
+            left--;
+            if (at + n <= want) {
+                parse_window(r, j, buf + at, n, &out[j]);
+            } else { /* the window runs past this chunk: read it on its own */
+                char w[VALUE_CAP];
+                rc = siff_io_read(&r->f->io, base + pos + at, w, n, err);
+                if (rc) return rc;
+                parse_window(r, j, w, n, &out[j]);
+            }
         }
         if (pos + want >= len) break;
-        pos += want - (nlen - 1); /* the next chunk overlaps by a needle less one byte */
+        pos += want - overlap;
     }
-    return 0;
+    return SIFF_OK;
 }
 
-/* One parsed field per distinct description offset (every frame may point at one shared
- * description). A value that ends within the first `used` bytes holds for any length >=
- * used; an absent field, or a value running to the end, only for the same length. */
+/* One parsed description per distinct description offset, kept only once frames are not
+ * in increasing description order (otherwise no description can come twice). A result
+ * whose values all end before the description's end holds for any length >= its end; an
+ * absent value, or one running to the end, only for the same length. */
 typedef struct {
     uint64_t key; /* description offset + 1; 0 marks an empty slot */
     uint64_t length, used;
-    double f64;
-    uint64_t u64;
-    uint8_t found;
+    int complete; /* every value found, each window ending before the description's end */
+    field_value v[MAX_NEEDLES];
 } field_memo;
 
 static int memo_holds(const field_memo *m, const siff_frame *fr) {
     if (m->key != fr->description_offset + 1) return 0;
-    if (m->found && m->used < m->length) return fr->description_length >= m->used;
-    return fr->description_length == m->length; /* absent, or a value up to the very end */
+    if (m->complete) return fr->description_length >= m->used;
+    return fr->description_length == m->length;
 }
 
 /* The slot holding frame fr's result, or the empty slot where it goes. */
@@ -72,68 +139,78 @@ static field_memo *memo_slot(field_memo *memo, uint64_t cap, const siff_frame *f
     return &memo[h];
 }
 
-static int parse_field(const siff_file *f, const siff_frame *fr, int field, const char *needle,
-                       char *chunk, field_memo *out, siff_error *err) {
-    char val[VALUE_CAP];
-    uint64_t vlen = 0, end = 0;
-    out->found = 0;
-    out->used = 0;
-    out->f64 = NAN;
-    out->u64 = 0;
-    if (fr->flags & SIFF_FRAME_BAD_DESCRIPTION) return SIFF_OK; /* reported as missing */
-    int hit = find_in_description(f, fr, needle, chunk, val, &vlen, &end, err);
-    if (hit < 0) return -hit;
-    if (!hit) return SIFF_OK;
-    out->used = end;
-    if (field == SIFF_FIELD_HAS_APPENDED_TEXT) {
-        out->found = 1;
-        return SIFF_OK;
+static void memo_store(field_memo *m, const siff_frame *fr, const field_value *v, int count) {
+    m->key = fr->description_offset + 1;
+    m->length = fr->description_length;
+    m->used = 0;
+    m->complete = 1;
+    for (int j = 0; j < count; j++) {
+        m->v[j] = v[j];
+        if (v[j].used > m->used) m->used = v[j].used;
+        if (!v[j].found || v[j].used >= fr->description_length) m->complete = 0;
     }
-    const char *v;
-    uint64_t vl;
-    if (siff_text_find_value(val, vlen, needle, &v, &vl)) {
-        if (field == SIFF_FIELD_FRAME_TIMESTAMP)
-            out->found = (uint8_t)siff_parse_f64(v, vl, &out->f64);
-        else
-            out->found = (uint8_t)siff_parse_u64(v, vl, &out->u64);
+}
+
+static void write_out(const field_reader *r, const field_value *v, uint64_t i, uint64_t n,
+                      double *out_f64, uint64_t *out_u64, uint8_t *found) {
+    for (int j = 0; j < r->count; j++) {
+        const uint64_t at = (uint64_t)j * n + i;
+        if (found) found[at] = v[j].found;
+        if (out_f64) out_f64[at] = v[j].f64;
+        if (out_u64) out_u64[at] = v[j].u64;
     }
-    /* a value that does not parse is "absent", which holds only for this exact length */
-    return SIFF_OK;
 }
 
 int siff_read_fields(const siff_file *f, const uint64_t *frames, uint64_t n, int field,
                      double *out_f64, uint64_t *out_u64, uint8_t *found, siff_error *err) {
     siff_clear_error(err);
-    const char *needle = needle_of(field);
-    if (!f || !needle || (n && (!frames || !found)))
+    field_reader r;
+    r.count = needles_of(field, r.needles);
+    if (!f || !r.count || (n && !frames))
         return siff_fail(err, SIFF_ERR_ARG, -1, -1, "invalid arguments to siff_read_fields");
     for (uint64_t i = 0; i < n; i++) {
         int rc = siff_check_index(f, frames[i], err);
         if (rc) return rc;
     }
-    uint64_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    field_memo *memo = n ? calloc((size_t)cap, sizeof *memo) : NULL;
-    char *chunk = n ? malloc((size_t)CHUNK) : NULL;
+    r.f = f;
+    r.field = field;
+    r.chunk = NULL;
+    for (int j = 0; j < r.count; j++) {
+        r.lengths[j] = strlen(r.needles[j]);
+        r.anchors[j] = siff_needle_anchor(r.needles[j], r.lengths[j]);
+    }
+    field_memo *memo = NULL;
+    uint64_t cap = 16, last = 0; /* last: description offset + 1 of the previous frame */
     int rc = SIFF_OK;
-    if (n && (!memo || !chunk)) rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
     for (uint64_t i = 0; i < n && rc == SIFF_OK; i++) {
         const siff_frame *fr = &f->frames[frames[i]];
-        field_memo *m = memo_slot(memo, cap, fr);
-        if (!m->key) {
-            rc = parse_field(f, fr, field, needle, chunk, m, err);
-            if (rc) {
-                if (err) err->frame = (int64_t)frames[i];
+        field_value v[MAX_NEEDLES];
+        field_memo *m = NULL;
+        if (!memo && fr->description_offset + 1 <= last) {
+            while (cap < 2 * (n - i)) cap *= 2; /* at most n - i more descriptions */
+            memo = calloc((size_t)cap, sizeof *memo);
+            if (!memo) {
+                rc = siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory");
                 break;
             }
-            m->key = fr->description_offset + 1;
-            m->length = fr->description_length;
         }
-        found[i] = m->found;
-        if (out_f64) out_f64[i] = m->f64;
-        if (out_u64) out_u64[i] = m->u64;
+        last = fr->description_offset + 1;
+        if (memo) {
+            m = memo_slot(memo, cap, fr);
+            if (m->key) {
+                write_out(&r, m->v, i, n, out_f64, out_u64, found);
+                continue;
+            }
+        }
+        rc = parse_description(&r, fr, v, err);
+        if (rc) {
+            if (err) err->frame = (int64_t)frames[i];
+            break;
+        }
+        if (m) memo_store(m, fr, v, r.count);
+        write_out(&r, v, i, n, out_f64, out_u64, found);
     }
     free(memo);
-    free(chunk);
+    free(r.chunk);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* io.c - positional reads that never go past the file's size.
  *
- * On POSIX systems the file is also mapped read-only: frame decoding reads photons straight
- * from the page cache (no copy), which is the largest single cost of a pass over a file.
+ * On POSIX systems the file is also mapped read-only, at the first frame decode (siff_io_map;
+ * opening and metadata calls only pread): frame decoding reads photons straight from the
+ * page cache (no copy), which is the largest single cost of a pass over a file.
  * The mapping is only read within the size found at open, each kernel run checks before
  * and after that the file has not shrunk (a page that vanishes during the run is caught by
  * the SIGBUS guard below), and streamed pages are released as they are done so the
@@ -37,7 +38,16 @@ int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err)
     }
     io->handle = h;
     io->size = (uint64_t)sz.QuadPart;
+    io->flags = flags;
+    io->map_state = 2;
+    io->map = NULL;
+    io->guard = -1;
     return SIFF_OK;
+}
+
+const uint8_t *siff_io_map(const siff_io *io) {
+    (void)io;
+    return NULL; /* every read goes through ReadFile */
 }
 
 void siff_io_close(siff_io *io) {
@@ -224,23 +234,46 @@ int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err)
     if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     io->fd = fd;
     io->size = (uint64_t)st.st_size;
+    io->flags = flags;
+    io->map_state = 0;
     io->map = NULL;
     io->guard = -1;
-    if (!(flags & SIFF_OPEN_PREAD) && io->size > 0 && io->size <= (uint64_t)SIZE_MAX &&
-        mappable(fd)) {
-        void *m = mmap(NULL, (size_t)io->size, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED) {
-            io->guard = guard_register(m, io->size);
-            if (io->guard >= 0) io->map = m;
-            else munmap(m, (size_t)io->size); /* unguarded mappings are never used */
-        }
-    }
-    long page = sysconf(_SC_PAGESIZE);
-    io->page = page > 0 ? (uint64_t)page : 4096;
+    io->page = 4096;
     return SIFF_OK;
 }
 
+static const uint8_t *loaded_map(const siff_io *io) {
+    return __atomic_load_n(&io->map, __ATOMIC_ACQUIRE);
+}
+
+const uint8_t *siff_io_map(const siff_io *io) {
+    siff_io *w = (siff_io *)io; /* the lazily made fields only; the rest stays const */
+    int state = __atomic_load_n(&w->map_state, __ATOMIC_ACQUIRE);
+    if (state == 2) return loaded_map(io);
+    if (state != 0 || !__atomic_compare_exchange_n(&w->map_state, &state, 1, 0,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return loaded_map(io); /* another thread maps it: read with pread meanwhile */
+    if (!(io->flags & SIFF_OPEN_PREAD) && io->size > 0 && io->size <= (uint64_t)SIZE_MAX &&
+        mappable(io->fd)) {
+        long page = sysconf(_SC_PAGESIZE);
+        w->page = page > 0 ? (uint64_t)page : 4096;
+        void *m = mmap(NULL, (size_t)io->size, PROT_READ, MAP_SHARED, io->fd, 0);
+        if (m != MAP_FAILED) {
+            int slot = guard_register(m, io->size);
+            if (slot >= 0) {
+                w->guard = slot;
+                __atomic_store_n(&w->map, (const uint8_t *)m, __ATOMIC_RELEASE);
+            } else {
+                munmap(m, (size_t)io->size); /* unguarded mappings are never used */
+            }
+        }
+    }
+    __atomic_store_n(&w->map_state, 2, __ATOMIC_RELEASE);
+    return loaded_map(io);
+}
+
 void siff_io_close(siff_io *io) {
+    /* no call runs any more (the caller's contract), so no mapping is being made */
     guard_unregister(io->guard);
     io->guard = -1;
     if (io->map) munmap((void *)io->map, (size_t)io->size);
@@ -250,7 +283,7 @@ void siff_io_close(siff_io *io) {
 }
 
 int siff_io_check(const siff_io *io, siff_error *err) {
-    if (!io->map) return SIFF_OK;
+    if (!loaded_map(io)) return SIFF_OK;
     struct stat st;
     if (guard_faulted(io->guard) || fstat(io->fd, &st) != 0 ||
         (uint64_t)st.st_size < io->size)
@@ -269,14 +302,15 @@ int siff_io_check(const siff_io *io, siff_error *err) {
 #define RELEASE_MARGIN ((uint64_t)1 << 16)
 
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
-    if (!io->map || len == 0 || off >= io->size) return;
+    const uint8_t *map = loaded_map(io);
+    if (!map || len == 0 || off >= io->size) return;
     const uint64_t page = io->page;
     uint64_t lo = off > RELEASE_MARGIN ? off - RELEASE_MARGIN : 0;
     uint64_t hi = len < io->size - off ? off + len : io->size;
     hi = io->size - hi > RELEASE_MARGIN ? hi + RELEASE_MARGIN : io->size;
     lo = lo / page * page;
     hi = hi / page * page + (hi % page ? page : 0);
-    if (hi > lo) madvise((void *)(io->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+    if (hi > lo) madvise((void *)(map + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
 
 static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {

@@ -164,13 +164,15 @@ int siff_read_description(const siff_file *f, uint64_t frame, char *buf, uint64_
                           uint64_t *length, siff_error *err);
 
 /* Numeric fields of frame descriptions, parsed locale-independently.
- * Fills out_f64 (may be NULL) and out_u64 (may be NULL) and found[i] = 1/0. */
+ * Fills out_f64, out_u64 and found[i] = 1/0 (each may be NULL; 2n values each,
+ * laser then system, for SIFF_FIELD_EPOCH_BOTH). */
 typedef enum {
     SIFF_FIELD_FRAME_TIMESTAMP = 0, /* frameTimestamps_sec, seconds (f64) */
     SIFF_FIELD_EPOCH_LASER = 1,     /* \nepoch, ns (u64) */
     SIFF_FIELD_EPOCH_SYSTEM = 2,    /* mostRecentSystemTimestamp_epoch, ns (u64) */
     SIFF_FIELD_SYNC_STAMPS = 3,     /* sync Stamps (u64) */
-    SIFF_FIELD_HAS_APPENDED_TEXT = 4 /* found[i] = 1 when "\nAppended text = " occurs */
+    SIFF_FIELD_HAS_APPENDED_TEXT = 4, /* found[i] = 1 when "\nAppended text = " occurs */
+    SIFF_FIELD_EPOCH_BOTH = 5        /* EPOCH_LASER then EPOCH_SYSTEM in one pass: (2, n) */
 } siff_field;
 int siff_read_fields(const siff_file *f, const uint64_t *frames, uint64_t n, int field,
                      double *out_f64, uint64_t *out_u64, uint8_t *found, siff_error *err);

@@ -18,6 +18,11 @@ typedef struct {
     int fd;
 #endif
     uint64_t size;
+    unsigned flags;     /* SIFF_OPEN_* given at open */
+    /* The mapping is made on first use (siff_io_map), not at open: opening stays a few
+     * reads, and a handle that only reads metadata never maps. These three fields are
+     * written once, by the thread that wins map_state, and read with atomics. */
+    int map_state;      /* 0 not tried, 1 being made, 2 done (map may still be NULL) */
     const uint8_t *map; /* read-only mapping of the whole file, or NULL */
     int guard;          /* its slot in the SIGBUS guard's table (io.c), -1 unmapped */
     uint64_t page;      /* the system's page size (for releasing mapped pages) */
@@ -26,6 +31,10 @@ typedef struct {
 /* flags: SIFF_OPEN_* (siff.h). Refuses anything but a regular file, without blocking. */
 int siff_io_open(siff_io *io, const char *path, unsigned flags, siff_error *err);
 void siff_io_close(siff_io *io);
+/* The read-only mapping of the whole file, made at the first call (thread-safe), or NULL:
+ * not mappable (SIFF_OPEN_PREAD, a network filesystem, Windows, no guard slot), or another
+ * thread is making it right now. Callers read with siff_io_read when it is NULL. */
+const uint8_t *siff_io_map(const siff_io *io);
 /* Reads exactly len bytes at off; fails with SIFF_ERR_TRUNCATED past the end. */
 int siff_io_read(const siff_io *io, uint64_t off, void *buf, uint64_t len, siff_error *err);
 /* Fails when the file is now shorter than at open (someone truncated it) or a mapped read
@@ -96,6 +105,14 @@ static inline int siff_fits(uint64_t a, uint64_t b, uint64_t limit) {
 /* Finds needle in text[0..len) and parses the value up to the next '\n'. */
 int siff_text_find_value(const char *text, uint64_t len, const char *needle, const char **value,
                          uint64_t *value_len);
+/* The first occurrence of needle in hay, or NULL; anchor is siff_needle_anchor(needle): the
+ * needle byte the search scans for (its rarest in ScanImage text). */
+uint64_t siff_needle_anchor(const char *needle, uint64_t len);
+const char *siff_find_bytes(const char *hay, uint64_t hay_len, const char *needle,
+                            uint64_t needle_len, uint64_t anchor);
+/* The value starting at start: up to the first '\n' before stop (or stop), blanks trimmed. */
+void siff_trim_value(const char *start, const char *stop, const char **value,
+                     uint64_t *value_len);
 int siff_parse_u64(const char *s, uint64_t len, uint64_t *out);
 int siff_parse_f64(const char *s, uint64_t len, double *out);
 

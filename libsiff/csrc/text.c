@@ -59,32 +59,56 @@ const char *siff_status_name(int status) {
 
 unsigned siff_version_number(void) { return SIFF_VERSION_NUMBER; }
 
-static const char *find_bytes(const char *hay, uint64_t hay_len, const char *needle,
-                              uint64_t needle_len) {
-    if (needle_len == 0 || needle_len > hay_len) return NULL;
-    const char *end = hay + (hay_len - needle_len) + 1;
-    const char *p = hay;
+/* How common a byte is in ScanImage header and description text (0 rare .. 3 common):
+ * searches scan for the needle's rarest byte, so memchr skips most of the text. */
+static int byte_rank(unsigned char c) {
+    if (c == ' ' || c == '\n' || c == '=' || c == '.' || c == 'e' || c == 't' || c == 'a' ||
+        c == 'o' || c == 'i' || c == 'n' || c == 's' || c == 'r')
+        return 3;
+    if (c == 'q' || c == 'z' || c == 'x' || c == 'j' || c == 'Q' || c == 'Z' || c == 'X' ||
+        c == 'J' || c == 'K' || c == 'V' || c == 'W' || c == 'Y')
+        return 0;
+    if ((c >= 'A' && c <= 'Z') || c == '_') return 1;
+    return 2;
+}
+
+uint64_t siff_needle_anchor(const char *needle, uint64_t len) {
+    uint64_t k = 0;
+    for (uint64_t i = 1; i < len && byte_rank((unsigned char)needle[k]) > 0; i++)
+        if (byte_rank((unsigned char)needle[i]) < byte_rank((unsigned char)needle[k])) k = i;
+    return k;
+}
+
+const char *siff_find_bytes(const char *hay, uint64_t hay_len, const char *needle,
+                            uint64_t needle_len, uint64_t anchor) {
+    if (needle_len == 0 || needle_len > hay_len || anchor >= needle_len) return NULL;
+    const char *p = hay + anchor;                                /* anchor of the first start */
+    const char *end = hay + (hay_len - needle_len) + anchor + 1; /* one past the last one */
     while (p < end) {
-        const char *q = memchr(p, needle[0], (size_t)(end - p));
+        const char *q = memchr(p, needle[anchor], (size_t)(end - p));
         if (!q) return NULL;
-        if (memcmp(q, needle, (size_t)needle_len) == 0) return q;
+        if (memcmp(q - anchor, needle, (size_t)needle_len) == 0) return q - anchor;
         p = q + 1;
     }
     return NULL;
 }
 
-int siff_text_find_value(const char *text, uint64_t len, const char *needle, const char **value,
-                         uint64_t *value_len) {
-    const char *hit = find_bytes(text, len, needle, strlen(needle));
-    if (!hit) return 0;
-    const char *start = hit + strlen(needle);
-    const char *stop = text + len;
+void siff_trim_value(const char *start, const char *stop, const char **value,
+                     uint64_t *value_len) {
     const char *nl = memchr(start, '\n', (size_t)(stop - start));
     const char *end = nl ? nl : stop;
     while (start < end && (*start == ' ' || *start == '\t' || *start == '\r')) start++;
     while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
     *value = start;
     *value_len = (uint64_t)(end - start);
+}
+
+int siff_text_find_value(const char *text, uint64_t len, const char *needle, const char **value,
+                         uint64_t *value_len) {
+    const uint64_t nlen = strlen(needle);
+    const char *hit = siff_find_bytes(text, len, needle, nlen, siff_needle_anchor(needle, nlen));
+    if (!hit) return 0;
+    siff_trim_value(hit + nlen, text + len, value, value_len);
     return 1;
 }
 

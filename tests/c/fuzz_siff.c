@@ -63,12 +63,13 @@ static void read_frame_facts(siff_file *f, const siff_file_info *info, const uin
         siff_read_description(f, list[i], text, sizeof text, &len, &err);
         siff_read_description(f, list[i], NULL, 0, &len, &err); /* length query */
     }
-    double f64[3 * MAX_FRAMES];
-    uint64_t u64[3 * MAX_FRAMES];
-    uint8_t found[3 * MAX_FRAMES];
-    for (int field = 0; field <= 5; field++) /* 5: an unknown field */
+    double f64[6 * MAX_FRAMES];
+    uint64_t u64[6 * MAX_FRAMES];
+    uint8_t found[6 * MAX_FRAMES]; /* SIFF_FIELD_EPOCH_BOTH fills 2 values a frame */
+    for (int field = 0; field <= 6; field++) /* 6: an unknown field */
         siff_read_fields(f, list, n, field, f64, u64, found, &err);
     siff_read_fields(f, list, n, SIFF_FIELD_EPOCH_LASER, NULL, NULL, found, &err);
+    siff_read_fields(f, list, n, SIFF_FIELD_FRAME_TIMESTAMP, f64, NULL, NULL, &err);
 }
 
 static void *alloc_out(uint64_t n, size_t size) { return n ? malloc((size_t)n * size) : NULL; }
