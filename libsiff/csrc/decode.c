@@ -82,8 +82,8 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     const uint8_t *data;
     fd->data_offset = off;
     fd->data_length = len;
-    if (f->io.map && siff_fits(off, len, f->io.size) && (fd->tag == 0 || off % 2 == 0)) {
-        data = f->io.map + off; /* zero copy; u16 blocks only where they are aligned */
+    if (f->io.map && siff_fits(off, len, f->io.size)) {
+        data = f->io.map + off; /* zero copy (u16 blocks may be unaligned: siff_u16u) */
     } else {
         rc = ensure_buf(s, len, err);
         if (!rc) rc = siff_io_read(&f->io, off, s->buf, len, err);
@@ -98,10 +98,10 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         return SIFF_OK;
     }
     if (bins_only) {
-        fd->bins = (const uint16_t *)data;
+        fd->bins = (const siff_u16u *)data;
         return SIFF_OK;
     }
-    fd->counts = (const uint16_t *)data;
+    fd->counts = (const siff_u16u *)data;
     if (fd->tag == 1 && want_bins) {
         uint64_t total = 0;
         for (uint64_t p = 0; p < pixels; p++) total += fd->counts[p];
