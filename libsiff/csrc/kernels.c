@@ -26,6 +26,7 @@
 /* Pooled histograms of compressed frames count every possible u16 bin in 32 bits (FULL16
  * slots per copy) and fold them modulo L at the end: no modulo per photon. The 1 MB of tables
  * pays off from about this many arrival bins in the request. */
+#define PREFETCH_ROWS 4
 #define FULL16 65536u
 #define FULL16_MIN_BINS ((uint64_t)1 << 20)
 
@@ -225,6 +226,20 @@ static void frame_class_sums_runs(const kctx *k, const siff_frame_data *fd, uint
         uint32_t ry = y + dy;
         if (ry >= H) ry -= H;
         const siff_u16u *row = fd->counts + (uint64_t)y * W;
+#if defined(__GNUC__) || defined(__clang__)
+        /* the runs of a few rows ahead: each run is a short piece of its own row, which the
+         * hardware's sequential prefetch would not foresee */
+        if (y + PREFETCH_ROWS < H) {
+            uint32_t py = ry + PREFETCH_ROWS;
+            if (py >= H) py -= H;
+            const siff_u16u *prow = row + (uint64_t)PREFETCH_ROWS * W;
+            for (uint64_t j = rows[py]; j < rows[py + 1]; j++) {
+                const class_run r = k->runs[j];
+                const uint32_t x0 = r.x >= dx ? r.x - dx : r.x + split;
+                for (uint32_t x = 0; x < r.len; x += 32) __builtin_prefetch(prow + x0 + x);
+            }
+        }
+#endif
         for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
             const class_run r = k->runs[j];
             const uint32_t x1 = r.x + r.len;
