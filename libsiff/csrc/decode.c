@@ -11,6 +11,8 @@ void siff_scratch_free(siff_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
+#define SMALL_READ ((uint64_t)64 << 10)
+
 static int ensure_buf(siff_scratch *s, uint64_t len, siff_error *err) {
     if (len <= s->buf_cap) return SIFF_OK;
     if (len > (uint64_t)SIZE_MAX / 2) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "frame too large");
@@ -82,7 +84,9 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     const uint8_t *data;
     fd->data_offset = off;
     fd->data_length = len;
-    if (f->io.map && siff_fits(off, len, f->io.size)) {
+    /* the bins alone of a sparse frame span a few pages: one positional read costs less
+     * than mapping those pages (and their fault-around neighbours) and releasing them */
+    if (f->io.map && siff_fits(off, len, f->io.size) && (!bins_only || len >= SMALL_READ)) {
         data = f->io.map + off; /* zero copy (u16 blocks may be unaligned: siff_u16u) */
     } else {
         rc = ensure_buf(s, len, err);
