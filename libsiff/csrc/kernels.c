@@ -5,7 +5,9 @@
  * Masks become one table of class ids per mask plane: every pixel holds the id of the set of
  * masks it belongs to (0: none). Photons and pixels add to per-class accumulators, whatever
  * the number of masks, so 10 masks cost what one does; the classes are spread to the masks
- * once per frame. The table takes 1 byte per pixel up to 256 distinct sets (2 up to 65536). */
+ * once per frame. The table takes 1 byte per pixel up to 256 distinct sets (2 up to 65536).
+ * Where the masks are runs along rows (not too fragmented), compressed frames are read run by
+ * run instead: counts, bin sums, phasors and histograms of the pixels a mask covers only. */
 #include "siff_internal.h"
 
 #include <math.h>
@@ -23,10 +25,11 @@
  * add to different copies, so they do not wait on each other's stores. */
 #define COPIES 4
 #define HIST_COPIES_MAX_BYTES ((uint64_t)1 << 20)
+/* Compressed mask sums prefetch the mask runs of the row this many rows ahead. */
+#define PREFETCH_ROWS 4
 /* Pooled histograms of compressed frames count every possible u16 bin in 32 bits (FULL16
  * slots per copy) and fold them modulo L at the end: no modulo per photon. The 1 MB of tables
  * pays off from about this many arrival bins in the request. */
-#define PREFETCH_ROWS 4
 #define FULL16 65536u
 #define FULL16_MIN_BINS ((uint64_t)1 << 20)
 
