@@ -11,6 +11,8 @@ void siff_scratch_free(siff_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
+#define SMALL_READ ((uint64_t)64 << 10)
+
 static int ensure_buf(siff_scratch *s, uint64_t len, siff_error *err) {
     if (len <= s->buf_cap) return SIFF_OK;
     if (len > (uint64_t)SIZE_MAX / 2) return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "frame too large");
@@ -82,9 +84,11 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     const uint8_t *data;
     fd->data_offset = off;
     fd->data_length = len;
-    const uint8_t *map = siff_io_map(&f->io);
-    if (map && siff_fits(off, len, f->io.size) && (fd->tag == 0 || off % 2 == 0)) {
-        data = map + off; /* zero copy; u16 blocks only where they are aligned */
+    /* the bins alone of a sparse frame span a few pages: one positional read costs less
+     * than mapping those pages (and their fault-around neighbours) and releasing them */
+    const uint8_t *map = (!bins_only || len >= SMALL_READ) ? siff_io_map(&f->io) : NULL;
+    if (map && siff_fits(off, len, f->io.size)) {
+        data = map + off; /* zero copy (u16 blocks may be unaligned: siff_u16u) */
     } else {
         rc = ensure_buf(s, len, err);
         if (!rc) rc = siff_io_read(&f->io, off, s->buf, len, err);
@@ -99,10 +103,10 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         return SIFF_OK;
     }
     if (bins_only) {
-        fd->bins = (const uint16_t *)data;
+        fd->bins = (const siff_u16u *)data;
         return SIFF_OK;
     }
-    fd->counts = (const uint16_t *)data;
+    fd->counts = (const siff_u16u *)data;
     if (fd->tag == 1 && want_bins) {
         uint64_t total = 0;
         for (uint64_t p = 0; p < pixels; p++) total += fd->counts[p];

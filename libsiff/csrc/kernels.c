@@ -5,7 +5,9 @@
  * Masks become one table of class ids per mask plane: every pixel holds the id of the set of
  * masks it belongs to (0: none). Photons and pixels add to per-class accumulators, whatever
  * the number of masks, so 10 masks cost what one does; the classes are spread to the masks
- * once per frame. The table takes 1 byte per pixel up to 256 distinct sets (2 up to 65536). */
+ * once per frame. The table takes 1 byte per pixel up to 256 distinct sets (2 up to 65536).
+ * Where the masks are runs along rows (not too fragmented), compressed frames are read run by
+ * run instead: counts, bin sums, phasors and histograms of the pixels a mask covers only. */
 #include "siff_internal.h"
 
 #include <math.h>
@@ -23,6 +25,13 @@
  * add to different copies, so they do not wait on each other's stores. */
 #define COPIES 4
 #define HIST_COPIES_MAX_BYTES ((uint64_t)1 << 20)
+/* Compressed mask sums prefetch the mask runs of the row this many rows ahead. */
+#define PREFETCH_ROWS 4
+/* Pooled histograms of compressed frames count every possible u16 bin in 32 bits (FULL16
+ * slots per copy) and fold them modulo L at the end: no modulo per photon. The 1 MB of tables
+ * pays off from about this many arrival bins in the request. */
+#define FULL16 65536u
+#define FULL16_MIN_BINS ((uint64_t)1 << 20)
 
 static inline unsigned ctz64(uint64_t v) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -52,6 +61,7 @@ typedef struct {
     int id_bytes;          /* 1, 2 or 4 */
     void *ids;             /* planes * pixels class ids */
     uint64_t hist_copies;  /* 1 or COPIES copies of per-class histograms */
+    int hist_full16;       /* pooled summed histogram: compressed frames count in hist32 */
     /* the same tables as runs of one non-empty class along each row (NULL when the masks
      * are too fragmented): compressed count images are summed run by run */
     struct class_run *runs;
@@ -69,8 +79,9 @@ typedef struct {
     uint64_t *count, *tau;
     double *re, *im;
     uint64_t *hist;        /* hist_copies * classes * L */
+    uint32_t *hist32;      /* COPIES * FULL16 (k->hist_full16), and the bins counted in it */
+    uint64_t hist32_bins;
     uint32_t *pixel_count; /* pixels: raw frame counts without 16-bit wrap */
-    double *pixel_sum;     /* pixels (2 * pixels for phasors): raw frame sums */
 } accs;
 
 typedef struct {
@@ -137,7 +148,7 @@ static void shift_of(const siff_request *req, const kctx *k, uint64_t i, uint64_
 #define NO_MASK8(ID) (((ID)[0] | (ID)[1] | (ID)[2] | (ID)[3] | (ID)[4] | (ID)[5] | (ID)[6] | \
                        (ID)[7]) == 0)
 
-static inline uint64_t sum8(const uint16_t *c) {
+static inline uint64_t sum8(const siff_u16u *c) {
     return (uint64_t)c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];
 }
 
@@ -149,7 +160,7 @@ static void roll_image(const siff_frame_data *fd, uint16_t *dst16, uint64_t *dst
     for (uint32_t y = 0; y < H; y++) {
         uint32_t ry = y + fd->dy;
         if (ry >= H) ry -= H;
-        const uint16_t *s = fd->counts + (uint64_t)y * W;
+        const siff_u16u *s = fd->counts + (uint64_t)y * W;
         if (dst16) {
             uint16_t *d = dst16 + (uint64_t)ry * W;
             memcpy(d + fd->dx, s, (size_t)split * 2);
@@ -195,7 +206,7 @@ static void frame_image(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
 /* ---- per-class accumulation (masks) ---- */
 
 /* Sum of n counts (a loop the compiler vectorises: 32-bit partial sums cannot overflow). */
-static uint64_t sum_u16(const uint16_t *c, uint64_t n) {
+static uint64_t sum_u16(const siff_u16u *c, uint64_t n) {
     uint64_t s = 0;
     while (n) {
         const uint32_t m = n > 65536 ? 65536 : (uint32_t)n;
@@ -217,7 +228,21 @@ static void frame_class_sums_runs(const kctx *k, const siff_frame_data *fd, uint
     for (uint32_t y = 0; y < H; y++) {
         uint32_t ry = y + dy;
         if (ry >= H) ry -= H;
-        const uint16_t *row = fd->counts + (uint64_t)y * W;
+        const siff_u16u *row = fd->counts + (uint64_t)y * W;
+#if defined(__GNUC__) || defined(__clang__)
+        /* the runs of a few rows ahead: each run is a short piece of its own row, which the
+         * hardware's sequential prefetch would not foresee */
+        if (y + PREFETCH_ROWS < H) {
+            uint32_t py = ry + PREFETCH_ROWS;
+            if (py >= H) py -= H;
+            const siff_u16u *prow = row + (uint64_t)PREFETCH_ROWS * W;
+            for (uint64_t j = rows[py]; j < rows[py + 1]; j++) {
+                const class_run r = k->runs[j];
+                const uint32_t x0 = r.x >= dx ? r.x - dx : r.x + split;
+                for (uint32_t x = 0; x < r.len; x += 32) __builtin_prefetch(prow + x0 + x);
+            }
+        }
+#endif
         for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
             const class_run r = k->runs[j];
             const uint32_t x1 = r.x + r.len;
@@ -258,44 +283,106 @@ static void frame_class_sums(const kctx *k, const siff_frame_data *fd, uint64_t 
     }););
 }
 
+/* Walks the mask runs of a compressed frame row by row. Each run maps to at most two pieces
+ * of the file row: file pixels [LO, HI) of class CLS, holding NB arrival bins that start at PB;
+ * X0 is the file pixel where the piece's segment starts (file pixels landing at registered
+ * x >= dx, then those below, each in file order: the per-pixel loops' order). */
+#define FOR_RUN_PIECES(k, fd, plane, ROW, LO, HI, X0, CLS, PB, NB, ...)                     \
+    do {                                                                                   \
+        const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;         \
+        const uint32_t split_ = W_ - dx_;                                                  \
+        const uint64_t *rows_ = (k)->row_runs + (plane) * H_;                              \
+        const siff_u16u *b_ = (fd)->bins;                                                  \
+        for (uint32_t y_ = 0; y_ < H_; y_++) {                                             \
+            uint32_t ry_ = y_ + dy_;                                                       \
+            if (ry_ >= H_) ry_ -= H_;                                                      \
+            const siff_u16u *ROW = (fd)->counts + (uint64_t)y_ * W_;                       \
+            const siff_u16u *PB = b_;                                                      \
+            uint32_t fx_ = 0; /* file pixels before fx_ have their bins before PB */       \
+            for (int seg_ = 0; seg_ < 2; seg_++) {                                         \
+                const uint32_t X0 = seg_ ? split_ : 0;                                     \
+                (void)X0;                                                                  \
+                for (uint64_t j_ = rows_[ry_]; j_ < rows_[ry_ + 1]; j_++) {                \
+                    const class_run r_ = (k)->runs[j_];                                    \
+                    const uint32_t x1_ = r_.x + r_.len;                                    \
+                    uint32_t LO, HI;                                                       \
+                    if (seg_ == 0) {                                                       \
+                        if (x1_ <= dx_) continue;                                          \
+                        LO = (r_.x > dx_ ? r_.x : dx_) - dx_;                              \
+                        HI = x1_ - dx_;                                                    \
+                    } else {                                                               \
+                        if (r_.x >= dx_) continue;                                         \
+                        LO = r_.x + split_;                                                \
+                        HI = (x1_ < dx_ ? x1_ : dx_) + split_;                             \
+                    }                                                                      \
+                    PB += sum_u16(ROW + fx_, LO - fx_);                                    \
+                    const uint64_t NB = sum_u16(ROW + LO, HI - LO);                        \
+                    const uint64_t CLS = r_.cls;                                           \
+                    __VA_ARGS__                                                            \
+                    PB += NB;                                                              \
+                    fx_ = HI;                                                              \
+                }                                                                          \
+            }                                                                              \
+            b_ = PB + sum_u16(ROW + fx_, W_ - fx_);                                        \
+        }                                                                                  \
+    } while (0)
+
 /* Photon counts and arrival-bin sums per class of a compressed frame, run by run: the bins
- * of a run's pixels are contiguous, so a run costs two vectorised sums (counts, bins). File
- * pixels are visited in order: those landing at registered x >= dx, then those below. */
+ * of a run's pixels are contiguous, so a run costs two vectorised sums (counts, bins). */
 static void frame_class_flim_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
                                   uint64_t *cnt, uint64_t *ts) {
-    const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, split = W - dx;
-    const uint64_t *rows = k->row_runs + plane * H;
-    const uint16_t *b = fd->bins;
-    for (uint32_t y = 0; y < H; y++) {
-        uint32_t ry = y + dy;
-        if (ry >= H) ry -= H;
-        const uint16_t *row = fd->counts + (uint64_t)y * W;
-        const uint16_t *pb = b;
-        uint32_t fx = 0; /* file pixels before fx have their bins before pb */
-        for (int seg = 0; seg < 2; seg++) {
-            for (uint64_t j = rows[ry]; j < rows[ry + 1]; j++) {
-                const class_run r = k->runs[j];
-                const uint32_t x1 = r.x + r.len;
-                uint32_t lo, hi; /* the run's file pixels in this segment */
-                if (seg == 0) {
-                    if (x1 <= dx) continue;
-                    lo = (r.x > dx ? r.x : dx) - dx;
-                    hi = x1 - dx;
-                } else {
-                    if (r.x >= dx) continue;
-                    lo = r.x + split;
-                    hi = (x1 < dx ? x1 : dx) + split;
-                }
-                pb += sum_u16(row + fx, lo - fx);
-                const uint64_t c = sum_u16(row + lo, hi - lo);
-                cnt[r.cls] += c;
-                ts[r.cls] += sum_u16(pb, c);
-                pb += c;
-                fx = hi;
+    FOR_RUN_PIECES(k, fd, plane, row, lo, hi, x0, cls, pb, nb, {
+        (void)lo;
+        (void)hi;
+        cnt[cls] += nb;
+        ts[cls] += sum_u16(pb, nb);
+    });
+}
+
+/* As frame_class_flim_runs, with phasor sums: pixel by pixel within a run, into the copy
+ * (segment x) % 4 as the per-pixel loop does, so every sum adds in the same order. */
+static void frame_class_phasor_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                    accs *a) {
+    const uint64_t C = k->classes;
+    const uint32_t L = k->L;
+    const double *cs = k->cos_t, *sn = k->sin_t;
+    uint64_t *cnt = a->count, *ts = a->tau;
+    double *re = a->re, *im = a->im;
+    FOR_RUN_PIECES(k, fd, plane, row, lo, hi, x0, cls, pb, nb, {
+        const siff_u16u *b = pb;
+        (void)nb;
+        for (uint32_t fx = lo; fx < hi; fx++) {
+            const uint32_t cx = row[fx];
+            if (!cx) continue;
+            const uint64_t q = ((fx - x0) & 3) * C + cls;
+            uint64_t sum = 0;
+            double gr = 0, gi = 0;
+            for (uint32_t r = 0; r < cx; r++) {
+                const uint32_t t = mod_l(b[r], L);
+                sum += b[r];
+                gr += cs[t];
+                gi += sn[t];
             }
+            cnt[q] += cx;
+            ts[q] += sum;
+            re[q] += gr;
+            im[q] += gi;
+            b += cx;
         }
-        b += sum_u16(row, W);
-    }
+    });
+}
+
+/* Arrival histograms per class of a compressed frame, run by run (the bins of a run are
+ * contiguous; consecutive bins go to different copies). */
+static void frame_class_histogram_runs(const kctx *k, const siff_frame_data *fd, uint64_t plane,
+                                       uint64_t *h) {
+    const uint64_t L = k->L, cm = k->hist_copies - 1, cl = k->classes * L;
+    FOR_RUN_PIECES(k, fd, plane, row, lo, hi, x0, cls, pb, nb, {
+        (void)lo;
+        (void)hi;
+        uint64_t *hc = h + cls * L;
+        for (uint64_t r = 0; r < nb; r++) hc[(r & cm) * cl + mod_l(pb[r], (uint32_t)L)]++;
+    });
 }
 
 /* Photon counts, arrival-bin sums and (optionally) phasor sums per class. */
@@ -306,8 +393,9 @@ static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t 
     uint64_t *cnt = a->count, *ts = a->tau;
     double *re = a->re, *im = a->im;
     const double *cs = k->cos_t, *sn = k->sin_t;
-    if (fd->tag != 0 && k->runs && !k->phasor) { /* phasor sums keep their per-pixel order */
-        frame_class_flim_runs(k, fd, plane, cnt, ts);
+    if (fd->tag != 0 && k->runs) {
+        if (k->phasor) frame_class_phasor_runs(k, fd, plane, a);
+        else frame_class_flim_runs(k, fd, plane, cnt, ts);
         return;
     }
     if (fd->tag == 0) {
@@ -328,7 +416,7 @@ static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t 
             }););
         return;
     }
-    const uint16_t *b = fd->bins;
+    const siff_u16u *b = fd->bins;
     WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_SEGMENTS(fd, c, at, len, {
         const cls_t *id = ids + at;
         for (uint32_t x = 0; x < len; x++) {
@@ -364,13 +452,17 @@ static void frame_class_flim(const kctx *k, const siff_frame_data *fd, uint64_t 
 static void frame_class_histogram(const kctx *k, const siff_frame_data *fd, uint64_t plane,
                                   uint64_t *h, uint64_t *oor) {
     const uint64_t C = k->classes, L = k->L, cm = k->hist_copies - 1, cl = C * L;
+    if (fd->tag != 0 && k->runs) {
+        frame_class_histogram_runs(k, fd, plane, h);
+        return;
+    }
     if (fd->tag == 0) {
         WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, {
             h[(j & cm) * cl + ids[pix] * L + mod_l(tau, (uint32_t)L)]++;
         }););
         return;
     }
-    const uint16_t *b = fd->bins;
+    const siff_u16u *b = fd->bins;
     WITH_IDS(k, plane, ids, cls_t, SIFF_FOR_SEGMENTS(fd, c, at, len, {
         const cls_t *id = ids + at;
         for (uint32_t x = 0; x < len; x++) {
@@ -399,7 +491,7 @@ static void frame_histogram(const kctx *k, const siff_frame_data *fd, uint64_t *
         SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, hp[j & 3][mod_l(tau, L)]++;);
         return;
     }
-    const uint16_t *b = fd->bins;
+    const siff_u16u *b = fd->bins;
     const uint64_t n = fd->n;
     uint64_t j = 0;
     for (; j + 4 <= n; j += 4) {
@@ -409,6 +501,37 @@ static void frame_histogram(const kctx *k, const siff_frame_data *fd, uint64_t *
         h3[mod_l(b[j + 3], L)]++;
     }
     for (; j < n; j++) h0[mod_l(b[j], L)]++;
+}
+
+/* Every bin of a compressed frame into u32 tables indexed by the bin itself (h: COPIES *
+ * FULL16); bins are read four at a time. The caller folds before any slot can wrap. */
+static void frame_histogram_full16(const siff_frame_data *fd, uint32_t *h) {
+    const siff_u16u *b = fd->bins;
+    const uint64_t n = fd->n;
+    uint32_t *h0 = h, *h1 = h + FULL16, *h2 = h + 2 * FULL16, *h3 = h + 3 * FULL16;
+    uint64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        uint64_t w;
+#if defined(__GNUC__) || defined(__clang__)
+        if (!(j & 31)) __builtin_prefetch(b + j + 1024); /* 2 KB ahead: past page ends too */
+#endif
+        memcpy(&w, b + j, 8);
+        h0[w & 0xffffu]++;
+        h1[(w >> 16) & 0xffffu]++;
+        h2[(w >> 32) & 0xffffu]++;
+        h3[w >> 48]++;
+    }
+    for (; j < n; j++) h0[b[j]]++;
+}
+
+/* Adds the u32 tables into out (L bins, bin t at t mod L) and zeroes them. */
+static void fold_full16(uint32_t *h, uint32_t L, uint64_t *out) {
+    uint32_t r = 0;
+    for (uint32_t t = 0; t < FULL16; t++) {
+        out[r] += (uint64_t)h[t] + h[FULL16 + t] + h[2 * FULL16 + t] + h[3 * FULL16 + t];
+        if (++r == L) r = 0;
+    }
+    memset(h, 0, (size_t)COPIES * FULL16 * 4);
 }
 
 /* Adds the copies of class values to the masks of each class: out[r * stride] += value. */
@@ -456,6 +579,19 @@ static void fold_copies(const uint64_t *h, uint64_t copies, uint64_t len, uint64
 
 /* ---- per-pixel lifetimes ---- */
 
+/* v, or NaN where c == 0, as a bit select: with the default -ftrapping-math the compiler
+ * vectorises no floating-point select, and loops using this one are vectorised. */
+static inline double nan_where_zero(double v, uint32_t c) {
+    const double qnan = NAN;
+    uint64_t bits, nan_bits;
+    memcpy(&bits, &v, 8);
+    memcpy(&nan_bits, &qnan, 8);
+    const uint64_t m = (uint64_t)0 - (uint64_t)(c == 0);
+    bits = (bits & ~m) | (nan_bits & m);
+    memcpy(&v, &bits, 8);
+    return v;
+}
+
 /* Writes one pixel's final value from its count and sums (see siff_request). */
 static inline void final_value(const kctx *k, uint64_t c, double s, double g, double sv,
                                double *out, uint64_t o) {
@@ -472,14 +608,71 @@ static inline void final_value(const kctx *k, uint64_t c, double s, double g, do
     out[2 * o + 1] = gr * k->rot_im + gi * k->rot_re;
 }
 
+/* The first c (at most 4) of the 4 u16 lanes of v. */
+static inline uint64_t lanes_first(uint64_t v, uint32_t c) {
+    return v & (c >= 4 ? ~(uint64_t)0 : ((uint64_t)1 << (16 * c)) - 1);
+}
+
+/* Sum of the first c (at most 8) bins at b, which has 8 readable bins: no branch on c. */
+static inline uint64_t sum_first8(const siff_u16u *b, uint32_t c) {
+    uint64_t v0, v1;
+    memcpy(&v0, b, 8);
+    memcpy(&v1, b + 4, 8);
+    v0 = lanes_first(v0, c);
+    v1 = lanes_first(v1, c > 4 ? c - 4 : 0);
+    /* four u32 lanes (each the sum of two bins) in two words, then one sum */
+    const uint64_t m = 0x0000ffff0000ffffu;
+    const uint64_t v = (v0 & m) + ((v0 >> 16) & m) + (v1 & m) + ((v1 >> 16) & m);
+    return (v & 0xffffffffu) + (v >> 32);
+}
+
+/* Empirical lifetimes of a compressed frame: counts copied row by row, then pixel by pixel
+ * without a branch on the count up to 8 photons (sparse and ~1 photon/pixel frames would
+ * mispredict one per pixel), runs of 8 empty pixels at once. Same values as final_value. */
+static void frame_final_lifetime(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
+                                 double *out) {
+    const double off = k->offset, qnan = NAN;
+    const siff_u16u *b = fd->bins, *const end = fd->bins + fd->n;
+    SIFF_FOR_SEGMENTS(fd, c, at, len, {
+        memcpy(o16 + at, c, (size_t)len * 2);
+        double *o = out + at;
+        for (uint32_t x = 0; x < len; x++) {
+            if (!(x & 7) && x + 8 <= len) {
+                uint64_t q0, q1;
+                memcpy(&q0, c + x, 8);
+                memcpy(&q1, c + x + 4, 8);
+                if ((q0 | q1) == 0) {
+                    for (uint32_t e = 0; e < 8; e++) o[x + e] = qnan;
+                    x += 7;
+                    continue;
+                }
+            }
+            const uint32_t cx = c[x];
+            uint64_t si;
+            if (cx <= 8 && end - b >= 8) {
+                si = sum_first8(b, cx);
+            } else {
+                si = 0;
+                for (uint32_t r = 0; r < cx; r++) si += b[r];
+            }
+            o[x] = nan_where_zero((double)si / (double)(cx + (cx == 0)) - off, cx);
+            b += cx;
+        }
+    });
+}
+
 /* One frame's per-pixel counts (o16) and final values (out), every pixel written. Compressed
- * frames are written in one pass; raw frames accumulate in 32-bit scratch first. */
+ * frames are written in one pass; raw frames accumulate in the outputs, then divide. */
 static void frame_final_flim(const kctx *k, const siff_frame_data *fd, uint16_t *o16,
                              double *out, accs *a, uint64_t *oor, uint64_t *clamped) {
     const uint32_t L = k->L;
     const double *cs = k->cos_t, *sn = k->sin_t;
+    if (fd->tag != 0 && !k->final_phasor) {
+        frame_final_lifetime(k, fd, o16, out);
+        return;
+    }
     if (fd->tag != 0) {
-        const uint16_t *b = fd->bins;
+        const siff_u16u *b = fd->bins;
         SIFF_FOR_SEGMENTS(fd, c, at, len, {
             for (uint32_t x = 0; x < len; x++) {
                 const uint32_t cx = c[x];
@@ -502,21 +695,50 @@ static void frame_final_flim(const kctx *k, const siff_frame_data *fd, uint16_t 
         });
         return;
     }
-    uint32_t *c32 = a->pixel_count;
-    double *acc = a->pixel_sum;
+    /* raw: the sums accumulate in place in out, the counts in o16 (or, when a pixel could
+     * pass 65535, in 32-bit scratch clamped into o16 at the end); one pass then divides */
     const uint64_t P = k->pixels;
-    memset(c32, 0, (size_t)P * 4);
-    memset(acc, 0, (size_t)P * 8 * (k->final_phasor ? 2 : 1));
+    const int wide = fd->n > 0xffffu;
+    uint32_t *c32 = a->pixel_count;
+    if (wide) memset(c32, 0, (size_t)P * 4);
+    else memset(o16, 0, (size_t)P * 2);
     if (!k->final_phasor) {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c32[pix]++; acc[pix] += tau;);
-        for (uint64_t p = 0; p < P; p++) final_value(k, c32[p], acc[p], 0, 0, out, p);
+        memset(out, 0, (size_t)P * 8);
+        if (wide) {
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, c32[pix]++; out[pix] += tau;);
+            const double off = k->offset;
+            uint64_t over = 0;
+            for (uint64_t p = 0; p < P; p++) { /* final_value and store_clamped, vectorised */
+                const uint32_t c = c32[p];
+                over += c > 0xffffu;
+                o16[p] = (uint16_t)(c > 0xffffu ? 0xffffu : c);
+                out[p] = nan_where_zero(out[p] / (double)(c + (c == 0)) - off, c);
+            }
+            *clamped += over;
+            return;
+        } else {
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, o16[pix]++; out[pix] += tau;);
+            const double off = k->offset;
+            for (uint64_t p = 0; p < P; p++) { /* final_value, vectorised */
+                const uint32_t c = o16[p];
+                out[p] = nan_where_zero(out[p] / (double)(c + (c == 0)) - off, c);
+            }
+        }
     } else {
-        SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint32_t t = mod_l(tau, L);
-                             c32[pix]++; acc[2 * pix] += cs[t]; acc[2 * pix + 1] += sn[t];);
-        for (uint64_t p = 0; p < P; p++)
-            final_value(k, c32[p], 0, acc[2 * p], acc[2 * p + 1], out, p);
+        memset(out, 0, (size_t)P * 16);
+        if (wide) {
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint32_t t = mod_l(tau, L);
+                                 c32[pix]++; out[2 * pix] += cs[t]; out[2 * pix + 1] += sn[t];);
+            for (uint64_t p = 0; p < P; p++)
+                final_value(k, c32[p], 0, out[2 * p], out[2 * p + 1], out, p);
+        } else {
+            SIFF_FOR_RAW_PHOTONS(fd, oor, pix, tau, const uint32_t t = mod_l(tau, L);
+                                 o16[pix]++; out[2 * pix] += cs[t]; out[2 * pix + 1] += sn[t];);
+            for (uint64_t p = 0; p < P; p++)
+                final_value(k, o16[p], 0, out[2 * p], out[2 * p + 1], out, p);
+        }
     }
-    *clamped += store_clamped(c32, o16, P);
+    if (wide) *clamped += store_clamped(c32, o16, P);
 }
 
 /* Per-pixel photon counts, bin sums and phasor sums added over frames (u64 / f64). */
@@ -567,8 +789,8 @@ static void accs_free(accs *a) {
     free(a->re);
     free(a->im);
     free(a->hist);
+    free(a->hist32);
     free(a->pixel_count);
-    free(a->pixel_sum);
     memset(a, 0, sizeof *a);
 }
 
@@ -584,10 +806,10 @@ static int accs_init(const kctx *k, const siff_request *req, accs *a, siff_error
     }
     if (ok && kind == SIFF_OUT_HISTOGRAM)
         ok = (a->hist = calloc((size_t)(k->hist_copies * C * k->L), 8)) != NULL;
+    if (ok && kind == SIFF_OUT_HISTOGRAM && k->hist_full16)
+        ok = (a->hist32 = calloc((size_t)COPIES * FULL16, 4)) != NULL;
     if (ok && !req->sum_frames && (kind == SIFF_OUT_IMAGE || kind == SIFF_OUT_PIXEL_FLIM))
         ok = (a->pixel_count = malloc((size_t)k->pixels * 4)) != NULL;
-    if (ok && !req->sum_frames && kind == SIFF_OUT_PIXEL_FLIM)
-        ok = (a->pixel_sum = malloc((size_t)k->pixels * 8 * (k->final_phasor ? 2 : 1))) != NULL;
     return ok ? SIFF_OK : siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for scratch");
 }
 
@@ -629,6 +851,15 @@ static void step_histogram(worker *w, const siff_frame_data *fd, uint64_t i, acc
     const uint64_t L = k->L, len = k->hist_copies * k->classes * L;
     const int sum = req->sum_frames;
     if (!k->R) {
+        if (a->hist32 && fd->tag == 1) {
+            if (a->hist32_bins + fd->n > UINT32_MAX) { /* no slot can pass 2^32 - 1 */
+                fold_full16(a->hist32, k->L, w->sum_u64);
+                a->hist32_bins = 0;
+            }
+            frame_histogram_full16(fd, a->hist32);
+            a->hist32_bins += fd->n;
+            return;
+        }
         frame_histogram(k, fd, a->hist, &w->oor);
         if (sum) return; /* folded once at the end of the range */
         uint64_t *out = req->out_u64 + i * L;
@@ -648,6 +879,7 @@ static void step_histogram(worker *w, const siff_frame_data *fd, uint64_t i, acc
 static void finish_histogram(worker *w, accs *a) {
     const kctx *k = w->k;
     if (w->req->kind != SIFF_OUT_HISTOGRAM || !w->req->sum_frames) return;
+    if (a->hist32) fold_full16(a->hist32, k->L, w->sum_u64);
     if (!k->R) fold_copies(a->hist, k->hist_copies, k->L, w->sum_u64);
     else spread_histograms(k, a->hist, w->sum_u64, k->L);
 }
@@ -936,8 +1168,9 @@ static void build_class_runs(kctx *k, const uint32_t *ids) {
     uint64_t n = 0;
     for (uint64_t row = 0; row < rows; row++) {
         const uint32_t *id = ids + row * k->W;
-        n += id[0] != 0;
-        for (uint32_t x = 1; x < k->W; x++) n += id[x] && id[x] != id[x - 1];
+        uint32_t starts = id[0] != 0; /* branch-free: vectorised */
+        for (uint32_t x = 1; x < k->W; x++) starts += (id[x] != 0) & (id[x] != id[x - 1]);
+        n += starts;
     }
     if (n > cells / 4) return;
     k->runs = malloc((size_t)(n ? n : 1) * sizeof *k->runs);
@@ -975,6 +1208,7 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
     /* mask-set keys are built a block of pixels at a time (in cache, whatever the frame) */
     const uint64_t block = 2048, words = k->words;
     uint64_t *keys = malloc((size_t)(block * words) * 8);
+    uint8_t group[2048]; /* the bits of up to 8 masks, one byte per pixel of the block */
     uint32_t *ids = malloc((size_t)cells * 4);
     uint64_t *zero = calloc((size_t)words, 8); /* then: the key of the block's last pixel */
     class_map m = {NULL, 0, 0, words, 0, NULL};
@@ -983,15 +1217,20 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
     for (uint64_t q0 = 0; ok && q0 < cells; q0 += block) {
         const uint64_t nb = cells - q0 < block ? cells - q0 : block;
         memset(keys, 0, (size_t)(nb * words) * 8);
-        for (uint64_t r = 0; r < k->R; r++) {
-            const uint64_t bit = (uint64_t)1 << (r % 64);
-            const uint8_t *src = req->masks + r * cells + q0;
-            uint64_t *dst = keys + r / 64;
-            if (words == 1) /* branch-free: the compiler vectorises it */
-                for (uint64_t j = 0; j < nb; j++) dst[j] |= src[j] ? bit : 0;
+        /* 8 masks at a time into bytes (byte-wide, vectorised loops), then into the keys */
+        for (uint64_t r0 = 0; r0 < k->R; r0 += 8) {
+            memset(group, 0, (size_t)nb);
+            for (uint64_t r = r0; r < k->R && r < r0 + 8; r++) {
+                const uint8_t *src = req->masks + r * cells + q0;
+                const uint8_t bit = (uint8_t)(1u << (r - r0));
+                for (uint64_t j = 0; j < nb; j++) group[j] |= src[j] ? bit : 0;
+            }
+            uint64_t *dst = keys + r0 / 64;
+            const unsigned sh = (unsigned)(r0 % 64);
+            if (words == 1) /* unit stride: vectorised */
+                for (uint64_t j = 0; j < nb; j++) dst[j] |= (uint64_t)group[j] << sh;
             else
-                for (uint64_t j = 0; j < nb; j++)
-                    if (src[j]) dst[j * words] |= bit;
+                for (uint64_t j = 0; j < nb; j++) dst[j * words] |= (uint64_t)group[j] << sh;
         }
         for (uint64_t j = 0; ok && j < nb; j++) {
             const uint64_t *key = keys + j * words, *prev = j ? key - words : zero;
@@ -1025,12 +1264,25 @@ static int build_mask_classes(const siff_request *req, kctx *k, siff_error *err)
         free(ids);
         return siff_fail(err, SIFF_ERR_NOMEM, -1, -1, "out of memory for masks");
     }
+    uint8_t *ids8 = k->ids; /* locals: stores through them cannot move ids (vectorised) */
+    uint16_t *ids16 = k->ids;
     if (k->id_bytes == 1)
-        for (uint64_t q = 0; q < cells; q++) ((uint8_t *)k->ids)[q] = (uint8_t)ids[q];
+        for (uint64_t q = 0; q < cells; q++) ids8[q] = (uint8_t)ids[q];
     else
-        for (uint64_t q = 0; q < cells; q++) ((uint16_t *)k->ids)[q] = (uint16_t)ids[q];
+        for (uint64_t q = 0; q < cells; q++) ids16[q] = (uint16_t)ids[q];
     free(ids);
     return SIFF_OK;
+}
+
+/* A pooled summed histogram over enough compressed arrival bins (see FULL16_MIN_BINS). */
+static int use_full16(const siff_file *f, const siff_request *req) {
+    if (req->kind != SIFF_OUT_HISTOGRAM || req->n_masks || !req->sum_frames) return 0;
+    uint64_t bins = 0;
+    for (uint64_t i = 0; i < req->n_frames && bins < FULL16_MIN_BINS; i++) {
+        const siff_frame *fr = &f->frames[req->frames[i]]; /* checked by check_frames */
+        if (fr->siff_tag == 1) bins += fr->strip_bytes / 2;
+    }
+    return bins >= FULL16_MIN_BINS;
 }
 
 /* ---- threads ---- */
@@ -1167,6 +1419,7 @@ int siff_run(const siff_file *f, siff_request *req, siff_error *err) {
     }
     const uint64_t hist_bytes = COPIES * k.classes * k.L * 8;
     k.hist_copies = hist_bytes <= HIST_COPIES_MAX_BYTES ? COPIES : 1;
+    k.hist_full16 = use_full16(f, req);
     zero_summed_outputs(req, &k, need);
 
     const int T = worker_count(req);

@@ -124,14 +124,24 @@ typedef struct {
 
 void siff_scratch_free(siff_scratch *s);
 
-/* One frame's data, loaded into scratch memory, with its registration shift. */
+/* A little-endian u16 of the file read in place from the mapping, where it may sit at an odd
+ * address (compressed frames follow descriptions of any length): element loads through it
+ * are unaligned-safe and vectorised loops do not assume 2-byte alignment. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef uint16_t __attribute__((aligned(1))) siff_u16u;
+#else
+typedef uint16_t siff_u16u; /* MSVC targets load unaligned u16s */
+#endif
+
+/* One frame's data, in place in the file mapping or in scratch memory, with its registration
+ * shift. */
 typedef struct {
     int tag;            /* -1 plain TIFF, 0 raw, 1 compressed */
     uint32_t H, W;
     uint32_t dy, dx;    /* normalised: 0 <= dy < H, 0 <= dx < W */
     const uint8_t *words; /* raw: n little-endian u64 photon words */
-    const uint16_t *counts; /* compressed: H*W photon counts; TIFF: the H*W image */
-    const uint16_t *bins;   /* compressed: arrival bins grouped by pixel (n of them) */
+    const siff_u16u *counts; /* compressed: H*W photon counts; TIFF: the H*W image */
+    const siff_u16u *bins;   /* compressed: arrival bins grouped by pixel (n of them) */
     uint64_t n;         /* raw: photons; compressed: arrival bins used (= sum of counts) */
     uint64_t data_offset, data_length; /* the file bytes read for this frame */
 } siff_frame_data;
@@ -209,10 +219,10 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
         for (uint32_t y_ = 0; y_ < H_; y_++) {                                         \
             uint32_t ry_ = y_ + dy_;                                                   \
             if (ry_ >= H_) ry_ -= H_;                                                  \
-            const uint16_t *row_ = (fd)->counts + (uint64_t)y_ * W_;                   \
+            const siff_u16u *row_ = (fd)->counts + (uint64_t)y_ * W_;                   \
             const uint64_t base_ = (uint64_t)ry_ * W_;                                 \
             for (int s_ = 0; s_ < 2; s_++) {                                           \
-                const uint16_t *CNT = s_ ? row_ + split_ : row_;                       \
+                const siff_u16u *CNT = s_ ? row_ + split_ : row_;                       \
                 const uint64_t TOFF = s_ ? base_ : base_ + dx_;                        \
                 const uint32_t LEN = s_ ? dx_ : split_;                                \
                 __VA_ARGS__                                                            \
@@ -224,20 +234,20 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
  * pixel), C (count) and BINS (compressed only: its C arrival bins). */
 #define SIFF_FOR_PIXELS(fd, PIX, C, BINS, ...)                                          \
     do {                                                                               \
-        const uint16_t *b_ = (fd)->bins;                                               \
-        const uint16_t *cnt_ = (fd)->counts;                                           \
+        const siff_u16u *b_ = (fd)->bins;                                               \
+        const siff_u16u *cnt_ = (fd)->counts;                                           \
         const uint32_t H_ = (fd)->H, W_ = (fd)->W, dy_ = (fd)->dy, dx_ = (fd)->dx;     \
         for (uint32_t y_ = 0; y_ < H_; y_++) {                                         \
             uint32_t ry_ = y_ + dy_;                                                   \
             if (ry_ >= H_) ry_ -= H_;                                                  \
-            const uint16_t *row_ = cnt_ + (uint64_t)y_ * W_;                           \
+            const siff_u16u *row_ = cnt_ + (uint64_t)y_ * W_;                          \
             for (uint32_t x_ = 0; x_ < W_; x_++) {                                     \
                 const uint32_t C = row_[x_];                                           \
                 if (!C) continue;                                                      \
                 uint32_t rx_ = x_ + dx_;                                               \
                 if (rx_ >= W_) rx_ -= W_;                                              \
                 const uint32_t PIX = ry_ * W_ + rx_;                                   \
-                const uint16_t *BINS = b_;                                             \
+                const siff_u16u *BINS = b_;                                             \
                 (void)BINS;                                                            \
                 if (b_) b_ += C;                                                       \
                 __VA_ARGS__                                                            \
