@@ -283,9 +283,12 @@ class NativeFile:
         (see siff_projection_sums in siff.h; the max plane keeps the larger value)."""
         if out.dtype != np.uint64 or out.ndim != 3 or out.shape[0] != PROJ_PLANES:
             raise ValueError("internal error: projection sums need a (7, H, W) uint64 array")
-        # per thread: 32-byte cells and 4-byte counts per (padded) pixel, a touched list
+        # per thread (projections.c): per padded pixel a 32-byte cell, 4- and 1-byte counts
+        # and a bit; a 4-byte touched list per pixel; a batch of up to 2^19 16-byte records
         h, w = out.shape[1:]
-        threads = plan_threads(0, h * (w + 2) * 36 + (w + 2) * 4 + h * w * 4, self.path)
+        padded = (h + 1) * (w + 2)
+        per_thread = padded * 37 + padded // 8 + h * w * 4 + min(h * w * 256, 2**19) * 16
+        threads = plan_threads(0, per_thread, self.path)
         err = ffi.new("siff_error *")
         oor = ffi.new("uint64_t *")
         with self._use() as handle:

@@ -129,15 +129,15 @@ def test_progress_and_cancel_per_chunk(acquisition):
     assert seen == [(20, T)]
 
 
-def _write(path, frames_photons, shapes=None):
-    """A one-plane file from (y, x) photon arrays per frame, raw encoding."""
+def _write(path, frames_photons, shapes=None, encoding="raw"):
+    """A one-plane file from (y, x) photon arrays per frame."""
     h, w = (shapes or [(H, W)])[0]
     spec = SimulationSpec(height=h, width=w, slices=1, flyback_planes=0, colors=1,
                           timepoints=len(frames_photons))
     with SiffWriter(path, build_nvfd(**_header_settings(spec)), build_roi_json(h, w)) as wr:
         for i, (y, x) in enumerate(frames_photons):
             shape = shapes[i] if shapes else (H, W)
-            wr.add_frame(y, x, np.zeros(len(y), np.int64), shape, "raw",
+            wr.add_frame(y, x, np.zeros(len(y), np.int64), shape, encoding,
                          make_description(i + 1, (i + 1) / 30.0, 1713382945000000000 + i))
 
 
@@ -157,20 +157,47 @@ def test_counts_beyond_16_bits_are_exact(tmp_path):
         photons.append((np.repeat(y, rep)[order], np.repeat(x, rep)[order]))
         counts.append(c.astype(np.uint64))
     path = tmp_path / "hot.siff"
-    _write(path, photons)
-    movie = np.stack(counts)
+    _write(path, photons, shapes=[(H, W)] * len(photons))
     with open_file(path) as io:
         sums = io.projection_sums()
+    _assert_sums_of(sums, np.stack(counts))
+    assert sums[2, 5, 7] == 70_000  # not clamped at 65,535
+
+
+def _assert_sums_of(sums: np.ndarray, movie: np.ndarray) -> None:
+    """sums equal the seven planes of a (T, H, W) uint64 movie, computed with slices."""
+    h, w = movie.shape[1:]
     expected = {"sum": movie.sum(0), "sum_sq": (movie ** 2).sum(0), "max": movie.max(0)}
     for name, (dy, dx) in NEIGHBOURS.items():
-        prod = np.zeros((H, W), np.uint64)
-        ys, xs = slice(0, H - dy), slice(max(0, -dx), W - max(0, dx))
-        ys2, xs2 = slice(dy, H), slice(max(0, dx), W - max(0, -dx))
+        prod = np.zeros((h, w), np.uint64)
+        ys, xs = slice(0, h - dy), slice(max(0, -dx), w - max(0, dx))
+        ys2, xs2 = slice(dy, h), slice(max(0, dx), w - max(0, -dx))
         prod[ys, xs] = (movie[:, ys, xs] * movie[:, ys2, xs2]).sum(0)
         expected[name] = prod
     for k, name in enumerate(PLANES):
         np.testing.assert_array_equal(sums[k], expected[name], err_msg=name)
-    assert sums[2, 5, 7] == 70_000  # not clamped at 65,535
+
+
+@pytest.mark.parametrize("encoding", ["raw", "compressed"])
+def test_frames_of_more_pixels_than_a_batch_holds(tmp_path, encoding):
+    """1024 x 1024 frames with ~800,000 non-empty pixels each: more than one batch of the
+    C pass holds (2^19 pixels), so each is added on its own; shifted by a shift table."""
+    rng = np.random.default_rng(9)
+    h = w = 1024
+    counts = rng.poisson(1.6, (3, h, w)).astype(np.uint64)
+    photons = []
+    for c in counts:
+        y, x = np.nonzero(c)
+        rep = c[y, x].astype(np.int64)
+        photons.append((np.repeat(y, rep), np.repeat(x, rep)))
+    path = tmp_path / "big.siff"
+    _write(path, photons, shapes=[(h, w)] * 3, encoding=encoding)
+    shifts = np.array([[0, 0], [-3, 700], [1025, -1]])
+    with open_file(path) as io:
+        sums = io.projection_sums(registration=shifts)
+    rolled = np.stack([np.roll(c, tuple(s), axis=(0, 1)) for c, s in zip(counts, shifts,
+                                                                          strict=True)])
+    _assert_sums_of(sums, rolled)
 
 
 def test_errors_name_the_file(tmp_path, acquisition):

@@ -5,9 +5,15 @@
  * sides and a zero row below), so the right, lower, lower-right and lower-left neighbours of
  * any pixel are read without edge tests. Only the frame's non-empty pixels are visited (a
  * product with an empty neighbour adds nothing), so sparse frames cost their photons, not
- * their pixels. Per-pixel sums live in one 32-byte cell of 32-bit fields per pixel (one
- * cache line holds two pixels' sums); a worker adds its cells into the caller's 64-bit
- * outputs, under a lock, before they could overflow and when its frames are done. */
+ * their pixels. Per-pixel sums live in one 32-byte cell of 32-bit fields per pixel; a worker
+ * adds its cells into the caller's 64-bit outputs, under a lock, before they could overflow
+ * and when its frames are done.
+ *
+ * The cells of a 512 x 512 frame take 8 MB, and a sparse frame touches them all over: added
+ * frame by frame they would miss the cache at every pixel. So each frame's non-empty pixels
+ * are listed in ascending order as small records (pixel, count and the four neighbour
+ * counts), a batch of frames at a time, and the batch is added band of rows by band of rows:
+ * a band's cells stay in the core's cache while every frame of the batch adds to them. */
 #include "siff_internal.h"
 
 #include <stdlib.h>
@@ -21,10 +27,39 @@
 #define PROJ_MAX_THREADS 32
 /* a frame whose counts stay at or below this adds less than 2^32 to any 32-bit field */
 #define PROJ_SMALL_COUNT 0xffffu
+/* touched pixels ahead whose cells are prefetched when a frame is added on its own */
+#define PROJ_PREFETCH 24
+/* a batch: at most this many records (16 bytes each) and frames */
+#define PROJ_BATCH_RECS ((uint64_t)1 << 19)
+#define PROJ_BATCH_FRAMES 256
+/* cells of one band (512 KB: they stay in a core's cache while a batch adds to them) */
+#define PROJ_BAND_CELLS ((uint64_t)1 << 11)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PROJ_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+static inline unsigned proj_ctz64(uint64_t v) { return (unsigned)__builtin_ctzll(v); }
+#else
+#define PROJ_PREFETCH_W(p) ((void)0)
+static inline unsigned proj_ctz64(uint64_t v) {
+    unsigned n = 0;
+    while (!(v & 1)) {
+        v >>= 1;
+        n++;
+    }
+    return n;
+}
+#endif
 
 typedef struct {
     uint32_t v[8]; /* SIFF_PROJ_* fields (v[7] unused: 32-byte cells) */
 } proj_cell;
+
+/* One non-empty pixel of a frame (all counts at most PROJ_SMALL_COUNT). */
+typedef struct {
+    uint32_t q;                  /* padded index */
+    uint16_t v, r, d, dr, dl, pad_; /* its count, then its right, lower, lower-right and
+                                       lower-left neighbours' */
+} proj_rec;
 
 typedef struct {
     uint32_t H, W, Wp;  /* Wp = W + 2: padded row length */
@@ -43,11 +78,18 @@ typedef struct {
 typedef struct {
     const proj_ctx *c;
     uint64_t begin, end;
-    proj_cell *cells;   /* H * Wp, indexed like the padded scratch */
+    proj_cell *cells;   /* H * Wp, indexed like the padded scratch; 64-byte aligned */
+    void *cells_block;  /* the allocation cells lie in */
     uint32_t *cnt;      /* (H + 1) * Wp counts of the current frame, zero between frames */
-    uint32_t *touched;  /* padded indices of the current frame's non-empty pixels */
+    uint32_t *touched;  /* padded indices of the current frame's non-empty pixels, ascending */
+    uint64_t *seen;     /* raw frames: one bit per padded pixel, set when it gets a photon */
+    uint8_t *cnt8;      /* raw frames: counts up to 255, zero between frames */
     uint64_t n_touched;
     uint32_t max_count; /* of the current frame */
+    proj_rec *recs;     /* the batch: records of frames in order, each frame's ascending */
+    uint64_t rec_cap, n_recs;
+    uint64_t starts[PROJ_BATCH_FRAMES + 1]; /* frame k's records: [starts[k], starts[k+1]) */
+    uint32_t n_batch;
     uint64_t budget;    /* bound on what any 32-bit field gained since the last flush */
     uint64_t oor;
     int rc;
@@ -70,23 +112,63 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
     uint32_t *touched = w->touched, top = 0;
     uint64_t nt = 0;
     if (fd->tag == 0) {
+        /* photons come in any order: they are counted in bytes (the byte image of a 512 x 512
+         * frame stays in a core's cache where the 32-bit one would not), their pixels marked
+         * in a bitmap and listed in ascending order from it, and the counts copied to the
+         * 32-bit scratch in that order. A pixel reaching 255 photons has the frame recounted
+         * in 32 bits. */
+        uint64_t *seen = w->seen;
+        uint8_t *c8 = w->cnt8;
+        int full = 0;
         SIFF_FOR_RAW_PHOTONS(fd, &w->oor, pix, tau, {
             const uint32_t q = pix + 2 * row_of(c, pix) + 1;
-            const uint32_t v = ++cnt[q];
-            if (v == 1) touched[nt++] = q;
+            const uint8_t v = c8[q];
+            full |= v == 0xff;
+            c8[q] = (uint8_t)(v + (v != 0xff));
+            seen[q >> 6] |= (uint64_t)1 << (q & 63);
+        });
+        const uint64_t words = ((uint64_t)c->H * c->Wp + 63) / 64;
+        for (uint64_t k = 0; k < words; k++) {
+            uint64_t m = seen[k];
+            if (!m) continue;
+            seen[k] = 0;
+            for (; m; m &= m - 1) touched[nt++] = (uint32_t)(k * 64 + proj_ctz64(m));
+        }
+        for (uint64_t i = 0; i < nt; i++) {
+            const uint32_t q = touched[i], v = c8[q];
+            c8[q] = 0;
+            cnt[q] = full ? 0 : v;
             if (v > top) top = v;
-        });
-    } else {
-        SIFF_FOR_SEGMENTS(fd, seg, at, len, {
-            const uint32_t q0 = (uint32_t)at + 2 * (uint32_t)(at / c->W) + 1;
-            for (uint32_t x = 0; x < len; x++) {
-                const uint32_t v = seg[x];
-                if (!v) continue;
-                cnt[q0 + x] = v;
-                touched[nt++] = q0 + x;
+        }
+        if (full) {
+            uint64_t again = 0; /* out-of-range photons were counted above */
+            SIFF_FOR_RAW_PHOTONS(fd, &again, pix, tau, {
+                const uint32_t q = pix + 2 * row_of(c, pix) + 1;
+                const uint32_t v = ++cnt[q];
                 if (v > top) top = v;
+            });
+        }
+    } else {
+        /* registered rows in order, each from its two pieces of a file row (SIFF_FOR_SEGMENTS
+         * walks the file's order, which a shift makes non-ascending) */
+        const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, Wp = c->Wp;
+        for (uint32_t ry = 0; ry < H; ry++) {
+            const uint32_t y = ry >= dy ? ry - dy : ry + H - dy;
+            const uint16_t *row = fd->counts + (uint64_t)y * W;
+            const uint32_t q0 = ry * Wp + 1;
+            for (int piece = 0; piece < 2; piece++) {
+                /* registered x < dx holds file x + W - dx; x >= dx holds file x - dx */
+                const uint16_t *src = piece ? row : row + (W - dx);
+                const uint32_t len = piece ? W - dx : dx, q = piece ? q0 + dx : q0;
+                for (uint32_t x = 0; x < len; x++) {
+                    const uint32_t v = src[x];
+                    if (!v) continue;
+                    cnt[q + x] = v;
+                    touched[nt++] = q + x;
+                    if (v > top) top = v;
+                }
             }
-        });
+        }
     }
     w->n_touched = nt;
     w->max_count = top;
@@ -94,14 +176,17 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
 
 /* Adds the current frame to the cells (every count at most PROJ_SMALL_COUNT). */
 static void frame_to_cells(proj_worker *w) {
-    const uint32_t *cnt = w->cnt, *touched = w->touched, Wp = w->c->Wp;
+    uint32_t *cnt = w->cnt;
+    const uint32_t *touched = w->touched, Wp = w->c->Wp;
     proj_cell *cells = w->cells;
     const uint64_t nt = w->n_touched;
     for (uint64_t i = 0; i < nt; i++) {
+        if (i + PROJ_PREFETCH < nt) PROJ_PREFETCH_W(&cells[touched[i + PROJ_PREFETCH]]);
         const uint32_t q = touched[i], v = cnt[q];
         /* neighbours first: the stores below may alias cnt for the compiler */
         const uint32_t r = cnt[q + 1], d = cnt[q + Wp], dr = cnt[q + Wp + 1],
                        dl = cnt[q + Wp - 1];
+        cnt[q] = 0;
         uint32_t *e = cells[q].v;
         e[SIFF_PROJ_SUM] += v;
         e[SIFF_PROJ_SUM_SQ] += v * v;
@@ -111,6 +196,54 @@ static void frame_to_cells(proj_worker *w) {
         e[SIFF_PROJ_DOWN_RIGHT] += v * dr;
         e[SIFF_PROJ_DOWN_LEFT] += v * dl;
     }
+}
+
+/* Lists the current frame's non-empty pixels as records of the batch. */
+static void frame_to_batch(proj_worker *w) {
+    uint32_t *cnt = w->cnt;
+    const uint32_t *touched = w->touched, Wp = w->c->Wp;
+    const uint64_t nt = w->n_touched;
+    proj_rec *rec = w->recs + w->n_recs;
+    for (uint64_t i = 0; i < nt; i++) {
+        const uint32_t q = touched[i];
+        rec[i] = (proj_rec){q, (uint16_t)cnt[q], (uint16_t)cnt[q + 1], (uint16_t)cnt[q + Wp],
+                            (uint16_t)cnt[q + Wp + 1], (uint16_t)cnt[q + Wp - 1], 0};
+        cnt[q] = 0;
+    }
+    w->n_recs += nt;
+    w->starts[++w->n_batch] = w->n_recs;
+}
+
+/* Adds the batch to the cells, band by band, and empties it. */
+static void apply_batch(proj_worker *w) {
+    if (!w->n_batch) return;
+    const uint64_t total = (uint64_t)w->c->H * w->c->Wp;
+    const proj_rec *recs = w->recs;
+    proj_cell *cells = w->cells;
+    uint64_t at[PROJ_BATCH_FRAMES];
+    memcpy(at, w->starts, (size_t)w->n_batch * sizeof at[0]);
+    for (uint64_t lo = 0; lo < total; lo += PROJ_BAND_CELLS) {
+        const uint64_t hi = lo + PROJ_BAND_CELLS;
+        for (uint32_t k = 0; k < w->n_batch; k++) {
+            uint64_t i = at[k];
+            const uint64_t end = w->starts[k + 1];
+            for (; i < end && recs[i].q < hi; i++) {
+                const proj_rec r = recs[i];
+                const uint32_t v = r.v;
+                uint32_t *e = cells[r.q].v;
+                e[SIFF_PROJ_SUM] += v;
+                e[SIFF_PROJ_SUM_SQ] += v * v;
+                if (v > e[SIFF_PROJ_MAX]) e[SIFF_PROJ_MAX] = v;
+                e[SIFF_PROJ_RIGHT] += v * r.r;
+                e[SIFF_PROJ_DOWN] += v * r.d;
+                e[SIFF_PROJ_DOWN_RIGHT] += v * r.dr;
+                e[SIFF_PROJ_DOWN_LEFT] += v * r.dl;
+            }
+            at[k] = i;
+        }
+    }
+    w->n_batch = 0;
+    w->n_recs = 0;
 }
 
 static void lock_outputs(const proj_ctx *c) {
@@ -133,7 +266,8 @@ static void unlock_outputs(const proj_ctx *c) {
  * PROJ_SMALL_COUNT photons: its squares do not fit in 32 bits). */
 static void frame_to_outputs(proj_worker *w) {
     const proj_ctx *c = w->c;
-    const uint32_t *cnt = w->cnt, Wp = c->Wp;
+    uint32_t *cnt = w->cnt;
+    const uint32_t Wp = c->Wp;
     const uint64_t P = c->pixels;
     uint64_t *o = c->out;
     lock_outputs(c);
@@ -149,6 +283,7 @@ static void frame_to_outputs(proj_worker *w) {
         o[SIFF_PROJ_DOWN * P + p] += v * cnt[q + Wp];
         o[SIFF_PROJ_DOWN_RIGHT * P + p] += v * cnt[q + Wp + 1];
         o[SIFF_PROJ_DOWN_LEFT * P + p] += v * cnt[q + Wp - 1];
+        cnt[q] = 0;
     }
     unlock_outputs(c);
 }
@@ -178,15 +313,31 @@ static void flush_cells(proj_worker *w) {
     w->budget = 0;
 }
 
+/* The current frame into the batch, the cells (a frame too large for a batch) or straight
+ * into the outputs (counts too large for 32-bit cells); cells are flushed before any of
+ * their fields could pass 2^32 - 1. */
 static void add_frame(proj_worker *w) {
-    const uint64_t m = w->max_count;
+    /* every path below visits the frame's pixels in ascending order and zeroes each count
+     * once read as its own: no pixel after it reads it as a neighbour */
+    const uint64_t m = w->max_count, nt = w->n_touched;
+    if (!nt) return;
     if (m > PROJ_SMALL_COUNT) {
+        apply_batch(w);
         frame_to_outputs(w);
         return;
     }
-    if (w->budget + m * m > UINT32_MAX) flush_cells(w);
+    if (w->budget + m * m > UINT32_MAX) {
+        apply_batch(w);
+        flush_cells(w);
+    }
     w->budget += m * m;
-    frame_to_cells(w);
+    if (nt > w->rec_cap) {
+        apply_batch(w);
+        frame_to_cells(w);
+        return;
+    }
+    if (w->n_recs + nt > w->rec_cap || w->n_batch == PROJ_BATCH_FRAMES) apply_batch(w);
+    frame_to_batch(w);
 }
 
 static void shift_of(const proj_ctx *c, uint64_t i, uint64_t *dy, uint64_t *dx) {
@@ -202,10 +353,19 @@ static void shift_of(const proj_ctx *c, uint64_t i, uint64_t *dy, uint64_t *dx) 
 static int worker_alloc(proj_worker *w) {
     const proj_ctx *c = w->c;
     const uint64_t cells = (uint64_t)c->H * c->Wp, scratch = cells + c->Wp;
-    w->cells = calloc((size_t)cells, sizeof *w->cells);
+    /* aligned so that no cell straddles two cache lines */
+    w->cells_block = calloc((size_t)cells + 2, sizeof *w->cells);
+    w->cells = w->cells_block
+                   ? (proj_cell *)(((uintptr_t)w->cells_block + 63) & ~(uintptr_t)63)
+                   : NULL;
     w->cnt = calloc((size_t)scratch, sizeof *w->cnt);
     w->touched = malloc((size_t)c->pixels * sizeof *w->touched);
-    if (!w->cells || !w->cnt || !w->touched)
+    w->seen = calloc((size_t)((cells + 63) / 64), sizeof *w->seen);
+    w->cnt8 = calloc((size_t)cells, 1);
+    w->rec_cap = c->pixels * PROJ_BATCH_FRAMES < PROJ_BATCH_RECS ? c->pixels * PROJ_BATCH_FRAMES
+                                                                 : PROJ_BATCH_RECS;
+    w->recs = malloc((size_t)w->rec_cap * sizeof *w->recs);
+    if (!w->cells || !w->cnt || !w->touched || !w->seen || !w->cnt8 || !w->recs)
         return siff_fail(&w->err, SIFF_ERR_NOMEM, -1, -1,
                          "out of memory for the projection sums of %u x %u frames", c->H, c->W);
     return SIFF_OK;
@@ -230,8 +390,7 @@ static int process_frames(proj_worker *w) {
             break;
         }
         frame_counts(w, &fd);
-        add_frame(w);
-        for (uint64_t j = 0; j < w->n_touched; j++) w->cnt[w->touched[j]] = 0;
+        add_frame(w); /* consumes the counts: the scratch is zero again */
         const uint64_t flo = fd.data_offset, fhi = fd.data_offset + fd.data_length;
         if (flo >= lo && fhi - lo <= span_max) {
             if (fhi > hi) hi = fhi;
@@ -242,10 +401,16 @@ static int process_frames(proj_worker *w) {
         }
     }
     siff_io_release(&c->f->io, lo, hi - lo);
-    if (rc == SIFF_OK) flush_cells(w);
-    free(w->cells);
+    if (rc == SIFF_OK) {
+        apply_batch(w);
+        flush_cells(w);
+    }
+    free(w->cells_block);
     free(w->cnt);
     free(w->touched);
+    free(w->seen);
+    free(w->cnt8);
+    free(w->recs);
     siff_scratch_free(&s);
     return rc;
 }
