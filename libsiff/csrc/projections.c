@@ -83,7 +83,8 @@ typedef struct {
     uint32_t *cnt;      /* (H + 1) * Wp counts of the current frame, zero between frames */
     uint32_t *touched;  /* padded indices of the current frame's non-empty pixels, ascending */
     uint64_t *seen;     /* raw frames: one bit per padded pixel, set when it gets a photon */
-    uint8_t *cnt8;      /* raw frames: counts up to 255, zero between frames */
+    uint8_t *cnt8;      /* (H + 1) * Wp: raw frames' counts up to 254, zero between frames */
+    int small;          /* the current frame's counts are in cnt8 (else in cnt) */
     uint64_t n_touched;
     uint32_t max_count; /* of the current frame */
     proj_rec *recs;     /* the batch: records of frames in order, each frame's ascending */
@@ -113,10 +114,9 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
     uint64_t nt = 0;
     if (fd->tag == 0) {
         /* photons come in any order: they are counted in bytes (the byte image of a 512 x 512
-         * frame stays in a core's cache where the 32-bit one would not), their pixels marked
-         * in a bitmap and listed in ascending order from it, and the counts copied to the
-         * 32-bit scratch in that order. A pixel reaching 255 photons has the frame recounted
-         * in 32 bits. */
+         * frame stays in a core's cache where the 32-bit one would not) and their pixels
+         * marked in a bitmap and listed in ascending order from it. A pixel reaching 255
+         * photons has the frame recounted in the 32-bit scratch. */
         uint64_t *seen = w->seen;
         uint8_t *c8 = w->cnt8;
         int full = 0;
@@ -125,6 +125,7 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
             const uint8_t v = c8[q];
             full |= v == 0xff;
             c8[q] = (uint8_t)(v + (v != 0xff));
+            if (v >= top) top = v + 1u;
             seen[q >> 6] |= (uint64_t)1 << (q & 63);
         });
         const uint64_t words = ((uint64_t)c->H * c->Wp + 63) / 64;
@@ -134,14 +135,11 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
             seen[k] = 0;
             for (; m; m &= m - 1) touched[nt++] = (uint32_t)(k * 64 + proj_ctz64(m));
         }
-        for (uint64_t i = 0; i < nt; i++) {
-            const uint32_t q = touched[i], v = c8[q];
-            c8[q] = 0;
-            cnt[q] = full ? 0 : v;
-            if (v > top) top = v;
-        }
+        w->small = !full;
         if (full) {
+            for (uint64_t i = 0; i < nt; i++) c8[touched[i]] = 0;
             uint64_t again = 0; /* out-of-range photons were counted above */
+            top = 0;
             SIFF_FOR_RAW_PHOTONS(fd, &again, pix, tau, {
                 const uint32_t q = pix + 2 * row_of(c, pix) + 1;
                 const uint32_t v = ++cnt[q];
@@ -152,6 +150,7 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
         /* registered rows in order, each from its two pieces of a file row (SIFF_FOR_SEGMENTS
          * walks the file's order, which a shift makes non-ascending) */
         const uint32_t H = fd->H, W = fd->W, dy = fd->dy, dx = fd->dx, Wp = c->Wp;
+        w->small = 0;
         for (uint32_t ry = 0; ry < H; ry++) {
             const uint32_t y = ry >= dy ? ry - dy : ry + H - dy;
             const uint16_t *row = fd->counts + (uint64_t)y * W;
@@ -198,20 +197,36 @@ static void frame_to_cells(proj_worker *w) {
     }
 }
 
-/* Lists the current frame's non-empty pixels as records of the batch. */
-static void frame_to_batch(proj_worker *w) {
-    uint32_t *cnt = w->cnt;
-    const uint32_t *touched = w->touched, Wp = w->c->Wp;
-    const uint64_t nt = w->n_touched;
-    proj_rec *rec = w->recs + w->n_recs;
-    for (uint64_t i = 0; i < nt; i++) {
-        const uint32_t q = touched[i];
-        rec[i] = (proj_rec){q, (uint16_t)cnt[q], (uint16_t)cnt[q + 1], (uint16_t)cnt[q + Wp],
-                            (uint16_t)cnt[q + Wp + 1], (uint16_t)cnt[q + Wp - 1], 0};
-        cnt[q] = 0;
+/* Defines NAME(w, cnt): lists the current frame's non-empty pixels, whose counts are in cnt
+ * (of type T), as records of the batch, zeroing the counts. */
+#define PROJ_DEFINE_TO_BATCH(NAME, T)                                                      \
+    static void NAME(proj_worker *w, T *cnt) {                                             \
+        const uint32_t *touched = w->touched, Wp = w->c->Wp;                               \
+        const uint64_t nt = w->n_touched;                                                  \
+        proj_rec *rec = w->recs + w->n_recs;                                               \
+        for (uint64_t i = 0; i < nt; i++) {                                                \
+            const uint32_t q = touched[i];                                                 \
+            rec[i] = (proj_rec){q, (uint16_t)cnt[q], (uint16_t)cnt[q + 1],                 \
+                                (uint16_t)cnt[q + Wp], (uint16_t)cnt[q + Wp + 1],          \
+                                (uint16_t)cnt[q + Wp - 1], 0};                             \
+            cnt[q] = 0;                                                                    \
+        }                                                                                  \
+        w->n_recs += nt;                                                                   \
+        w->starts[++w->n_batch] = w->n_recs;                                               \
     }
-    w->n_recs += nt;
-    w->starts[++w->n_batch] = w->n_recs;
+PROJ_DEFINE_TO_BATCH(frame_to_batch, uint32_t)
+PROJ_DEFINE_TO_BATCH(frame_to_batch8, uint8_t)
+
+/* Moves byte counts (w->small) to the 32-bit scratch. */
+static void widen_counts(proj_worker *w) {
+    uint32_t *cnt = w->cnt;
+    uint8_t *c8 = w->cnt8;
+    for (uint64_t i = 0; i < w->n_touched; i++) {
+        const uint32_t q = w->touched[i];
+        cnt[q] = c8[q];
+        c8[q] = 0;
+    }
+    w->small = 0;
 }
 
 /* Adds the batch to the cells, band by band, and empties it. */
@@ -333,11 +348,13 @@ static void add_frame(proj_worker *w) {
     w->budget += m * m;
     if (nt > w->rec_cap) {
         apply_batch(w);
+        if (w->small) widen_counts(w);
         frame_to_cells(w);
         return;
     }
     if (w->n_recs + nt > w->rec_cap || w->n_batch == PROJ_BATCH_FRAMES) apply_batch(w);
-    frame_to_batch(w);
+    if (w->small) frame_to_batch8(w, w->cnt8);
+    else frame_to_batch(w, w->cnt);
 }
 
 static void shift_of(const proj_ctx *c, uint64_t i, uint64_t *dy, uint64_t *dx) {
@@ -361,7 +378,7 @@ static int worker_alloc(proj_worker *w) {
     w->cnt = calloc((size_t)scratch, sizeof *w->cnt);
     w->touched = malloc((size_t)c->pixels * sizeof *w->touched);
     w->seen = calloc((size_t)((cells + 63) / 64), sizeof *w->seen);
-    w->cnt8 = calloc((size_t)cells, 1);
+    w->cnt8 = calloc((size_t)scratch, 1);
     w->rec_cap = c->pixels * PROJ_BATCH_FRAMES < PROJ_BATCH_RECS ? c->pixels * PROJ_BATCH_FRAMES
                                                                  : PROJ_BATCH_RECS;
     w->recs = malloc((size_t)w->rec_cap * sizeof *w->recs);
