@@ -32,7 +32,7 @@
 /* a batch: at most this many records (16 bytes each) and frames */
 #define PROJ_BATCH_RECS ((uint64_t)1 << 19)
 #define PROJ_BATCH_FRAMES 256
-/* cells of one band (512 KB: they stay in a core's cache while a batch adds to them) */
+/* cells of one band (64 KB: they stay in a core's cache while a batch adds to them) */
 #define PROJ_BAND_CELLS ((uint64_t)1 << 11)
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -83,7 +83,7 @@ typedef struct {
     uint32_t *cnt;      /* (H + 1) * Wp counts of the current frame, zero between frames */
     uint32_t *touched;  /* padded indices of the current frame's non-empty pixels, ascending */
     uint64_t *seen;     /* raw frames: one bit per padded pixel, set when it gets a photon */
-    uint8_t *cnt8;      /* (H + 1) * Wp: raw frames' counts up to 254, zero between frames */
+    uint8_t *cnt8;      /* (H + 1) * Wp: raw frames' counts (at most 255), zero between frames */
     int small;          /* the current frame's counts are in cnt8 (else in cnt) */
     uint64_t n_touched;
     uint32_t max_count; /* of the current frame */
