@@ -36,6 +36,8 @@ MAX_TAU_BINS = int(lib.SIFF_MAX_TAU_BINS)
 MAX_FRAME_PIXELS = int(lib.SIFF_MAX_FRAME_PIXELS)
 DAMAGE_TRUNCATED = lib.SIFF_DAMAGE_TRUNCATED
 DAMAGE_BAD_IFD = lib.SIFF_DAMAGE_BAD_IFD
+#: planes of siff_projection_sums' output, in order (siff.h)
+PROJ_PLANES = int(lib.SIFF_PROJ_PLANES)
 
 
 def _threads_from_env() -> int:
@@ -323,6 +325,28 @@ class NativeFile:
         with self._use() as h:
             _check(lib.siff_get_frame_infos(h, start, count, out, err), err, self.path)
         return [{k: int(getattr(out[i], k)) for k in FRAME_INFO_FIELDS} for i in range(count)]
+
+    # ---- plane projections ----
+    def projection_sums(self, frames: np.ndarray, shifts: np.ndarray | None,
+                        out: np.ndarray) -> None:
+        """Adds the per-pixel sums of ``frames`` to ``out``, uint64 (PROJ_PLANES, H, W)
+        (see siff_projection_sums in siff.h; the max plane keeps the larger value)."""
+        if out.dtype != np.uint64 or out.ndim != 3 or out.shape[0] != PROJ_PLANES:
+            raise ValueError("internal error: projection sums need a (7, H, W) uint64 array")
+        # per thread (projections.c): per padded pixel a 32-byte cell, 4- and 1-byte counts
+        # and a bit; a 4-byte touched list per pixel; a batch of up to 2^19 16-byte records
+        h, w = out.shape[1:]
+        padded = (h + 1) * (w + 2)
+        per_thread = padded * 37 + padded // 8 + h * w * 4 + min(h * w * 256, 2**19) * 16
+        threads = plan_threads(0, per_thread, self.path)
+        err = ffi.new("siff_error *")
+        oor = ffi.new("uint64_t *")
+        with self._use() as handle:
+            rc = lib.siff_projection_sums(handle, _c_array("uint64_t[]", frames), len(frames),
+                                          _c_array("int64_t[]", shifts), threads,
+                                          _c_array("uint64_t[]", out, True), out.size, oor, err)
+        _check(rc, err, self.path)
+        self.last_out_of_range = int(oor[0])
 
     # ---- the kernel ----
     def run(self, kind: int, frames: np.ndarray, shifts: np.ndarray | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 from cffi import FFI
 
 CSRC = "libsiff/csrc"
-SOURCES = ["container.c", "decode.c", "fields.c", "io.c", "kernels.c", "text.c"]
+SOURCES = ["container.c", "decode.c", "fields.c", "io.c", "kernels.c", "projections.c", "text.c"]
 
 
 def _cdef_text() -> str:

@@ -267,6 +267,30 @@ class SiffIO:
         _, u64, *_ = self._native.run(nb.Kind.IMAGE, fr, shifts, sum_frames=True)
         return u64.reshape(h, w)
 
+    def projection_sums(self, frames=None, registration=None,
+                        out: np.ndarray | None = None) -> np.ndarray:
+        """Per-pixel sums of many frames in one pass, ``uint64 (7, H, W)`` (libsiff extension).
+
+        Planes (``libsiff.projections.PLANES``): photon counts summed, squares summed,
+        maximum, and products with the right, lower, lower-right and lower-left neighbour
+        summed (0 past the edge), after registration. With ``out`` (a previous result) the
+        frames are added to it, so a plane can be summed in chunks. Counts are exact (not
+        clamped at 65,535)."""
+        fr = self._frames(frames)
+        shifts = self._shifts(registration, fr)
+        h, w = self._request_shape(fr)
+        if out is None:
+            nb.check_allocation(nb.PROJ_PLANES * h * w * 8, self._path, "the projection sums")
+            out = np.zeros((nb.PROJ_PLANES, h, w), np.uint64)
+        elif (out.dtype != np.uint64 or out.shape != (nb.PROJ_PLANES, h, w)
+              or not out.flags.c_contiguous):
+            raise SiffArgumentError(
+                f"{self._path}: out must be a C-contiguous uint64 array of shape "
+                f"{(nb.PROJ_PLANES, h, w)}, not {out.dtype} {out.shape}")
+        if len(fr):
+            self._native.projection_sums(fr, shifts, out)
+        return out
+
     def flim_sums(self, frames=None, registration=None, phasor: bool = False, *,
                   _period_bins=None):
         """Per-pixel photon counts and arrival-bin sums over many frames (libsiff extension).

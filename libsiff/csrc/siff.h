@@ -232,4 +232,23 @@ int siff_request_sizes(const siff_file *f, const siff_request *req, uint64_t *u1
                        uint64_t *u64_len, uint64_t *tau_len, uint64_t *phasor_len,
                        siff_error *err);
 
+/* ---- Plane projections (projections.c): per-pixel sums of many frames in one pass ----
+ * out is SIFF_PROJ_PLANES planes of H x W (the frames' shape; all frames must share it):
+ * photon counts summed, their squares summed, their maximum, and the products of each pixel's
+ * count with that of its right (y, x+1), lower (y+1, x), lower-right (y+1, x+1) and lower-left
+ * (y+1, x-1) neighbour summed (0 where the neighbour is outside the frame). Frames are
+ * registered first (shifts: NULL or 2*n (dy, dx), as siff_request.shifts). The call ADDS to
+ * out (the maximum plane keeps the larger value), so a plane can be summed a chunk of frames
+ * at a time; zero out before the first chunk. Counts are exact: raw frames are counted in 32
+ * bits (not clamped at 65535); sums are 64-bit. On failure out holds part of the frames.
+ * Frames are split over up to n_threads threads; *out_of_range (may be NULL) receives the
+ * raw photons with y >= H or x >= W (wrapped, as siff_run does). */
+enum {
+    SIFF_PROJ_SUM = 0, SIFF_PROJ_SUM_SQ = 1, SIFF_PROJ_MAX = 2, SIFF_PROJ_RIGHT = 3,
+    SIFF_PROJ_DOWN = 4, SIFF_PROJ_DOWN_RIGHT = 5, SIFF_PROJ_DOWN_LEFT = 6, SIFF_PROJ_PLANES = 7
+};
+int siff_projection_sums(const siff_file *f, const uint64_t *frames, uint64_t n_frames,
+                         const int64_t *shifts, int n_threads, uint64_t *out, uint64_t out_len,
+                         uint64_t *out_of_range, siff_error *err);
+
 #endif /* SIFF_H */

@@ -151,6 +151,23 @@ static void run_kernels(siff_file *f, const siff_file_info *info, const uint64_t
     run_kind(f, info, SIFF_OUT_MASK_SUMS, list, n, NULL, 0, 0, 0, threads); /* no masks */
 }
 
+/* Plane projection sums: registered and not, then an output one element short and none. */
+static void run_projections(siff_file *f, const siff_file_info *info, const uint64_t *list,
+                            uint64_t n, const int64_t *shifts, int threads) {
+    siff_error err;
+    uint64_t oor;
+    const uint64_t len = info->height * info->width * SIFF_PROJ_PLANES;
+    if (len == 0 || len > MAX_ELEMS) return;
+    uint64_t *out = calloc((size_t)len, 8);
+    if (!out) return;
+    siff_projection_sums(f, list, n, NULL, threads, out, len, &oor, &err);
+    siff_projection_sums(f, list, n, shifts, threads, out, len, NULL, &err);
+    siff_projection_sums(f, list, n, shifts, 1, out, len - 1, &oor, &err);
+    siff_projection_sums(f, list, n, NULL, threads, NULL, 0, &oor, &err);
+    siff_projection_sums(f, list, 0, NULL, threads, NULL, 0, NULL, NULL);
+    free(out);
+}
+
 static void exercise_file(siff_file *f, uint8_t variant) {
     siff_file_info info;
     siff_get_info(f, &info);
@@ -170,6 +187,7 @@ static void exercise_file(siff_file *f, uint8_t variant) {
     }
     read_frame_facts(f, &info, list, n);
     run_kernels(f, &info, list, n, shifts, variant);
+    run_projections(f, &info, list, n, shifts, 1 + (variant & 7));
 }
 
 static void exercise(const uint8_t *data, size_t size) {

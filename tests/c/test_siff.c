@@ -333,6 +333,66 @@ static void test_kernels_brute_force(void) {
     siff_close(f);
 }
 
+/* Projection sums of mixed raw/compressed frames, shifted, against per-frame count images
+ * built from the photons written; a second call adds to the first. */
+static void test_projection_brute_force(void) {
+    static kframe fr[KFRAMES];
+    siff_error err;
+    siff_file *f = siff_open(kernel_file(fr), &err);
+    CHECK(f != NULL);
+    if (!f) return;
+    enum { N = KFRAMES + 1 };
+    uint64_t frames[N];
+    int64_t shifts[2 * N];
+    for (int i = 0; i < N; i++) {
+        frames[i] = (uint64_t)(i < KFRAMES ? KFRAMES - 1 - i : 3);
+        shifts[2 * i] = (int64_t)(rnd() % 40) - 20;
+        shifts[2 * i + 1] = (int64_t)(rnd() % 90) - 45;
+    }
+    static uint64_t want[SIFF_PROJ_PLANES * KP], got[SIFF_PROJ_PLANES * KP];
+    memset(want, 0, sizeof want);
+    static const int off[4][2] = {{0, 1}, {1, 0}, {1, 1}, {1, -1}};
+    for (int i = 0; i < N; i++) {
+        const kframe *k = &fr[frames[i]];
+        int64_t dy = ((shifts[2 * i] % KH) + KH) % KH, dx = ((shifts[2 * i + 1] % KW) + KW) % KW;
+        uint64_t c[KP] = {0};
+        for (size_t j = 0; j < k->n; j++)
+            c[(uint64_t)((k->y[j] + dy) % KH) * KW + (uint64_t)((k->x[j] + dx) % KW)]++;
+        for (int y = 0; y < KH; y++)
+            for (int x = 0; x < KW; x++) {
+                const uint64_t v = c[y * KW + x];
+                want[SIFF_PROJ_SUM * KP + y * KW + x] += v;
+                want[SIFF_PROJ_SUM_SQ * KP + y * KW + x] += v * v;
+                if (v > want[SIFF_PROJ_MAX * KP + y * KW + x]) want[SIFF_PROJ_MAX * KP + y * KW + x] = v;
+                for (int o = 0; o < 4; o++) {
+                    const int yy = y + off[o][0], xx = x + off[o][1];
+                    if (yy < KH && xx >= 0 && xx < KW)
+                        want[(SIFF_PROJ_RIGHT + o) * KP + y * KW + x] += v * c[yy * KW + xx];
+                }
+            }
+    }
+    for (int threads = 1; threads <= 3; threads += 2) {
+        memset(got, 0, sizeof got);
+        uint64_t oor = 1;
+        CHECK(siff_projection_sums(f, frames, N, shifts, threads, got, SIFF_PROJ_PLANES * KP,
+                                   &oor, &err) == SIFF_OK);
+        CHECK(memcmp(got, want, sizeof got) == 0 && oor == 0);
+        CHECK(siff_projection_sums(f, frames, N, shifts, threads, got, SIFF_PROJ_PLANES * KP,
+                                   NULL, &err) == SIFF_OK);
+        int twice = 1;
+        for (int q = 0; q < SIFF_PROJ_PLANES * KP; q++)
+            twice &= got[q] == (q / KP == SIFF_PROJ_MAX ? want[q] : 2 * want[q]);
+        CHECK(twice);
+    }
+    /* refused, not overrun: an output one element short, a frame past the end */
+    CHECK(siff_projection_sums(f, frames, N, NULL, 2, got, SIFF_PROJ_PLANES * KP - 1, NULL,
+                               &err) == SIFF_ERR_ARG);
+    frames[2] = KFRAMES;
+    CHECK(siff_projection_sums(f, frames, N, NULL, 2, got, SIFF_PROJ_PLANES * KP, NULL,
+                               &err) == SIFF_ERR_INDEX);
+    siff_close(f);
+}
+
 /* 70,000 photons in one pixel of a raw frame: the u16 count clamps (and says so), the
  * lifetime uses the true count. */
 static void test_counts_never_wrap(void) {
@@ -360,6 +420,11 @@ static void test_counts_never_wrap(void) {
     req.kind = SIFF_OUT_PIXEL_FLIM; req.out_lifetime = life; req.out_lifetime_len = 8;
     CHECK(siff_run(f, &req, &err) == SIFF_OK);
     CHECK(img[6] == 65535 && life[6] == 3.0 && isnan(life[0]) && req.out_clamped_pixels == 1);
+    uint64_t proj[SIFF_PROJ_PLANES * 8] = {0};
+    CHECK(siff_projection_sums(f, &frame0, 1, NULL, 1, proj, SIFF_PROJ_PLANES * 8, NULL, &err) ==
+          SIFF_OK);
+    CHECK(proj[SIFF_PROJ_SUM * 8 + 6] == N && proj[SIFF_PROJ_MAX * 8 + 6] == N &&
+          proj[SIFF_PROJ_SUM_SQ * 8 + 6] == (uint64_t)N * N && proj[SIFF_PROJ_SUM * 8 + 5] == 0);
     siff_close(f);
 }
 
@@ -424,6 +489,7 @@ static void test_text(void) {
 int main(void) {
     test_example();
     test_kernels_brute_force();
+    test_projection_brute_force();
     test_counts_never_wrap();
     test_loop_and_truncation();
     test_text();
