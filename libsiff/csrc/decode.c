@@ -123,3 +123,20 @@ int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx
     }
     return SIFF_OK;
 }
+
+void siff_span_add(const siff_file *f, siff_span *sp, const siff_frame_data *fd) {
+    const uint64_t span_max = (uint64_t)16 << 20;
+    const uint64_t lo = fd->data_offset, hi = fd->data_offset + fd->data_length;
+    if (lo >= sp->lo && hi - sp->lo <= span_max) {
+        if (hi > sp->hi) sp->hi = hi;
+        return;
+    }
+    siff_span_end(f, sp);
+    sp->lo = lo;
+    sp->hi = hi;
+}
+
+void siff_span_end(const siff_file *f, siff_span *sp) {
+    siff_io_release(&f->io, sp->lo, sp->hi - sp->lo);
+    sp->lo = sp->hi = 0;
+}

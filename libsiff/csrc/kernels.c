@@ -910,30 +910,12 @@ static void step_frame(worker *w, const siff_frame_data *fd, uint64_t i, accs *a
     }
 }
 
-/* Mapped pages already decoded are released in spans of up to 16 MB (see io.c): frames
- * read in file order, even far apart, share a span, and one release covers them all. */
-typedef struct {
-    uint64_t lo, hi;
-} span;
-
-static void span_add(const siff_file *f, span *s, const siff_frame_data *fd) {
-    const uint64_t span_max = (uint64_t)16 << 20;
-    const uint64_t lo = fd->data_offset, hi = fd->data_offset + fd->data_length;
-    if (lo >= s->lo && hi - s->lo <= span_max) {
-        if (hi > s->hi) s->hi = hi;
-        return;
-    }
-    siff_io_release(&f->io, s->lo, s->hi - s->lo);
-    s->lo = lo;
-    s->hi = hi;
-}
-
 static int process_range(worker *w) {
     const siff_request *req = w->req;
     const kctx *k = w->k;
     siff_scratch s = {0};
     accs a = {0};
-    span sp = {0, 0};
+    siff_span sp = {0, 0};
     /* the pooled histogram of all pixels needs no count image once a frame is checked */
     const int what = req->kind == SIFF_OUT_HISTOGRAM && !k->R ? SIFF_LOAD_BINS
                      : needs_photons(req->kind)                ? SIFF_LOAD_PHOTONS
@@ -946,9 +928,9 @@ static int process_range(worker *w) {
         rc = siff_load_frame(w->f, req->frames[i], dy, dx, what, &s, &fd, &w->err);
         if (rc) break;
         step_frame(w, &fd, i, &a);
-        span_add(w->f, &sp, &fd);
+        siff_span_add(w->f, &sp, &fd);
     }
-    siff_io_release(&w->f->io, sp.lo, sp.hi - sp.lo);
+    siff_span_end(w->f, &sp);
     if (rc == SIFF_OK) finish_histogram(w, &a);
     accs_free(&a);
     siff_scratch_free(&s);

@@ -153,11 +153,11 @@ static void frame_counts(proj_worker *w, const siff_frame_data *fd) {
         w->small = 0;
         for (uint32_t ry = 0; ry < H; ry++) {
             const uint32_t y = ry >= dy ? ry - dy : ry + H - dy;
-            const uint16_t *row = fd->counts + (uint64_t)y * W;
+            const siff_u16u *row = fd->counts + (uint64_t)y * W;
             const uint32_t q0 = ry * Wp + 1;
             for (int piece = 0; piece < 2; piece++) {
                 /* registered x < dx holds file x + W - dx; x >= dx holds file x - dx */
-                const uint16_t *src = piece ? row : row + (W - dx);
+                const siff_u16u *src = piece ? row : row + (W - dx);
                 const uint32_t len = piece ? W - dx : dx, q = piece ? q0 + dx : q0;
                 for (uint32_t x = 0; x < len; x++) {
                     const uint32_t v = src[x];
@@ -391,8 +391,7 @@ static int worker_alloc(proj_worker *w) {
 static int process_frames(proj_worker *w) {
     const proj_ctx *c = w->c;
     siff_scratch s = {0};
-    uint64_t lo = 0, hi = 0; /* decoded file bytes not yet released (see kernels.c) */
-    const uint64_t span_max = (uint64_t)16 << 20;
+    siff_span sp = {0, 0}; /* decoded file bytes not yet released */
     int rc = worker_alloc(w);
     for (uint64_t i = w->begin; i < w->end && rc == SIFF_OK; i++) {
         uint64_t dy, dx;
@@ -408,16 +407,9 @@ static int process_frames(proj_worker *w) {
         }
         frame_counts(w, &fd);
         add_frame(w); /* consumes the counts: the scratch is zero again */
-        const uint64_t flo = fd.data_offset, fhi = fd.data_offset + fd.data_length;
-        if (flo >= lo && fhi - lo <= span_max) {
-            if (fhi > hi) hi = fhi;
-        } else {
-            siff_io_release(&c->f->io, lo, hi - lo);
-            lo = flo;
-            hi = fhi;
-        }
+        siff_span_add(c->f, &sp, &fd);
     }
-    siff_io_release(&c->f->io, lo, hi - lo);
+    siff_span_end(c->f, &sp);
     if (rc == SIFF_OK) {
         apply_batch(w);
         flush_cells(w);

@@ -163,6 +163,15 @@ enum {
 int siff_load_frame(const siff_file *f, uint64_t frame, uint64_t dy, uint64_t dx, int what,
                     siff_scratch *s, siff_frame_data *fd, siff_error *err);
 
+/* Mapped pages already decoded are released in spans of up to 16 MB (see io.c): frames
+ * read in file order, even far apart, share a span, and one release covers them all.
+ * siff_span_add after each frame, siff_span_end once the run is over. */
+typedef struct {
+    uint64_t lo, hi;
+} siff_span;
+void siff_span_add(const siff_file *f, siff_span *sp, const siff_frame_data *fd);
+void siff_span_end(const siff_file *f, siff_span *sp);
+
 /* Loops over a raw frame's photons: IDX (photon index in the frame), PIX (registered pixel)
  * and TAU (u32 bin). Geometry is copied to locals first: extensions build with
  * -fno-strict-aliasing, so output stores would otherwise force reloads of the frame fields on
