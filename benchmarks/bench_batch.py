@@ -15,8 +15,8 @@ file after the other (``workers=0``). Each repeat measures, in this order:
   client connect, planning, submission, results, summary, client close);
 * 2 workers, cluster started by run_batch: ``run_batch(workers=2)`` from scratch, what
   ``siff batch`` does by default (cluster start and shutdown included);
-* 1 process x 2 threads: a threaded LocalCluster started and closed by the run (libsiff
-  releases the GIL in its C calls), in the worker-like process.
+* 2 threads of one process: ``run_batch(workers=0, threads=2)`` in the worker-like process,
+  two files at a time on two threads, no cluster (libsiff releases the GIL in its C calls).
 
 Efficiency = serial / (2 x parallel), per repeat; the median and the range are printed.
 The files are in the page cache (every file is read once first) unless ``--cold``, which
@@ -102,10 +102,6 @@ def per_file(result) -> dict:
 # --------------------------------------------------------------- the worker-like process
 def child() -> None:
     """Serve runs in a process with the workers' environment: one JSON request a line."""
-    from distributed import LocalCluster
-
-    from siffviewer.model.batch.runner import LOCAL_CLUSTER_CONFIG
-
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
@@ -115,15 +111,9 @@ def child() -> None:
         if req["cmd"] == "serial":
             result = run_batch(files, out, options, workers=0, force=True,
                                register=req["register"])
-        else:  # a threaded cluster, started and closed within the run
-            import dask
-
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):
-                cluster = LocalCluster(n_workers=1, threads_per_worker=req["threads"],
-                                       processes=False, dashboard_address=None)
-            with cluster:
-                result = run_batch(files, out, options, force=True, register=req["register"],
-                                   scheduler=cluster.scheduler_address)
+        else:  # the files on threads of this process (no cluster)
+            result = run_batch(files, out, options, workers=0, threads=req["threads"],
+                               force=True, register=req["register"])
         print(json.dumps({"seconds": time.perf_counter() - t0, **per_file(result)}), flush=True)
 
 
@@ -256,7 +246,7 @@ def main() -> None:
           f"{start_s:.1f} s not included)")
     print(f"  {n} workers, cluster started by run_batch: {spread(rows['cold'])} s, "
           f"efficiency {eff('cold')} (siff batch's default: start and shutdown included)")
-    print(f"  1 process x {n} threads, cluster started by run_batch: "
+    print(f"  {n} threads of one process, no cluster: "
           f"{spread(rows['threads'])} s, efficiency {eff('threads')}")
     e_warm = statistics.median(s / (n * p) for s, p in zip(rows["serial"], rows["warm"]))
     e_cold = statistics.median(s / (n * p) for s, p in zip(rows["serial"], rows["cold"]))

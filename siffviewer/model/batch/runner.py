@@ -73,7 +73,7 @@ def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
 def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
               options: TraceExportOptions | None = None, *, register: bool = False,
               force: bool = False, workers: int | None = None, scheduler: str | None = None,
-              progress: ProgressCallback | None = None,
+              threads: int = 1, progress: ProgressCallback | None = None,
               cancel: CancelCallback | None = None, nwb: bool = False,
               subject: dict | None = None) -> BatchResult:
     """Export the traces of every acquisition in ``paths`` to ``out_dir``, plus summary.csv.
@@ -85,9 +85,12 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     options : the analysis, as for ``siff export-traces`` (None: the defaults)
     register : register each file first, with the template's registration settings
     force : redo files whose outputs are current (by default they are skipped)
-    workers : processes of a local Dask cluster (default: the number of cores); 0 runs the
-        files one after the other in this process, without Dask
+    workers : processes of a local Dask cluster (default: the number of cores divided by
+        ``threads``); 0 runs the files in this process, without Dask: one after the other,
+        or ``threads`` at a time
     scheduler : address of a running Dask scheduler to use instead of a local cluster
+    threads : threads of each local worker process (or of this process with ``workers=0``),
+        each running one file (libsiff's C calls release the GIL); 1 by default
     progress : ``progress(done, total, outcome)`` after each file, in the calling thread
     cancel : polled while files run; when it returns True, files not started are dropped,
         running ones are told to stop, the summary is written and SiffCancelled is raised
@@ -111,7 +114,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             progress(count[0], len(jobs), outcome)
 
     cancelled = False
-    if workers == 0 and scheduler is None:
+    if workers == 0 and scheduler is None and threads <= 1:
         for i, job in enumerate(jobs):
             if cancel is not None and cancel():
                 cancelled = True
@@ -121,8 +124,11 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             cancelled = outcome.status == "cancelled"
             if cancelled:
                 break
+    elif workers == 0 and scheduler is None:
+        cancelled = _run_on_threads(jobs, finished, cancel, threads)
     else:
-        cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name)
+        cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name,
+                                 threads)
     final = [o if o is not None else FileOutcome(j.source, str(Path(j.out_dir) / j.output_name),
                                                  "cancelled")
              for o, j in zip(outcomes, jobs, strict=True)]
@@ -151,10 +157,10 @@ LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
                         "distributed.deploy.cluster-repr-interval": "5s"}
 
 
-def local_cluster(workers: int):
-    """A LocalCluster of ``workers`` processes with one thread each (libsiff's C calls too),
-    quiet, no dashboard, with :data:`LOCAL_CLUSTER_CONFIG`, the HTTP endpoint on a free
-    local port so several batches can run side by side. The workers ignore Ctrl-C: the
+def local_cluster(workers: int, threads: int = 1):
+    """A LocalCluster of ``workers`` processes with ``threads`` threads each (and one libsiff
+    C thread per thread), quiet, no dashboard, with :data:`LOCAL_CLUSTER_CONFIG`, the HTTP
+    endpoint on a free local port so several batches can run side by side. The workers ignore Ctrl-C: the
     client stops them cleanly instead."""
     import dask
     from distributed import LocalCluster
@@ -163,7 +169,7 @@ def local_cluster(workers: int):
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:  # processes started now inherit the ignored SIGINT (and this config)
         with dask.config.set(LOCAL_CLUSTER_CONFIG):
-            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+            return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                 host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                 scheduler_kwargs={"dashboard": False},
                                 silence_logs=logging.ERROR,
@@ -174,14 +180,15 @@ def local_cluster(workers: int):
 
 
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
-                 event_name: str) -> bool:
+                 event_name: str, threads: int = 1) -> bool:
     """Submit one task per job and report each as it ends; True when cancelled."""
     from distributed import Client, Event, wait
 
     if scheduler is not None:
         cluster, client = None, Client(scheduler, timeout="20s")
     else:
-        cluster = local_cluster(workers or os.cpu_count() or 1)
+        threads = max(1, int(threads))
+        cluster = local_cluster(workers or max(1, (os.cpu_count() or 1) // threads), threads)
         client = Client(cluster)
     try:
         run = uuid.uuid4().hex[:8]
@@ -219,6 +226,37 @@ def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_on_threads(jobs: list[FileJob], finished, cancel, threads: int) -> bool:
+    """Run the jobs on ``threads`` threads of this process (no cluster to start: for a few
+    files on one machine); True when cancelled. Files not started when ``cancel()`` turns
+    True are dropped, running ones stop at their next check."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    stop = threading.Event()
+
+    def check() -> bool:
+        if not stop.is_set() and cancel is not None and cancel():
+            stop.set()
+        return stop.is_set()
+
+    def run(job: FileJob) -> FileOutcome:
+        if stop.is_set():
+            return FileOutcome(job.source, str(Path(job.out_dir) / job.output_name),
+                               "cancelled")
+        return process_file(job, stop.is_set)
+
+    check()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="siff-batch") as pool:
+        index = {pool.submit(run, job): i for i, job in enumerate(jobs)}
+        pending = set(index)
+        while pending:
+            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            check()  # in the calling thread, as cancel() is polled by every other mode
+            for future in done:
+                finished(index[future], future.result())
+    return stop.is_set()
 
 
 def _outcome(future, job: FileJob) -> FileOutcome:
