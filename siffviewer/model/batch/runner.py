@@ -160,8 +160,8 @@ LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
 def local_cluster(workers: int, threads: int = 1):
     """A LocalCluster of ``workers`` processes with ``threads`` threads each (and one libsiff
     C thread per thread), quiet, no dashboard, with :data:`LOCAL_CLUSTER_CONFIG`, the HTTP
-    endpoint on a free local port so several batches can run side by side. The workers ignore Ctrl-C: the
-    client stops them cleanly instead."""
+    endpoint on a free local port so several batches can run side by side. The workers
+    ignore Ctrl-C: the client stops them cleanly instead."""
     import dask
     from distributed import LocalCluster
 
