@@ -622,6 +622,10 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="local worker processes (default: the number of cores; 0: no Dask, "
                         "one file after the other in this process)")
+    p.add_argument("--threads", type=int, default=1, metavar="T",
+                   help="threads of each local worker process (with --workers 0: of this "
+                        "process, no Dask), one file each (default 1; with T > 1 the default "
+                        "workers are the cores divided by T)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="use the running Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
     p.set_defaults(func=cmd_batch)
@@ -641,6 +645,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 0:
         raise CliError("--workers must be 0 or more")
+    if args.threads < 1:
+        raise CliError("--threads must be 1 or more")
     options = TraceExportOptions(masks=args.masks, channel=args.channel,
                                  raw=True if args.raw else None, flim_params=args.flim_params,
                                  dff=args.dff, wide=args.wide, template=args.template,
@@ -664,7 +670,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.paths, args.out, options, register=args.register,
                            force=args.force, workers=args.workers, scheduler=args.scheduler,
-                           progress=progress, cancel=lambda: bool(interrupted), nwb=args.nwb)
+                           threads=args.threads, progress=progress,
+                           cancel=lambda: bool(interrupted), nwb=args.nwb)
     except SiffCancelled as exc:
         bar.close()
         print(f"{PROG}: interrupted: {exc}", file=sys.stderr)

@@ -141,6 +141,41 @@ def test_batch_equals_export_traces_file_by_file(capsys, data, tmp_path):
     assert len(workers) == 2  # both processes of the local cluster took files
 
 
+@pytest.mark.parametrize("how", [["--workers", "0", "--threads", "2"],
+                                 ["--workers", "1", "--threads", "2"]],
+                         ids=["threads-of-this-process", "one-process-of-two-threads"])
+def test_threaded_batch_equals_export_traces_file_by_file(capsys, data, tmp_path, how):
+    """Files run two at a time on the threads of one process give the same outputs."""
+    out = tmp_path / "out"
+    code = main(["batch", str(data["folder"]), "--masks", str(data["masks"]), "--out", str(out),
+                 *how])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"{N_GOOD} files: {N_GOOD} done, 0 up to date, 0 failed" in stdout
+    summary = read_summary(out)
+    for name in data["truths"]:
+        source = data["folder"] / name
+        reference = export_traces_reference(capsys, source, data["masks"],
+                                            tmp_path / f"ref-{source.stem}.csv")
+        assert timeless((out / (source.stem + ".csv")).read_bytes()) == reference
+        assert summary[name]["status"] == "done"
+    assert len({row["worker"] for row in summary.values()}) == 1  # one process ran them all
+
+
+def test_cancel_on_threads_stops_the_files_not_finished(data, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SiffCancelled):
+        run_batch([data["folder"]], out, TraceExportOptions(masks=data["masks"]), workers=0,
+                  threads=2, cancel=lambda: True)
+    summary = read_summary(out)
+    assert sorted(summary) == sorted(data["truths"])
+    assert any(row["status"] == "cancelled" for row in summary.values())
+    for name, row in summary.items():  # a file is either finished and written, or not at all
+        assert row["status"] in ("done", "cancelled")
+        assert (out / (Path(name).stem + ".csv")).exists() == (row["status"] == "done")
+    assert not list(out.glob(".*.part"))
+
+
 def nwb_series(path: Path) -> dict[str, np.ndarray]:
     """Every ROI response series of an NWB file (read with pynwb) by name."""
     from pynwb import NWBHDF5IO

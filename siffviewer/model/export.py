@@ -11,6 +11,7 @@ import io
 import json
 import struct
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -365,23 +366,48 @@ def _scanimage_channel(session, channel: int):
         return None
 
 
-def export_traces_file(acquisition, out_path, options: TraceExportOptions = TraceExportOptions(),
-                       progress=None, cancel=None) -> TraceExportResult:
-    """Export the traces of ``acquisition``'s saved session (with ``options`` applied) to
-    ``out_path``: what ``siff export-traces`` runs, Qt-free (batch workers call it too)."""
+@dataclass(frozen=True)
+class OpenedForExport:
+    """An acquisition open for an export: its Session, its Identity (size and fingerprint)
+    and the SessionDocument the export applies (the saved session with the options)."""
+
+    session: object
+    identity: object
+    doc: object
+
+
+@contextmanager
+def open_for_export(acquisition, options: TraceExportOptions = TraceExportOptions()):
+    """Open ``acquisition`` once for an export with ``options``: yields an
+    :class:`OpenedForExport` and closes the session on leaving."""
     from .session import Session
     from .session_file import Identity
 
     session = Session(acquisition)
     try:
         g = session.geometry
-        shape = (g.n_planes, g.height, g.width)
         identity = Identity.of(session.path)
-        doc, _messages = session_document_for_export(acquisition, shape, options, identity)
-        return export_session_traces(session, doc, out_path, options.wide, progress, cancel,
-                                     identity, options.per_plane)
+        doc, _messages = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
+                                                     options, identity)
+        yield OpenedForExport(session, identity, doc)
     finally:
         session.close()
+
+
+def export_opened_traces(opened: OpenedForExport, out_path,
+                         options: TraceExportOptions = TraceExportOptions(), progress=None,
+                         cancel=None) -> TraceExportResult:
+    """Export the traces of an acquisition :func:`open_for_export` opened to ``out_path``."""
+    return export_session_traces(opened.session, opened.doc, out_path, options.wide, progress,
+                                 cancel, opened.identity, options.per_plane)
+
+
+def export_traces_file(acquisition, out_path, options: TraceExportOptions = TraceExportOptions(),
+                       progress=None, cancel=None) -> TraceExportResult:
+    """Export the traces of ``acquisition``'s saved session (with ``options`` applied) to
+    ``out_path``: what ``siff export-traces`` runs, Qt-free (batch workers call it too)."""
+    with open_for_export(acquisition, options) as opened:
+        return export_opened_traces(opened, out_path, options, progress, cancel)
 
 
 def export_traces_cli(acquisition: str | Path, masks_path: str | Path, out_path: str | Path,

@@ -34,29 +34,22 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def input_record(acquisition: str | os.PathLike, options, registration: dict | None,
-                 nwb: bool = False, subject: dict | None = None) -> dict:
-    """Everything the output of ``acquisition`` depends on, as a JSON-ready dict.
+def input_record(opened, options, registration: dict | None, nwb: bool = False,
+                 subject: dict | None = None) -> dict:
+    """Everything the output of an acquisition depends on, as a JSON-ready dict.
 
-    ``options`` is the TraceExportOptions; ``registration`` the settings of a registration
-    run first (None: the saved registration, if the session uses one, is an input);
-    ``nwb`` whether an NWB file is written too, with ``subject``."""
+    ``opened`` is the acquisition as :func:`~siffviewer.model.export.open_for_export` opened
+    it (its identity and the session document the export applies); ``options`` the
+    TraceExportOptions; ``registration`` the settings of a registration run first (None:
+    the saved registration, if the session uses one, is an input); ``nwb`` whether an NWB
+    file is written too, with ``subject``."""
     from libsiff.registration import default_registration_path
 
-    from ..export import session_document_for_export
-    from ..session import Session
-    from ..session_file import Identity, params_hash, rois_hash
+    from ..session_file import params_hash, rois_hash
 
-    identity = Identity.of(acquisition)
-    session = Session(acquisition)
-    try:
-        g = session.geometry
-        doc, _ = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
-                                             options, identity)
-    finally:
-        session.close()
+    doc = opened.doc
     params = doc.flim_params.get(doc.channel)
-    saved_reg = default_registration_path(acquisition)
+    saved_reg = default_registration_path(opened.session.path)
     if not doc.registered:
         reg = None
     elif registration is not None:
@@ -64,7 +57,7 @@ def input_record(acquisition: str | os.PathLike, options, registration: dict | N
     else:
         reg = {"file_sha256": file_sha256(saved_reg) if saved_reg.is_file() else None}
     return {
-        "acquisition": asdict(identity),
+        "acquisition": asdict(opened.identity),
         "rois": {"names": [r[0] for r in doc.rois], "sha256_16": rois_hash(doc.rois)},
         "channel": doc.channel,
         "registration": reg,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from .task import FileJob, FileOutcome, process_file, registration_settings
 
 ProgressCallback = Callable[[int, int, FileOutcome], None]
 CancelCallback = Callable[[], bool]
-_POLL_S = 0.2  # how often the client looks at cancel() while files run
+_POLL_S = 0.2  # how often the client looks at cancel() while no file ends
 _CANCEL_WAIT_S = 60.0  # how long a cancelled batch waits for its running files to stop
 
 
@@ -72,7 +73,7 @@ def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
 def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
               options: TraceExportOptions | None = None, *, register: bool = False,
               force: bool = False, workers: int | None = None, scheduler: str | None = None,
-              progress: ProgressCallback | None = None,
+              threads: int = 1, progress: ProgressCallback | None = None,
               cancel: CancelCallback | None = None, nwb: bool = False,
               subject: dict | None = None) -> BatchResult:
     """Export the traces of every acquisition in ``paths`` to ``out_dir``, plus summary.csv.
@@ -84,9 +85,12 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     options : the analysis, as for ``siff export-traces`` (None: the defaults)
     register : register each file first, with the template's registration settings
     force : redo files whose outputs are current (by default they are skipped)
-    workers : processes of a local Dask cluster (default: the number of cores); 0 runs the
-        files one after the other in this process, without Dask
+    workers : processes of a local Dask cluster (default: the number of cores divided by
+        ``threads``); 0 runs the files in this process, without Dask: one after the other,
+        or ``threads`` at a time
     scheduler : address of a running Dask scheduler to use instead of a local cluster
+    threads : threads of each local worker process (or of this process with ``workers=0``),
+        each running one file (libsiff's C calls release the GIL); 1 by default
     progress : ``progress(done, total, outcome)`` after each file, in the calling thread
     cancel : polled while files run; when it returns True, files not started are dropped,
         running ones are told to stop, the summary is written and SiffCancelled is raised
@@ -110,7 +114,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             progress(count[0], len(jobs), outcome)
 
     cancelled = False
-    if workers == 0 and scheduler is None:
+    if workers == 0 and scheduler is None and threads <= 1:
         for i, job in enumerate(jobs):
             if cancel is not None and cancel():
                 cancelled = True
@@ -120,8 +124,11 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             cancelled = outcome.status == "cancelled"
             if cancelled:
                 break
+    elif workers == 0 and scheduler is None:
+        cancelled = _run_on_threads(jobs, finished, cancel, threads)
     else:
-        cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name)
+        cancelled = _run_on_dask(jobs, finished, cancel, workers, scheduler, event_name,
+                                 threads)
     final = [o if o is not None else FileOutcome(j.source, str(Path(j.out_dir) / j.output_name),
                                                  "cancelled")
              for o, j in zip(outcomes, jobs, strict=True)]
@@ -132,19 +139,37 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     return BatchResult(final, summary, time.perf_counter() - start)
 
 
-def local_cluster(workers: int):
-    """A LocalCluster of ``workers`` processes with one thread each (libsiff's C calls too),
-    quiet, no dashboard and no statistical profiler (its 10 ms sampling thread costs time
-    on a busy machine), the HTTP endpoint on a free local port so several batches can run
-    side by side. The workers ignore Ctrl-C: the client stops them cleanly instead."""
+#: Dask settings of a local cluster (scheduler, nannies and workers).
+#: - Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off
+#:   glibc's adaptive mmap threshold: every buffer above 128 KiB is then a fresh mmap whose
+#:   pages fault in again for each chunk of a file (measured: 12x the page faults and 2x
+#:   the system time of the same tasks run in one process). The tasks bound their own
+#:   memory, so the workers keep glibc's defaults.
+#: - Event-loop ticks every 20 ms, memory checks every 100 ms and system/cluster monitors
+#:   for dashboards nobody sees cost an idle 2-worker cluster 0.15 s of CPU per second
+#:   (7 % of a 2-core machine, taken from the tasks); these periods make it 0.02 s.
+#: - No statistical profiler (its 10 ms sampling thread costs time on a busy machine).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                        "distributed.admin.tick.interval": "1s",
+                        "distributed.worker.memory.monitor-interval": "1s",
+                        "distributed.admin.system-monitor.interval": "5s",
+                        "distributed.deploy.cluster-repr-interval": "5s"}
+
+
+def local_cluster(workers: int, threads: int = 1):
+    """A LocalCluster of ``workers`` processes with ``threads`` threads each (and one libsiff
+    C thread per thread), quiet, no dashboard, with :data:`LOCAL_CLUSTER_CONFIG`, the HTTP
+    endpoint on a free local port so several batches can run side by side. The workers
+    ignore Ctrl-C: the client stops them cleanly instead."""
     import dask
     from distributed import LocalCluster
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:  # processes started now inherit the ignored SIGINT (and this config)
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                 host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                 scheduler_kwargs={"dashboard": False},
                                 silence_logs=logging.ERROR,
@@ -155,50 +180,83 @@ def local_cluster(workers: int):
 
 
 def _run_on_dask(jobs: list[FileJob], finished, cancel, workers, scheduler,
-                 event_name: str) -> bool:
+                 event_name: str, threads: int = 1) -> bool:
     """Submit one task per job and report each as it ends; True when cancelled."""
-    from distributed import Client, Event, as_completed, wait
+    from distributed import Client, Event, wait
 
     if scheduler is not None:
         cluster, client = None, Client(scheduler, timeout="20s")
     else:
-        cluster = local_cluster(workers or os.cpu_count() or 1)
+        threads = max(1, int(threads))
+        cluster = local_cluster(workers or max(1, (os.cpu_count() or 1) // threads), threads)
         client = Client(cluster)
     try:
-        event = Event(event_name, client=client)
         run = uuid.uuid4().hex[:8]
-        index = {}
+        ended: queue.SimpleQueue[int] = queue.SimpleQueue()  # filled from Dask's threads
+        futures = []
         for i, job in enumerate(jobs):
             future = client.submit(process_file, job, key=f"siff-batch-{run}-{i}", pure=False)
-            index[future.key] = (i, future)
-        remaining = set(index)
-        completed = as_completed([f for _, f in index.values()])
+            future.add_done_callback(lambda _f, i=i: ended.put(i))
+            futures.append(future)
+        remaining = set(range(len(jobs)))
         while remaining:
             if cancel is not None and cancel():
-                event.set()  # files not started return at once, running ones at their next check
-                pending = [index[key][1] for key in remaining]
-                try:
+                # created only now: the tasks ask for it by name, an unknown Event is unset
+                event = Event(event_name, client=client)
+                event.set()
+                pending = [futures[i] for i in sorted(remaining)]
+                try:  # files not started return at once, running ones at their next check
                     wait(pending, timeout=_CANCEL_WAIT_S)
                 except TimeoutError:
                     client.cancel(pending)  # e.g. workers lost: give up on them
-                for future in pending:
-                    if future.status in ("finished", "error"):
-                        i, _ = index[future.key]
-                        finished(i, _outcome(future, jobs[i]))
+                event.clear()  # the scheduler forgets a cleared Event
+                for i in sorted(remaining):
+                    if futures[i].status in ("finished", "error"):
+                        finished(i, _outcome(futures[i], jobs[i]))
                 return True
-            batch = completed.next_batch(block=False)
-            if not batch:
-                time.sleep(_POLL_S)
+            try:  # wakes as soon as a file ends; the timeout only paces the cancel checks
+                i = ended.get(timeout=_POLL_S)
+            except queue.Empty:
                 continue
-            for future in batch:
-                remaining.discard(future.key)
-                i, _ = index[future.key]
-                finished(i, _outcome(future, jobs[i]))
+            if i in remaining:
+                remaining.discard(i)
+                finished(i, _outcome(futures[i], jobs[i]))
         return False
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_on_threads(jobs: list[FileJob], finished, cancel, threads: int) -> bool:
+    """Run the jobs on ``threads`` threads of this process (no cluster to start: for a few
+    files on one machine); True when cancelled. Files not started when ``cancel()`` turns
+    True are dropped, running ones stop at their next check."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    stop = threading.Event()
+
+    def check() -> bool:
+        if not stop.is_set() and cancel is not None and cancel():
+            stop.set()
+        return stop.is_set()
+
+    def run(job: FileJob) -> FileOutcome:
+        if stop.is_set():
+            return FileOutcome(job.source, str(Path(job.out_dir) / job.output_name),
+                               "cancelled")
+        return process_file(job, stop.is_set)
+
+    check()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="siff-batch") as pool:
+        index = {pool.submit(run, job): i for i, job in enumerate(jobs)}
+        pending = set(index)
+        while pending:
+            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            check()  # in the calling thread, as cancel() is polled by every other mode
+            for future in done:
+                finished(index[future], future.result())
+    return stop.is_set()
 
 
 def _outcome(future, job: FileJob) -> FileOutcome:

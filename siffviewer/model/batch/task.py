@@ -14,7 +14,7 @@ from typing import Callable
 
 from libsiff import SiffCancelled
 
-from ..export import TraceExportOptions, export_traces_file
+from ..export import TraceExportOptions, export_opened_traces, open_for_export
 from .provenance import current_manifest, input_record, record_hash, write_manifest
 
 #: Registration parameters of the "siffpy" method that a template's saved registration
@@ -89,47 +89,61 @@ def registration_settings(template: str | Path | None, channel: int | None) -> d
             "parameters": params}
 
 
-def _cancel_check(job: FileJob) -> Callable[[], bool] | None:
-    if job.cancel_event is None:
-        return None
-    from distributed import Event
+class _EventCheck:
+    """``cancel()`` of a task on a Dask worker: whether the batch's distributed Event is set.
 
-    event = Event(job.cancel_event)
-    return event.is_set
+    Each look is a round trip to the scheduler, so after the first (when the task starts)
+    it looks at most once per ``interval`` seconds and answers from the last look between."""
+
+    def __init__(self, name: str, interval: float = 1.0):
+        self.name, self.interval = name, interval
+        self._event = None
+        self._set, self._next = False, 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._set and now >= self._next:
+            if self._event is None:
+                from distributed import Event
+
+                self._event = Event(self.name)
+            self._set, self._next = bool(self._event.is_set()), now + self.interval
+        return self._set
+
+
+def _cancel_check(job: FileJob) -> Callable[[], bool] | None:
+    return None if job.cancel_event is None else _EventCheck(job.cancel_event)
 
 
 def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> FileOutcome:
     """Register (when asked) and export the traces of one acquisition, unless its output is
-    already current (same inputs, see :mod:`.provenance`) and ``job.force`` is off."""
+    already current (same inputs, see :mod:`.provenance`) and ``job.force`` is off.
+
+    The acquisition is opened once: the same Session, identity and session document make
+    the resume record and the export (a registration run first opens it again after)."""
     start, cpu_start = time.perf_counter(), time.thread_time()
     out_dir = Path(job.out_dir)
     output = out_dir / job.output_name
     outcome = FileOutcome(job.source, str(output), "failed", worker=_worker_name())
     try:
         outcome.size_bytes = Path(job.source).stat().st_size
-        record = input_record(job.source, job.options, job.registration, job.nwb,
-                              job.subject)
-        outcome.inputs_sha256 = record_hash(record)
-        if not job.force:
-            manifest = current_manifest(out_dir, job.output_name, record,
-                                        [job.nwb_name] if job.nwb else [])
-            if manifest is not None:
-                return _from_result(outcome, "skipped", manifest["result"])
-        if cancel is None:
-            cancel = _cancel_check(job)
-        if cancel is not None and cancel():
-            raise SiffCancelled("batch cancelled before this file started")
-        if job.registration is not None:
+        with open_for_export(job.source, job.options) as opened:
+            record = input_record(opened, job.options, job.registration, job.nwb, job.subject)
+            outcome.inputs_sha256 = record_hash(record)
+            if not job.force:
+                manifest = current_manifest(out_dir, job.output_name, record,
+                                            [job.nwb_name] if job.nwb else [])
+                if manifest is not None:
+                    return _from_result(outcome, "skipped", manifest["result"])
+            if cancel is None:
+                cancel = _cancel_check(job)
+            if cancel is not None and cancel():
+                raise SiffCancelled("batch cancelled before this file started")
+            result = _export(job, opened, cancel) if job.registration is None else None
+        if result is None:
             _register(job, cancel)
-        extra = []
-        if job.nwb:  # both from one computation of the traces
-            from ..formats.nwb import export_nwb_file
-
-            extra.append(out_dir / job.nwb_name)
-            result = export_nwb_file(job.source, extra[0], job.options, job.subject,
-                                     cancel=cancel, csv_out=output)
-        else:
-            result = export_traces_file(job.source, output, job.options, cancel=cancel)
+            with open_for_export(job.source, job.options) as opened:  # the new registration
+                result = _export(job, opened, cancel)
         numbers = {"n_frames": int(result.n_frames), "n_timepoints": int(result.n_timepoints),
                    "roi_names": [str(n) for n in result.roi_names],
                    "mean_photons": [float(v) for v in result.mean_photons],
@@ -137,7 +151,7 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
                    "seconds": time.perf_counter() - start,
                    "cpu_seconds": time.thread_time() - cpu_start}
         write_manifest(out_dir, job.output_name, record, Path(result.path), numbers,
-                       result.provenance, extra)
+                       result.provenance, [out_dir / job.nwb_name] if job.nwb else [])
         if not result.roi_names:
             outcome.error = "no ROI in the session (use --masks or --template)"
         outcome.output = str(result.path)
@@ -149,6 +163,17 @@ def process_file(job: FileJob, cancel: Callable[[], bool] | None = None) -> File
     outcome.seconds = time.perf_counter() - start
     outcome.cpu_seconds = time.thread_time() - cpu_start
     return outcome
+
+
+def _export(job: FileJob, opened, cancel):
+    """The traces CSV (and with ``job.nwb`` the NWB file, from the same traces)."""
+    output = Path(job.out_dir) / job.output_name
+    if job.nwb:
+        from ..formats.nwb import export_opened_nwb
+
+        return export_opened_nwb(opened, Path(job.out_dir) / job.nwb_name, job.options,
+                                 job.subject, cancel=cancel, csv_out=output)
+    return export_opened_traces(opened, output, job.options, cancel=cancel)
 
 
 def _worker_name() -> str:

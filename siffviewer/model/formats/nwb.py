@@ -220,29 +220,24 @@ def export_nwb_file(acquisition, out, options=None, subject: dict | None = None,
     applied) to ``out`` (.nwb): what ``siff export-nwb`` runs, Qt-free. With ``csv_out``
     the traces CSV is written too, from the same computed traces (``siff batch --nwb``),
     and its TraceExportResult is returned; else the NWB's path."""
-    from ..export import (
-        TraceExportOptions,
-        export_session_traces,
-        session_document_for_export,
-        session_traces,
-    )
-    from ..session import Session
-    from ..session_file import Identity
+    from ..export import TraceExportOptions, open_for_export
 
     options = options or TraceExportOptions()
-    session = Session(acquisition)
-    try:
-        g = session.geometry
-        identity = Identity.of(session.path)
-        doc, _ = session_document_for_export(acquisition, (g.n_planes, g.height, g.width),
-                                             options, identity)
-        computed = (session_traces(session, doc, cancel=cancel, per_plane=options.per_plane)
-                    if csv_out else None)
-        path = export_session_nwb(session, doc, out, subject, progress, cancel, identity,
-                                  computed)
-        if csv_out is None:
-            return path
-        return export_session_traces(session, doc, csv_out, options.wide, cancel=cancel,
-                                     identity=identity, computed=computed)
-    finally:
-        session.close()
+    with open_for_export(acquisition, options) as opened:
+        return export_opened_nwb(opened, out, options, subject, progress, cancel, csv_out)
+
+
+def export_opened_nwb(opened, out, options, subject: dict | None = None, progress=None,
+                      cancel=None, csv_out=None):
+    """:func:`export_nwb_file` for an acquisition already open (``opened``, what
+    :func:`~siffviewer.model.export.open_for_export` yields)."""
+    from ..export import export_session_traces, session_traces
+
+    session, doc, identity = opened.session, opened.doc, opened.identity
+    computed = (session_traces(session, doc, cancel=cancel, per_plane=options.per_plane)
+                if csv_out else None)
+    path = export_session_nwb(session, doc, out, subject, progress, cancel, identity, computed)
+    if csv_out is None:
+        return path
+    return export_session_traces(session, doc, csv_out, options.wide, cancel=cancel,
+                                 identity=identity, computed=computed)
