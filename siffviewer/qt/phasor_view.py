@@ -81,14 +81,20 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.tick_labels: list = []
         self.plot.setXRange(*G_RANGE, padding=0)
         self.plot.setYRange(*S_RANGE, padding=0)
-        controls = QtWidgets.QVBoxLayout()
-        for w in (self.source, self.threshold, self.filter_size, self.filter_repeat,
-                  self.add_circle, self.add_polygon, self.clear_cursors, self.to_roi, self.info):
-            controls.addWidget(w)
-        controls.addStretch(1)
+        # two columns of controls: the panel fits the short bottom dock
+        controls = QtWidgets.QGridLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.source, 0, 0, 1, 2)
+        for i, w in enumerate((self.threshold, self.filter_size, self.filter_repeat, None,
+                               self.add_circle, self.add_polygon, self.clear_cursors,
+                               self.to_roi)):
+            if w is not None:
+                controls.addWidget(w, 1 + i // 2, i % 2)
+        controls.addWidget(self.info, 5, 0, 1, 2)
+        controls.setRowStretch(6, 1)
         box = QtWidgets.QWidget()
         box.setLayout(controls)
-        box.setMaximumWidth(260)
+        box.setMaximumWidth(360)
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(box)
         layout.addWidget(self.plot, 1)
