@@ -208,8 +208,9 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.colorbar_image.setRect(QtCore.QRectF(lo, 0, max(hi - lo, 1e-6), 1))
         self.colorbar.setXRange(lo, hi, padding=0)
         self.colorbar.setYRange(0, 1, padding=0)
-        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns "
-                                    "(blue); brightness = photons")
+        # two short lines: a long one widens the layout past a narrow pane and clips it
+        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns (blue)<br>"
+                                    "brightness: photons")
 
     # ---- histogram ----
     def _hist_key(self):
@@ -403,6 +404,9 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.life_image.setImage(rgb, autoLevels=False)
         if first:
             self.image_view.autoRange(padding=0.01)
+            # keep fitting the image when the pane is resized (it may first be shown hidden
+            # in a background tab), until the user pans or zooms
+            self.image_view.enableAutoRange()
 
     def refresh_phasor(self) -> None:
         """Request the phasor of every ROI (background load); clear it without ROIs."""
