@@ -295,6 +295,21 @@ def test_closed_traces_dock_opens_at_a_usable_size(qtbot, tmp_path, sample):
     close(w)
 
 
+def test_planes_reflow_to_the_shape_of_their_pane(qtbot, tmp_path, sample):
+    """In the tall, narrow side column the planes stack in one column (they were a row of
+    thumbnails a third of the column wide); in a wide pane they stand side by side."""
+    w = make_window(qtbot, tmp_path)
+    assert w.open_path(sample, remember=False)
+    w.docks["Planes"].raise_()
+    QtWidgets.QApplication.processEvents()
+    panel, n = w.planes_panel, w.session.geometry.n_planes
+    assert n == 3 and panel.columns == 1
+    assert panel.best_columns(900, 200) == n and panel.best_columns(300, 700) == 1
+    for view in panel.views:  # each plane gets (nearly) the column's whole width
+        assert view.sceneBoundingRect().width() >= 0.8 * panel.graphics.width()
+    close(w)
+
+
 def test_colour_bar_names_the_pixel_values(qtbot, tmp_path, sample):
     """The image's colour bar says what its numbers are, and the label fits its axis."""
     from siffviewer.qt.plot_style import label_length

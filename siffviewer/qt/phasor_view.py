@@ -17,7 +17,7 @@ from ..model.phasor_image import DENSITY_BINS, PhasorRequest, cursor_selection, 
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
-from . import FlimRefreshWhenShown
+from . import FlimRefreshWhenShown, plot_style
 
 SOURCES = [("frames", "Current frame(s)"), ("projection", "Plane projection"),
            ("roi", "Selected ROI (plane projection)")]
@@ -70,9 +70,11 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.density = pg.ImageItem(axisOrder="col-major")
         self.plot.addItem(self.density)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        label="pixels per bin (log10 (1 + n))",
                                         interactive=False, width=14)
         self.colorbar.setImageItem(self.density, insert_in=self.plot.getPlotItem())
+        axis = self.colorbar.axis  # the small label font of the other plots: it fits a short dock
+        axis.setLabel("log10(1 + pixels per bin)", **{"font-size": plot_style.LABEL_SIZE,
+                                                      "color": axis.textPen().color().name()})
         theta = np.linspace(0, np.pi, 181)
         self.plot.plot(0.5 + 0.5 * np.cos(theta), 0.5 * np.sin(theta),
                        pen=pg.mkPen((230, 230, 230), width=1.5))
