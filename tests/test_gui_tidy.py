@@ -307,6 +307,13 @@ def test_planes_reflow_to_the_shape_of_their_pane(qtbot, tmp_path, sample):
     assert panel.best_columns(900, 200) == n and panel.best_columns(300, 700) == 1
     for view in panel.views:  # each plane gets (nearly) the column's whole width
         assert view.sceneBoundingRect().width() >= 0.8 * panel.graphics.width()
+    # the same for the raw | registered pair: one above the other in the side column
+    rp = w.registration_panel
+    w.docks["Registration"].raise_()
+    rp.tabs.setCurrentWidget(rp.split)
+    QtWidgets.QApplication.processEvents()
+    raw, registered = (v.sceneBoundingRect() for v in rp.split.views)
+    assert registered.top() >= raw.bottom() and raw.width() >= 0.8 * rp.split.graphics.width()
     close(w)
 
 
