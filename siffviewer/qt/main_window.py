@@ -668,8 +668,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._install_overview(session)
         self._install_flim(session)
         self.masks.subscribe(self._update_overlay)
-        self.masks.subscribe(self._hint_traces)
         self._restore_session(session)
+        self.masks.subscribe(self._hint_traces)  # after: the restore notice stays in view
         self.autosave_timer.start()
         self._update_overlay()
 
