@@ -16,7 +16,7 @@ from ..model.masks import MaskSet
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
-from . import FlimRefreshWhenShown
+from . import FlimRefreshWhenShown, plot_style
 from .background_dialog import BackgroundDialog
 
 
@@ -57,13 +57,14 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.notes.setWordWrap(True)
         self.graphics = pg.GraphicsLayoutWidget()
         self.life_plot = self.graphics.addPlot(row=0, col=0)
-        self.life_plot.setLabel("left", "lifetime (ns)")
         self.photon_plot = self.graphics.addPlot(row=0, col=1)
-        self.photon_plot.setLabel("left", "photons per timepoint")
         self.fraction_plot = self.graphics.addPlot(row=0, col=2)
-        self.fraction_plot.setLabel("left", "long-component fraction")
-        for p in (self.life_plot, self.photon_plot, self.fraction_plot):
-            p.setLabel("bottom", "time (s)")
+        # short axis labels (the titles say more): an axis is as tall as its label
+        for p, label, units in ((self.life_plot, "lifetime", "ns"),
+                                (self.photon_plot, "photons", None),
+                                (self.fraction_plot, "fraction", None)):
+            plot_style.axis_label(p, "left", label, units)
+            plot_style.axis_label(p, "bottom", "time", "s")
         for p in (self.life_plot, self.photon_plot, self.fraction_plot):
             p.getAxis("left").enableAutoSIPrefix(False)
             p.showGrid(x=True, y=True, alpha=0.2)
@@ -74,6 +75,7 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
             p.setTitle(title, size="8pt")
         self.photon_plot.setXLink(self.life_plot)
         self.fraction_plot.setXLink(self.life_plot)
+        self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
         row = QtWidgets.QHBoxLayout()
         for w in (self.edit_button, self.fraction, self.n_exps, self.bin):
             row.addWidget(w)

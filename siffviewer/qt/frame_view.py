@@ -153,6 +153,18 @@ class FrameView(QtWidgets.QWidget):
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.setZValue(30)
 
+    def set_value_label(self, text: str) -> None:
+        """Name (with unit) of the pixel values, on the colour bar's axis."""
+        from .plot_style import LABEL_SIZE
+
+        axis = self.histogram.axis
+        axis.enableAutoSIPrefix(False)
+        axis.setLabel(text, **{"font-size": LABEL_SIZE, "color": axis.textPen().color().name()})
+
+    def value_label(self) -> str:
+        """The colour bar's axis label as set by :meth:`set_value_label`."""
+        return self.histogram.axis.labelText
+
     def set_lut(self, name: str) -> None:
         """Colour map of the image (a pyqtgraph gradient preset: grey, viridis, ...)."""
         self.histogram.gradient.loadPreset(name)

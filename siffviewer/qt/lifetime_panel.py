@@ -111,7 +111,8 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         plot_style.log_axis(self.hist_plot, "left")
         self.hist_plot.setLogMode(y=True)
         plot_style.axis_label(self.hist_plot, "left", "photons")
-        plot_style.axis_label(self.hist_plot, "bottom", "arrival time", "ns")
+        # the arrival-time axis is numbered and labelled once, under the residuals
+        self.hist_plot.getAxis("bottom").setStyle(showValues=False)
         self.resid_plot = self.graphics.addPlot(row=1, col=0)
         self.resid_plot.setXLink(self.hist_plot)
         plot_style.axis_label(self.resid_plot, "left", "residual", "σ")
@@ -155,17 +156,24 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         for w in (self.graphics, self.image_widget, self.phasor_plot):
             splitter.addWidget(w)
         splitter.setSizes([600, 320, 320])
-        row1 = QtWidgets.QHBoxLayout()
-        for w in (self.source, self.n_exps, self.hold_irf, self.fit_button):
-            row1.addWidget(w)
-        row1.addWidget(QtWidgets.QLabel("  Lifetime colours"))
-        for w in (self.lo, self.hi, self.image_mode):
-            row1.addWidget(w)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(row1)
-        layout.addWidget(self.params_text)
-        layout.addWidget(self.warnings_text)
-        layout.addWidget(splitter, 1)
+        # the fit's and the lifetime image's controls in a column left of the plots: the
+        # dock is wide and short, and the plots keep the height rows of controls would take
+        controls = QtWidgets.QVBoxLayout()
+        controls.setSpacing(2)
+        for w in (self.source, self.n_exps, self.hold_irf, self.fit_button,
+                  QtWidgets.QLabel("Lifetime colours"), self.lo, self.hi, self.image_mode):
+            controls.addWidget(w)
+        controls.addStretch(1)
+        self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
+        plots = QtWidgets.QVBoxLayout()
+        plots.setSpacing(2)
+        plots.addWidget(self.params_text)
+        plots.addWidget(self.warnings_text)
+        plots.addWidget(splitter, 1)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addLayout(controls)
+        layout.addLayout(plots, 1)
         self.hist_loader = LatestLoader(self._load_histogram, sync=sync, parent=self)
         self.hist_loader.loaded.connect(self._show_histogram)
         self.hist_loader.failed.connect(lambda k, m: self.error.emit(m))
@@ -200,8 +208,9 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.colorbar_image.setRect(QtCore.QRectF(lo, 0, max(hi - lo, 1e-6), 1))
         self.colorbar.setXRange(lo, hi, padding=0)
         self.colorbar.setYRange(0, 1, padding=0)
-        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns "
-                                    "(blue); brightness = photons")
+        # two short lines: a long one widens the layout past a narrow pane and clips it
+        self.colorbar_label.setText(f"{lo:.2f} ns (red) → {hi:.2f} ns (blue)<br>"
+                                    "brightness: photons")
 
     # ---- histogram ----
     def _hist_key(self):
@@ -395,6 +404,9 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.life_image.setImage(rgb, autoLevels=False)
         if first:
             self.image_view.autoRange(padding=0.01)
+            # keep fitting the image when the pane is resized (it may first be shown hidden
+            # in a background tab), until the user pans or zooms
+            self.image_view.enableAutoRange()
 
     def refresh_phasor(self) -> None:
         """Request the phasor of every ROI (background load); clear it without ROIs."""

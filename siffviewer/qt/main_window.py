@@ -32,6 +32,7 @@ from ..resources import resource_path, sample_path
 from ..workers import BackgroundWriter, LatestLoader
 from . import export_dialogs
 from .calibration_panel import CalibrationPanel
+from .dock_layout import DockLayout
 from .flim_traces_view import FlimTracesView
 from .frame_view import FrameView, auto_levels
 from .lifetime_panel import LifetimePanel
@@ -53,7 +54,6 @@ APP_NAME = "siffviewer"
 MAX_RECENT = 10
 AUTOSAVE_MS = 3000
 FOLLOW_POLL_MS = 2000  # how often the file's size is checked for growth
-LAYOUT_VERSION = 1  # bump when the default set of docks changes: saved layouts are then dropped
 FILE_FILTER = "ScanImage files (*.siff *.tif *.tiff);;All files (*)"
 
 
@@ -136,7 +136,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.docks["Metadata"], self.docks["Registration"])
         self.tabifyDockWidget(self.docks["Registration"], self.docks["Planes"])
         self.tabifyDockWidget(self.docks["Planes"], self.docks["Masks"])
-        self.docks["Metadata"].raise_()  # dock sizes: _apply_default_sizes, once shown
+        self.docks["Metadata"].raise_()  # dock sizes: DockLayout.apply_default, once shown
 
         self.pixel_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel()
@@ -185,6 +185,8 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction("&Auto levels", self.auto_levels).setShortcut("A")
         for dock in self.docks.values():
             v.addAction(dock.toggleViewAction())
+        # closed by default in small windows: one key away
+        self.docks["Analysis"].toggleViewAction().setShortcut("Ctrl+T")
         v.addSeparator()
         v.addAction("&Reset layout", self.reset_layout)
         self.follow_action = v.addAction("&Follow growing file")
@@ -238,11 +240,13 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ layout
     def _install_layout(self) -> None:
         """Docks come back where the user left them (QSettings); View ▸ Reset layout restores
-        the default, in which the image gets most of the window."""
+        the default, in which the image gets most of the window (qt/dock_layout.py)."""
         #: False: neither restore nor save the dock layout (tests and screenshots use the
         #: default layout and leave the user's settings alone)
         self.remember_layout = not self.sync
-        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.dock_layout = DockLayout(
+            self, [self.docks[n] for n in ("Metadata", "Registration", "Planes", "Masks")],
+            self.docks["Analysis"], self.frame_view)
         self._layout_done = False
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -250,45 +254,22 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._layout_done:
             return
         self._layout_done = True
-        self._apply_default_sizes()
+        self.dock_layout.apply_default()
         if self.remember_layout:  # once the window has its size, or dock sizes are not kept
             QtCore.QTimer.singleShot(0, self.restore_layout)
 
-    def _apply_default_sizes(self) -> None:
-        """Side docks about a quarter of the width, the analysis dock about a quarter of the
-        height: the image keeps the rest."""
-        w, h = self.width(), self.height()
-        self.resizeDocks([self.docks["Metadata"]], [int(min(max(0.25 * w, 300), 440))],
-                         QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["Analysis"]], [int(min(max(0.3 * h, 210), 320))],
-                         QtCore.Qt.Orientation.Vertical)
-
     def reset_layout(self) -> None:
         """View ▸ Reset layout: the default docks and sizes (forgets the saved layout)."""
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.setFloating(False)
-            dock.show()
-        self.docks["Metadata"].raise_()
-        self._apply_default_sizes()
-        self.settings.remove("layout")
+        self.dock_layout.reset()
+        DockLayout.forget(self.settings)
 
     def save_layout(self) -> None:
         """Keep the window geometry and dock layout in the settings."""
-        self.settings.setValue("layout/geometry", self.saveGeometry())
-        self.settings.setValue("layout/state", self.saveState(LAYOUT_VERSION))
+        self.dock_layout.save(self.settings)
 
     def restore_layout(self) -> bool:
         """Apply the saved geometry and dock layout; False when none (or an old one) is saved."""
-        state = self.settings.value("layout/state")
-        geometry = self.settings.value("layout/geometry")
-        if not isinstance(state, QtCore.QByteArray) or state.isEmpty():
-            return False
-        # the offscreen platform (tests, screenshots) saves a bogus normal geometry
-        if isinstance(geometry, QtCore.QByteArray) and \
-                QtGui.QGuiApplication.platformName() != "offscreen":
-            self.restoreGeometry(geometry)
-        return bool(self.restoreState(state, LAYOUT_VERSION))
+        return self.dock_layout.restore(self.settings)
 
     # ------------------------------------------------------------------ growing files
     def _install_follow(self) -> None:
@@ -449,6 +430,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except OSError:
             self._file_size = -1
         self.follow_timer.start()
+        self.dock_layout.settle()  # the default bottom dock, now that the image is laid out
 
     # ---- review: what to draw on, scale and LUT per channel (issue 16.2, 16.4) ----
     def _install_review(self, session: Session) -> None:
@@ -463,6 +445,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pixel_size = pixel_size_um(session.reader)
         self.frame_view.set_pixel_size(self.pixel_size[2] if self.pixel_size else None)
         self.frame_view.set_lut(self.state.lut)
+        self.frame_view.set_value_label(value_label(self.state.source, self.state.average))
 
     def _review_state(self, changed: set[str]) -> None:
         """Per-channel LUT, and fresh levels when the kind of image changes."""
@@ -473,6 +456,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.frame_view.set_lut(self.state.lut)
         if "source" in changed:  # photons and correlations need different levels
             self.state.update(levels=None)
+        if changed & {"source", "average"}:
+            self.frame_view.set_value_label(value_label(self.state.source, self.state.average))
 
     def _micrometres(self, row: int, col: int) -> str:
         """`` · (x, y, z) µm`` of a pixel from the header's pixel size and z step."""
@@ -690,6 +675,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.masks.subscribe(self._update_overlay)
         self.flim.follow_roi_names(self.masks)
         self._restore_session(session)
+        self.masks.subscribe(self._hint_traces)  # after: the restore notice stays in view
         self.autosave_timer.start()
         self._update_overlay()
 
@@ -813,8 +799,20 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(panel, "refresh"):
             QtCore.QTimer.singleShot(0, panel.refresh)
 
+    def _hint_traces(self, changed: set[str]) -> None:
+        """Say where the traces are when ROIs appear while their dock is closed."""
+        if "rois" in changed and self.masks is not None and self.masks.rois \
+                and not self.docks["Analysis"].isVisible():
+            self.statusBar().showMessage("ROI traces: View ▸ Traces and lifetime (Ctrl+T)", 8000)
+
     def show_analysis(self, name: str) -> None:
-        """Bring the Traces or Lifetime tab to the front."""
+        """Open the traces and lifetime dock (closed by default in small windows) with the
+        tab ``name`` (Traces, Lifetime, All ROIs, ...) in front."""
+        dock = self.docks["Analysis"]
+        dock.show()
+        dock.raise_()
+        if self.statusBar().currentMessage().startswith("ROI traces:"):
+            self.statusBar().clearMessage()  # the hint of _hint_traces is done
         for i in range(self.analysis_tabs.count()):
             if self.analysis_tabs.tabText(i) == name:
                 self.analysis_tabs.setCurrentIndex(i)
@@ -1144,6 +1142,14 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         self.statusBar().showMessage(f"Lifetime fit written to {written}", 8000)
         return written
+
+
+def value_label(source: str, average: int) -> str:
+    """What the image's pixel values are, with their unit, for the colour bar's axis."""
+    if source == "frame":
+        return "photons" if average <= 1 else "mean photons"
+    return {"mean": "mean photons", "max": "max photons", "std": "std of photons",
+            "correlation": "local correlation"}.get(source, source)
 
 
 def recent_labels(paths: list[str]) -> list[str]:

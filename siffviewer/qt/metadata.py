@@ -96,7 +96,12 @@ class MetadataPanel(QtWidgets.QTabWidget):
         self.description = QtWidgets.QPlainTextEdit()
         self.description.setReadOnly(True)
         self.description.setFont(mono)
-        self.addTab(self.summary, "Summary")
+        # the form scrolls rather than setting the dock's (and the window's) minimum height
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.summary)
+        self.addTab(scroll, "Summary")
         self.addTab(self.settings, "Settings")
         self.addTab(self.roi_text, "ROI groups")
         self.addTab(self.description, "Frame")

@@ -87,17 +87,17 @@ class NavigationPanel(QtWidgets.QWidget):
         self.lut = QtWidgets.QComboBox()
         self.lut.addItems(LUTS)
         self.lut.setToolTip("Colour map of this channel (each channel keeps its own)")
-        row = QtWidgets.QHBoxLayout()
-        for w in (self.average, self.play, self.fps, self.registered, self.auto):
-            row.addWidget(w)
-        row.addStretch(1)
-        self.color.layout().addWidget(self.lut)  # the colour map belongs to the channel
+        # three rows, each control on the row of the axis it acts on: the image keeps the
+        # height a fourth row would take
+        for w in (self.average, self.play, self.fps):
+            self.time.layout().addWidget(w)
+        for w in (self.lut, self.registered, self.auto):  # the colour map is per channel
+            self.color.layout().addWidget(w)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
         for w in (self.time, self.plane, self.color):
             layout.addWidget(w)
-        layout.addLayout(row)
         self.average.valueChanged.connect(lambda v: state.update(average=v))
         self.fps.valueChanged.connect(lambda v: state.update(play_fps=v))
         self.play.toggled.connect(lambda on: state.update(playing=on))

@@ -23,6 +23,7 @@ from ..model.roi_matrix import QUANTITIES, roi_values
 from ..model.traces import Baseline, Traces
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
+from . import plot_style
 
 CURSOR_PEN = pg.mkPen("#f0c000", width=1.5)
 
@@ -100,7 +101,7 @@ class AllTracesView(QtWidgets.QWidget):
         self.stack.setChecked(True)
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot = self.graphics.addPlot(row=0, col=0)
-        self.plot.setLabel("bottom", "time", units="s")
+        plot_style.axis_label(self.plot, "bottom", "time", "s")
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
@@ -141,14 +142,16 @@ class AllTracesView(QtWidgets.QWidget):
                 y = (R - 1 - i) + 0.05 + 0.9 * (y - lo) / (hi - lo if hi > lo else 1.0)
             curve.setPen(pg.mkPen(colors[i], width=1))  # width 1: Qt's fast line path
             curve.setData(t, y, connect="finite")
-        if stacked:
+        # short labels: the axis is as tall as its label (plot_style), and the dock is short
+        if stacked:  # rows named on the axis; the check box says each is scaled
             left.setTicks(_name_ticks(names[::-1]))
-            self.plot.setLabel("left", f"{label}, each ROI scaled to its row")
+            plot_style.axis_label(self.plot, "left", "ROI")
             self.plot.setYRange(0, max(1, R), padding=0.01)
         else:
             left.setTicks(None)
-            self.plot.setLabel("left", label)
+            plot_style.axis_label(self.plot, "left", label)
             self.plot.enableAutoRange(axis="y")
+        self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
         if len(t) and np.isfinite(t).any():
             self.plot.setXRange(float(np.nanmin(t)), float(np.nanmax(t)), padding=0.01)
 
@@ -231,7 +234,7 @@ class PeriEventView(QtWidgets.QWidget):
             top.addWidget(w)
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot = self.graphics.addPlot(row=0, col=0)
-        self.plot.setLabel("bottom", "time from event", units="s")
+        plot_style.axis_label(self.plot, "bottom", "time from event", "s")
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" on dF/F
         self.plot.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(
             "#9467bd", style=QtCore.Qt.PenStyle.DashLine)), ignoreBounds=True)
@@ -281,11 +284,13 @@ class PeriEventView(QtWidgets.QWidget):
             self.plot.addItem(band)
             self._items += [band, mean]
             self.mean_curves.append(mean)
-        self.plot.setLabel("left", f"{label}, mean ± SE")
+        plot_style.axis_label(self.plot, "left", label)  # short: the dock is short
+        self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
         used = len(res.event_times_s)
         note = f" ({res.left_out} left out: their window runs past the recording)" \
             if res.left_out else ""
-        self.status.setText(f"'{event}': {used} occurrence(s) averaged{note}")
+        self.status.setText(f"'{event}': {used} occurrence(s) averaged{note} · lines: each "
+                            "ROI's mean, bands: ± SE")
 
     def export_dialog(self) -> None:
         """Ask for a CSV file and export the averages to it."""
@@ -336,12 +341,16 @@ class OverviewPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.heatmap, "Heatmap")
         self.tabs.addTab(self.peri_event, "Peri-event")
         self.status = QtWidgets.QLabel("No ROI yet: draw one in the Masks panel")
-        top = QtWidgets.QHBoxLayout()
+        # what to show sits right of the view tabs: the plots keep the height of a row
+        corner = QtWidgets.QWidget()
+        top = QtWidgets.QHBoxLayout(corner)
+        top.setContentsMargins(8, 0, 4, 0)
         top.addWidget(QtWidgets.QLabel("Show"))
         top.addWidget(self.quantity)
         top.addWidget(self.status, 1)
+        self.tabs.setCornerWidget(corner, QtCore.Qt.Corner.TopRightCorner)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addWidget(self.tabs, 1)
         self.loader = LatestLoader(lambda key, traces, quantity, baseline:
                                    roi_values(traces, quantity, baseline), sync=sync, parent=self)

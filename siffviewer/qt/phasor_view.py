@@ -17,7 +17,7 @@ from ..model.phasor_image import DENSITY_BINS, PhasorRequest, cursor_selection, 
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import LatestLoader
-from . import FlimRefreshWhenShown
+from . import FlimRefreshWhenShown, plot_style
 
 SOURCES = [("frames", "Current frame(s)"), ("projection", "Plane projection"),
            ("roi", "Selected ROI (plane projection)")]
@@ -70,9 +70,11 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.density = pg.ImageItem(axisOrder="col-major")
         self.plot.addItem(self.density)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        label="pixels per bin (log10 (1 + n))",
                                         interactive=False, width=14)
         self.colorbar.setImageItem(self.density, insert_in=self.plot.getPlotItem())
+        axis = self.colorbar.axis  # the small label font of the other plots: it fits a short dock
+        axis.setLabel("log10(1 + pixels per bin)", **{"font-size": plot_style.LABEL_SIZE,
+                                                      "color": axis.textPen().color().name()})
         theta = np.linspace(0, np.pi, 181)
         self.plot.plot(0.5 + 0.5 * np.cos(theta), 0.5 * np.sin(theta),
                        pen=pg.mkPen((230, 230, 230), width=1.5))
@@ -81,14 +83,20 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.tick_labels: list = []
         self.plot.setXRange(*G_RANGE, padding=0)
         self.plot.setYRange(*S_RANGE, padding=0)
-        controls = QtWidgets.QVBoxLayout()
-        for w in (self.source, self.threshold, self.filter_size, self.filter_repeat,
-                  self.add_circle, self.add_polygon, self.clear_cursors, self.to_roi, self.info):
-            controls.addWidget(w)
-        controls.addStretch(1)
+        # two columns of controls: the panel fits the short bottom dock
+        controls = QtWidgets.QGridLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.source, 0, 0, 1, 2)
+        for i, w in enumerate((self.threshold, self.filter_size, self.filter_repeat, None,
+                               self.add_circle, self.add_polygon, self.clear_cursors,
+                               self.to_roi)):
+            if w is not None:
+                controls.addWidget(w, 1 + i // 2, i % 2)
+        controls.addWidget(self.info, 5, 0, 1, 2)
+        controls.setRowStretch(6, 1)
         box = QtWidgets.QWidget()
         box.setLayout(controls)
-        box.setMaximumWidth(260)
+        box.setMaximumWidth(360)
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(box)
         layout.addWidget(self.plot, 1)

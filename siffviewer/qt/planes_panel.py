@@ -35,19 +35,19 @@ class PlanesPanel(QtWidgets.QWidget):
         self.progress.hide()  # shown only while a projection runs
         self.graphics = pg.GraphicsLayoutWidget()
         Z = session.geometry.n_planes
-        cols = max(1, math.ceil(math.sqrt(Z * 1.6)))
         self.items: list[pg.ImageItem] = []
         self.views: list[pg.ViewBox] = []
+        self.labels: list[pg.LabelItem] = []
         for z in range(Z):
-            view = self.graphics.addViewBox(row=(z // cols) * 2 + 1, col=z % cols,
-                                            lockAspect=True, invertY=True)
+            view = pg.ViewBox(lockAspect=True, invertY=True)
             view.setMenuEnabled(False)
-            label = pg.LabelItem(f"plane {z}", size="9pt")
-            self.graphics.addItem(label, row=(z // cols) * 2, col=z % cols)
             item = pg.ImageItem(axisOrder="row-major")
             view.addItem(item)
             self.items.append(item)
             self.views.append(view)
+            self.labels.append(pg.LabelItem(f"plane {z}", size="9pt"))
+        self.columns = 0
+        self._arrange(max(1, math.ceil(math.sqrt(Z * 1.6))))
         buttons = QtWidgets.QHBoxLayout()  # two rows keep the dock narrow (more room for the image)
         for w in (self.compute, self.cancel):
             buttons.addWidget(w)
@@ -64,6 +64,38 @@ class PlanesPanel(QtWidgets.QWidget):
         self.cancel.clicked.connect(lambda: self.job and self.job.cancel())
         state.subscribe(self._on_state)
         self.refresh()
+
+    def _arrange(self, columns: int) -> None:
+        """Lay the planes out in ``columns`` columns (a label above each)."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        layout = self.graphics.ci
+        for widget in self.labels + self.views:
+            if widget.scene() is not None:
+                layout.removeItem(widget)
+        for z, (label, view) in enumerate(zip(self.labels, self.views, strict=True)):
+            layout.addItem(label, row=(z // columns) * 2, col=z % columns)
+            layout.addItem(view, row=(z // columns) * 2 + 1, col=z % columns)
+
+    def best_columns(self, width: float, height: float) -> int:
+        """The column count that shows the planes largest in a ``width`` x ``height`` pane
+        (one row in a wide pane, one column in a tall narrow one)."""
+        g = self.session.geometry
+        Z, label = len(self.views), 20
+
+        def scale(cols):
+            rows = math.ceil(Z / cols)
+            return min(width / cols / g.width, max(1.0, height / rows - label) / g.height)
+
+        return max(range(1, Z + 1), key=lambda c: (scale(c), -c))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Reflow the planes to the pane's shape."""
+        super().resizeEvent(event)
+        size = self.graphics.size()
+        if size.width() > 0 and size.height() > 0:
+            self._arrange(self.best_columns(size.width(), size.height()))
 
     def _key(self):
         s = self.state
@@ -87,6 +119,7 @@ class PlanesPanel(QtWidgets.QWidget):
             item.setImage(image, autoLevels=False, levels=levels)
             if first:
                 view.autoRange(padding=0.01)
+                view.enableAutoRange()  # refit when the grid reflows, until the user zooms
 
     def refresh(self) -> None:
         """Reload the plane images when the panel is visible (or synchronous)."""

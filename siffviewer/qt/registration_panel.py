@@ -47,6 +47,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.ref_image = pg.ImageItem(axisOrder="row-major")
         self.ref_view.addItem(self.ref_image)
         self.ref_label = QtWidgets.QLabel()
+        self.ref_label.setWordWrap(True)  # the dock is narrow
         self.plot = pg.PlotWidget()
         # ---- cosmetics (plot_style): units without SI prefixes
         plot_style.axis_label(self.plot.getPlotItem(), "bottom", "timepoint")
@@ -54,7 +55,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.plot.setMinimumHeight(plot_style.minimum_height(self.plot) + 40)  # + some data
         # ---- end of cosmetics
         self.plot.setTitle("<span style='color:#1f77b4'>dy (rows)</span>, <span style='color:"
-                           "#d62728'>dx (columns)</span>: solid sub-pixel, dashed applied",
+                           "#d62728'>dx (columns)</span><br>solid: sub-pixel, dashed: applied",
                            size="8pt")
         self.plot.setToolTip("Solid: the sub-pixel shift estimates; dashed: the integer shifts "
                              "that reads apply (photons move by whole pixels)")

@@ -1,5 +1,5 @@
 """Raw | registered: the current frame(s) read without and with the registration, side by
-side, with the same levels and linked zoom and pan."""
+side (one above the other in a tall pane), with the same levels and linked zoom and pan."""
 
 from __future__ import annotations
 
@@ -15,20 +15,66 @@ from . import on_screen
 from .frame_view import auto_levels
 
 
+class _PairLayout(QtCore.QObject):
+    """Keeps two titled views side by side in a wide pane and one above the other in a tall
+    one (the side column of the window is tall and narrow): the images get the larger size."""
+
+    def __init__(self, graphics: pg.GraphicsLayoutWidget, labels, views) -> None:
+        super().__init__(graphics)
+        self.graphics, self.labels, self.views = graphics, labels, views
+        self.stacked: bool | None = None
+        self.arrange(False)
+        graphics.installEventFilter(self)
+
+    def arrange(self, stacked: bool) -> None:
+        """Lay the pair out one above the other (``stacked``) or side by side."""
+        if stacked == self.stacked:
+            return
+        self.stacked = stacked
+        layout = self.graphics.ci
+        for item in self.labels + self.views:
+            if item.scene() is not None:
+                layout.removeItem(item)
+        for i, (label, view) in enumerate(zip(self.labels, self.views, strict=True)):
+            row, col = (2 * i, 0) if stacked else (0, i)
+            layout.addItem(label, row=row, col=col)
+            layout.addItem(view, row=row + 1, col=col)
+        # refit the images to their new cells once laid out (linked views keep no auto range)
+        QtCore.QTimer.singleShot(0, self._refit)
+
+    def _refit(self) -> None:
+        try:
+            view = self.views[0]
+            if view.scene() is not None and view.childrenBounds() != [None, None]:
+                view.autoRange(padding=0.01)
+        except RuntimeError:  # the pane was deleted before the timer fired
+            pass
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        """On resize: stacked when the pane is taller than wide; on show: refit."""
+        if event.type() == QtCore.QEvent.Type.Resize:
+            self.arrange(obj.height() > obj.width())
+        elif event.type() == QtCore.QEvent.Type.Show:  # images set while hidden: fit them now
+            QtCore.QTimer.singleShot(0, self._refit)
+        return False
+
+
 def linked_image_pair(graphics: pg.GraphicsLayoutWidget, titles: tuple[str, str]):
-    """Two titled image views side by side in ``graphics``, panning and zooming together.
+    """Two titled image views in ``graphics``, panning and zooming together: side by side,
+    or one above the other when the pane is taller than wide.
 
     Returns
     -------
     views : list of pg.ViewBox
     items : list of pg.ImageItem
-        One per title, left to right.
+        One per title, left to right (top to bottom).
     """
     views: list[pg.ViewBox] = []
     items: list[pg.ImageItem] = []
-    for col, title in enumerate(titles):
-        graphics.addItem(pg.LabelItem(title, size="9pt"), row=0, col=col)
-        view = graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True)
+    labels: list[pg.LabelItem] = []
+    for title in titles:
+        labels.append(pg.LabelItem(title, size="9pt"))
+        view = pg.ViewBox(lockAspect=True, invertY=True)
         view.setMenuEnabled(False)
         item = pg.ImageItem(axisOrder="row-major")
         view.addItem(item)
@@ -36,6 +82,7 @@ def linked_image_pair(graphics: pg.GraphicsLayoutWidget, titles: tuple[str, str]
         items.append(item)
     views[1].setXLink(views[0])
     views[1].setYLink(views[0])
+    graphics._pair_layout = _PairLayout(graphics, labels, views)  # kept with the widget
     return views, items
 
 

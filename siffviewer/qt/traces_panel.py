@@ -41,11 +41,14 @@ class TracesPanel(QtWidgets.QWidget):
         self.window.setPrefix("in a ")
         self.window.setSuffix(" s window")
         self.status = QtWidgets.QLabel("")
-        top = QtWidgets.QHBoxLayout()
-        for w in (self.use_dff, self.percentile, self.window):
+        # the controls in a column left of the plots: the dock is wide and short, and the
+        # plots keep the height a row of controls would take
+        top = QtWidgets.QVBoxLayout()
+        for w in (self.use_dff, self.percentile, self.window, self.status):
             top.addWidget(w)
+        self.status.setWordWrap(True)
+        self.status.setMaximumWidth(self.percentile.sizeHint().width())
         top.addStretch(1)
-        top.addWidget(self.status)  # beside the controls: the plots keep the height
         self.graphics = pg.GraphicsLayoutWidget()
         self.intensity_plot = self.graphics.addPlot(row=0, col=0)
         self.dff_plot = self.graphics.addPlot(row=1, col=0)
@@ -81,7 +84,7 @@ class TracesPanel(QtWidgets.QWidget):
         for plot in (self.intensity_plot, self.dff_plot, self.lifetime_plot):
             install_click_seek(plot, lambda: self.session.timepoint_times(0, self.state.color), state)
         # -- end click-to-seek
-        layout = QtWidgets.QVBoxLayout(self)
+        layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
