@@ -5,8 +5,8 @@
  * page cache (no copy), which is the largest single cost of a pass over a file.
  * The mapping is only read within the size found at open, each kernel run checks before
  * and after that the file has not shrunk (a page that vanishes during the run is caught by
- * the SIGBUS guard below), and streamed pages are released as they are done so the
- * resident set stays small. Without a mapping (Windows, or mmap failing) every read
+ * the SIGBUS guard below), and streamed pages of files over 256 MB are released as they are
+ * done so the resident set stays small. Without a mapping (Windows, or mmap failing) every read
  * goes through pread/ReadFile. */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L /* pread, O_CLOEXEC under -std=c11 */
@@ -300,10 +300,14 @@ int siff_io_check(const siff_io *io, siff_error *err) {
  * Dropping a clean page of a shared file mapping is harmless even while another worker
  * reads it: the next read maps it again from the page cache. */
 #define RELEASE_MARGIN ((uint64_t)1 << 16)
+/* A file up to this size stays mapped once read: its resident pages are bounded by the file,
+ * and mapping them again on every pass costs more than the pass's own work (a whole-file
+ * histogram of 100 MB: 25 ms with the release, 16 ms without, on one thread). */
+#define KEEP_MAPPED_MAX ((uint64_t)256 << 20)
 
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
     const uint8_t *map = loaded_map(io);
-    if (!map || len == 0 || off >= io->size) return;
+    if (!map || len == 0 || off >= io->size || io->size <= KEEP_MAPPED_MAX) return;
     const uint64_t page = io->page;
     uint64_t lo = off > RELEASE_MARGIN ? off - RELEASE_MARGIN : 0;
     uint64_t hi = len < io->size - off ? off + len : io->size;
