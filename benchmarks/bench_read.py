@@ -6,7 +6,8 @@ are simulated once into benchmarks/.cache (``--mb`` sets their size; the whole m
 a while to generate).
 
 For every call the two readers run interleaved (ours, theirs, ours, ...; best of
-``--repeats``) and their results are asserted identical. Printed per call: the ratio
+``--repeats``; calls under 5 ms are timed as loops of 5 ms) and their results are asserted
+identical. Printed per call: the ratio
 corrosiffpy / libsiff (above 1: libsiff is faster) and libsiff's time over the floor, the
 time to read the file's bytes once from the page cache (scaled to the frames the call
 reads); per cell also sum_rois(10 masks) / sum_roi. The same ratios are printed for the
@@ -100,22 +101,30 @@ def assert_same(ours, theirs, name):
         assert ours == theirs, name
 
 
+SAMPLE_S = 5e-3  # calls shorter than this are timed in loops of this length (per call)
+
+
 def interleaved(op_ours, op_theirs, repeats: int, name: str):
-    """Best wall and CPU times of the two readers run alternately (ours, theirs, ours, ...):
-    ((wall ours, wall theirs), (cpu ours, cpu theirs)); results checked on the first run."""
+    """Best wall and CPU times per call of the two readers run alternately (ours, theirs,
+    ours, ...): ((wall ours, wall theirs), (cpu ours, cpu theirs)); results checked on a
+    first, untimed run of each. Calls of microseconds are timed over a loop of calls (the
+    same count for both readers) so the clocks' own cost and resolution do not decide."""
+    first = []
+    for op in (op_ours, op_theirs):
+        t0 = time.perf_counter()
+        first.append(op())
+        first.append(time.perf_counter() - t0)
+    assert_same(first[0], first[2], name)
+    loops = max(1, min(10_000, int(SAMPLE_S / max(min(first[1], first[3]), 1e-9))))
+    del first
     wall, cpu = [float("inf")] * 2, [float("inf")] * 2
-    for rep in range(repeats):
-        results = []
+    for _ in range(repeats):
         for k, op in enumerate((op_ours, op_theirs)):
             c0, t0 = time.process_time(), time.perf_counter()
-            res = op()
-            wall[k] = min(wall[k], time.perf_counter() - t0)
-            cpu[k] = min(cpu[k], time.process_time() - c0)
-            results.append(res if rep == 0 else None)
-            del res
-        if rep == 0:
-            assert_same(results[0], results[1], name)
-        del results
+            for _ in range(loops):
+                op()
+            wall[k] = min(wall[k], (time.perf_counter() - t0) / loops)
+            cpu[k] = min(cpu[k], (time.process_time() - c0) / loops)
     return tuple(wall), tuple(cpu)
 
 

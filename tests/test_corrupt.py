@@ -248,6 +248,9 @@ def test_file_truncated_while_open(tmp_path):
             io.get_frames([20])
         with pytest.raises(libsiff.SiffIOError, match="shorter than when it was opened"):
             io.sum_roi(np.ones(io.frame_shape(), bool))
+        # metadata of a small file is copied from the mapping once it exists
+        with pytest.raises(libsiff.SiffIOError, match="file changed or I/O error"):
+            io.get_experiment_timestamps(frames=[20])
 
 
 def test_close_while_another_thread_reads(tmp_path):

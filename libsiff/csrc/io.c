@@ -318,6 +318,11 @@ void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
 }
 
 static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {
+    const uint8_t *map = loaded_map(io);
+    if (map && io->size <= KEEP_MAPPED_MAX) { /* a copy, not a system call per read */
+        memcpy(buf, map + off, (size_t)len);
+        return guard_faulted(io->guard) ? -1 : 0;
+    }
     uint8_t *p = buf;
     while (len > 0) {
         size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
