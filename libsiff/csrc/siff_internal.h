@@ -172,15 +172,13 @@ typedef struct {
 void siff_span_add(const siff_file *f, siff_span *sp, const siff_frame_data *fd);
 void siff_span_end(const siff_file *f, siff_span *sp);
 
-/* Loops over a raw frame's photons: IDX (photon index in the frame), PIX (registered pixel)
- * and TAU (u32 bin). Geometry is copied to locals first: extensions build with
- * -fno-strict-aliasing, so output stores would otherwise force reloads of the frame fields on
- * every photon. Out-of-range coordinates wrap modulo H and W and are counted in *oor. */
-#define SIFF_RAW_LOOP_(SHIFTED, IDX, PIX, TAU, ...)                                    \
-    for (uint64_t IDX = 0; IDX < n_; IDX++) {                                          \
-        uint64_t w_;                                                                   \
-        memcpy(&w_, p_ + 8 * IDX, 8);                                                  \
-        uint32_t y_ = (uint32_t)(w_ >> 48), x_ = (uint32_t)((w_ >> 32) & 0xffffu);     \
+/* One photon word WORD of a raw frame (index IDX_V): IDX (photon index in the frame), PIX
+ * (registered pixel) and TAU (u32 bin) for the body. Out-of-range coordinates wrap modulo H
+ * and W and are counted in oor_. */
+#define SIFF_RAW_ONE_(SHIFTED, WORD, IDX_V, IDX, PIX, TAU, ...)                           \
+    {                                                                                  \
+        const uint64_t IDX = (IDX_V);                                                  \
+        uint32_t y_ = (uint32_t)((WORD) >> 48), x_ = (uint32_t)(((WORD) >> 32) & 0xffffu); \
         if (y_ >= H_ || x_ >= W_) {                                                    \
             oor_++;                                                                    \
             y_ %= H_;                                                                  \
@@ -193,10 +191,34 @@ void siff_span_end(const siff_file *f, siff_span *sp);
             if (x_ >= W_) x_ -= W_;                                                    \
         }                                                                              \
         const uint32_t PIX = y_ * W_ + x_;                                             \
-        const uint32_t TAU = (uint32_t)w_;                                             \
+        const uint32_t TAU = (uint32_t)(WORD);                                         \
+        (void)IDX;                                                                     \
         (void)PIX;                                                                     \
         (void)TAU;                                                                     \
         __VA_ARGS__                                                                    \
+    }
+
+/* Loops over a raw frame's photons (see SIFF_RAW_ONE_), four at a time: the four words are
+ * loaded before any body runs (extensions build with -fno-strict-aliasing, so a body's
+ * output stores would otherwise order every load after them), and IDX & 3 is known in each
+ * of the four bodies. Geometry is copied to locals first for the same reason. */
+#define SIFF_RAW_LOOP_(SHIFTED, IDX, PIX, TAU, ...)                                    \
+    uint64_t g_ = 0;                                                                   \
+    for (; g_ + 4 <= n_; g_ += 4) {                                                    \
+        uint64_t w0_, w1_, w2_, w3_;                                                   \
+        memcpy(&w0_, p_ + 8 * g_, 8);                                                  \
+        memcpy(&w1_, p_ + 8 * g_ + 8, 8);                                              \
+        memcpy(&w2_, p_ + 8 * g_ + 16, 8);                                             \
+        memcpy(&w3_, p_ + 8 * g_ + 24, 8);                                             \
+        SIFF_RAW_ONE_(SHIFTED, w0_, g_, IDX, PIX, TAU, __VA_ARGS__)                    \
+        SIFF_RAW_ONE_(SHIFTED, w1_, g_ | 1, IDX, PIX, TAU, __VA_ARGS__)                \
+        SIFF_RAW_ONE_(SHIFTED, w2_, g_ | 2, IDX, PIX, TAU, __VA_ARGS__)                \
+        SIFF_RAW_ONE_(SHIFTED, w3_, g_ | 3, IDX, PIX, TAU, __VA_ARGS__)                \
+    }                                                                                  \
+    for (; g_ < n_; g_++) {                                                            \
+        uint64_t w_;                                                                   \
+        memcpy(&w_, p_ + 8 * g_, 8);                                                   \
+        SIFF_RAW_ONE_(SHIFTED, w_, g_, IDX, PIX, TAU, __VA_ARGS__)                     \
     }
 
 /* Loops over a raw frame's photons (see SIFF_RAW_LOOP_). Unshifted frames take a loop
