@@ -481,50 +481,13 @@ static void frame_class_histogram(const kctx *k, const siff_frame_data *fd, uint
     }););
 }
 
-/* 1 when a raw photon word's coordinates lie outside an H x W frame. */
-static inline uint64_t raw_outside(uint64_t w, uint32_t H, uint32_t W) {
-    return (uint64_t)(((uint32_t)(w >> 48) >= H) | (((uint32_t)(w >> 32) & 0xffffu) >= W));
-}
-
-/* Arrival histogram of a raw frame, four photons at a time into the four copies: the bins
- * need no pixel, so coordinates are only checked (branch-free) for the out-of-range count. */
-static void raw_histogram(const siff_frame_data *fd, uint32_t L, uint64_t *h0, uint64_t *h1,
-                          uint64_t *h2, uint64_t *h3, uint64_t *oor) {
-    const uint8_t *p = fd->words;
-    const uint64_t n = fd->n;
-    const uint32_t H = fd->H, W = fd->W;
-    uint64_t bad = 0, j = 0;
-    for (; j + 4 <= n; j += 4) {
-        uint64_t w[4];
-        memcpy(&w[0], p + 8 * j, 8);
-        memcpy(&w[1], p + 8 * j + 8, 8);
-        memcpy(&w[2], p + 8 * j + 16, 8);
-        memcpy(&w[3], p + 8 * j + 24, 8);
-        if (raw_outside(w[0], H, W) | raw_outside(w[1], H, W) | raw_outside(w[2], H, W) |
-            raw_outside(w[3], H, W))
-            bad += raw_outside(w[0], H, W) + raw_outside(w[1], H, W) +
-                   raw_outside(w[2], H, W) + raw_outside(w[3], H, W);
-        h0[mod_l((uint32_t)w[0], L)]++;
-        h1[mod_l((uint32_t)w[1], L)]++;
-        h2[mod_l((uint32_t)w[2], L)]++;
-        h3[mod_l((uint32_t)w[3], L)]++;
-    }
-    for (; j < n; j++) {
-        uint64_t w;
-        memcpy(&w, p + 8 * j, 8);
-        bad += raw_outside(w, H, W);
-        h0[mod_l((uint32_t)w, L)]++;
-    }
-    *oor += bad;
-}
-
 /* Arrival histogram of every photon (h: hist_copies * L); photon j adds to copy j % 4. */
 static void frame_histogram(const kctx *k, const siff_frame_data *fd, uint64_t *h, uint64_t *oor) {
     const uint32_t L = k->L;
     const uint64_t step = k->hist_copies > 1 ? L : 0;
     uint64_t *h0 = h, *h1 = h + step, *h2 = h + 2 * step, *h3 = h + 3 * step;
     if (fd->tag == 0) {
-        raw_histogram(fd, L, h0, h1, h2, h3, oor);
+        SIFF_FOR_RAW_PHOTONS_I(fd, oor, j, pix, tau, h[(j & 3) * step + mod_l(tau, L)]++;);
         return;
     }
     const siff_u16u *b = fd->bins;
