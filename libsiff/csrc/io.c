@@ -305,9 +305,11 @@ int siff_io_check(const siff_io *io, siff_error *err) {
  * histogram of 100 MB: 25 ms with the release, 16 ms without, on one thread). */
 #define KEEP_MAPPED_MAX ((uint64_t)256 << 20)
 
+static int keeps_mapped(const siff_io *io) { return io->size <= KEEP_MAPPED_MAX; }
+
 void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
     const uint8_t *map = loaded_map(io);
-    if (!map || len == 0 || off >= io->size || io->size <= KEEP_MAPPED_MAX) return;
+    if (!map || len == 0 || off >= io->size || keeps_mapped(io)) return;
     const uint64_t page = io->page;
     uint64_t lo = off > RELEASE_MARGIN ? off - RELEASE_MARGIN : 0;
     uint64_t hi = len < io->size - off ? off + len : io->size;
@@ -319,7 +321,7 @@ void siff_io_release(const siff_io *io, uint64_t off, uint64_t len) {
 
 static int raw_read(const siff_io *io, uint64_t off, void *buf, uint64_t len) {
     const uint8_t *map = loaded_map(io);
-    if (map && io->size <= KEEP_MAPPED_MAX) { /* a copy, not a system call per read */
+    if (map && keeps_mapped(io)) { /* a copy, not a system call per read */
         memcpy(buf, map + off, (size_t)len);
         return guard_faulted(io->guard) ? -1 : 0;
     }
