@@ -10,8 +10,9 @@ For every call the two readers run interleaved (ours, theirs, ours, ...; best of
 identical. Printed per call: the ratio corrosiffpy / libsiff (above 1: libsiff is faster)
 and libsiff's time over the floor, the time to read the file's bytes once from the page
 cache (scaled to the frames the call reads); per cell also sum_rois(10 masks) / sum_roi,
-and sum_rois(10) / sum_roi of the masks' union (where sums read only covered pixels, the
-cost follows the covered area). The same ratios are printed for the process's CPU time,
+sum_rois(10) / sum_roi of the masks' union (where sums read only covered pixels, the cost
+follows the covered area) and sum_rois(10) / sum_roi of every pixel (on compressed frames:
+the cost of reading the whole count image, the memory-bandwidth bound of any mask sum). The same ratios are printed for the process's CPU time,
 which a loaded machine disturbs much less than wall time. Targets: every
 call >= 2x corrosiffpy (open and get_histogram >= 1.5x); streaming calls within 2x the floor;
 10 masks within 1.5x of one mask.
@@ -41,8 +42,8 @@ SHAPES = ((128, 256), (256, 256), (512, 512))
 COLOURS = (1, 2)
 QUICK = [("compressed", 6.0, (256, 256), 1), ("raw", 0.1, (512, 512), 2),
          ("mixed", 1.0, (128, 256), 2)]
-STREAMING = ("sum_roi", "sum_rois(10)", "sum_roi(union)", "get_histogram", "sum_roi_flim",
-             "sum_rois_flim(10)")
+STREAMING = ("sum_roi", "sum_rois(10)", "sum_roi(union)", "sum_roi(all)", "get_histogram",
+             "sum_roi_flim", "sum_rois_flim(10)")
 OUTPUT_BUDGET = 160e6  # bytes of output per reader for the calls returning per-pixel frames
 
 
@@ -148,6 +149,7 @@ def run_cell(path, repeats: int, corrosiffpy):
     masks = roi_masks(rng, h, w, 10)
     mask = masks[0] | masks[1]
     union = masks.any(axis=0)  # the pixels the 10 masks cover, as one mask
+    every = np.ones((h, w), bool)
     calls = [
         ("open", n, lambda io, mod: mod.open_file(str(path))),
         ("get_frames", n_big, lambda io, mod: io.get_frames(frames=big)),
@@ -155,6 +157,7 @@ def run_cell(path, repeats: int, corrosiffpy):
         ("sum_roi", n, lambda io, mod: io.sum_roi(mask)),
         ("sum_rois(10)", n, lambda io, mod: io.sum_rois(masks)),
         ("sum_roi(union)", n, lambda io, mod: io.sum_roi(union)),
+        ("sum_roi(all)", n, lambda io, mod: io.sum_roi(every)),
         ("get_histogram", n, lambda io, mod: io.get_histogram()),
         ("flim_map", n_big, lambda io, mod: io.flim_map(frames=big)),
         ("sum_roi_flim", n, lambda io, mod: io.sum_roi_flim(mask)),
@@ -179,11 +182,11 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def mask_ratios(results) -> tuple[float, float]:
-    """libsiff's sum_rois(10) time over sum_roi (one mask) and over sum_roi of the union of
-    the 10 masks (one mask covering the same pixels)."""
+def mask_ratios(results) -> tuple[float, float, float]:
+    """libsiff's sum_rois(10) time over sum_roi: of one mask, of the union of the 10 masks
+    (one mask covering the same pixels) and of every pixel."""
     ten = results["sum_rois(10)"][0]
-    return ten / results["sum_roi"][0], ten / results["sum_roi(union)"][0]
+    return tuple(ten / results[call][0] for call in ("sum_roi", "sum_roi(union)", "sum_roi(all)"))
 
 
 def report_cell(name, path, results, density) -> list[str]:
@@ -206,9 +209,10 @@ def report_cell(name, path, results, density) -> list[str]:
         misses += [f"{name} {call}: {f}" for f in flags]
         print(f"{call:28s} {t_ours * 1e3:11.2f} {t_theirs * 1e3:15.2f} {ratio:6.2f} "
               f"{to_floor:8.2f} {'  MISS ' + ', '.join(flags) if flags else ''}", flush=True)
-    ten, per_area = mask_ratios(results)
+    ten, per_area, per_all = mask_ratios(results)
     print(f"sum_rois(10) / sum_roi: {ten:.2f}{'  MISS > 1.5' if ten > 1.5 else ''}; "
-          f"sum_rois(10) / sum_roi(union of the 10): {per_area:.2f}")
+          f"sum_rois(10) / sum_roi(union of the 10): {per_area:.2f}; "
+          f"sum_rois(10) / sum_roi(every pixel): {per_all:.2f}")
     if ten > 1.5:
         misses.append(f"{name} sum_rois(10)/sum_roi = {ten:.2f}")
     return misses
@@ -256,16 +260,16 @@ def main() -> None:
 def print_summary(what: str, summary) -> None:
     print(f"\n== summary ({what}): corrosiffpy / libsiff per call, and libsiff / floor for "
           "streaming calls; 10/1 = sum_rois(10) / sum_roi; 10/u = sum_rois(10) / sum_roi of "
-          "the union of the 10 masks (the same pixels as one mask)")
+          "the union of the 10 masks (the same pixels as one mask); 10/all = sum_rois(10) / "
+          "sum_roi of every pixel")
     calls = list(summary[0][1]) if summary else []
-    print("cell".ljust(28) + "".join(c[:13].rjust(14) for c in calls) + "  10/1".rjust(7)
-          + "  10/u".rjust(7))
+    print("cell".ljust(28) + "".join(c[:13].rjust(14) for c in calls)
+          + "".join(c.rjust(7) for c in ("10/1", "10/u", "10/all")))
     for name, results in summary:
         row = "".join(
             (f"{t / o:.2f}" + (f"|{o / f:.1f}" if c in STREAMING else "")).rjust(14)
             for c, (o, t, f) in results.items())
-        ten, per_area = mask_ratios(results)
-        print(name.ljust(28) + row + f"{ten:7.2f}{per_area:7.2f}")
+        print(name.ljust(28) + row + "".join(f"{r:7.2f}" for r in mask_ratios(results)))
 
 
 if __name__ == "__main__":
