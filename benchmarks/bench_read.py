@@ -12,10 +12,10 @@ and libsiff's time over the floor, the time to read the file's bytes once from t
 cache (scaled to the frames the call reads); per cell also sum_rois(10 masks) / sum_roi,
 sum_rois(10) / sum_roi of the masks' union (where sums read only covered pixels, the cost
 follows the covered area) and sum_rois(10) / sum_roi of every pixel (on compressed frames:
-the cost of reading the whole count image, the memory-bandwidth bound of any mask sum). The same ratios are printed for the process's CPU time,
-which a loaded machine disturbs much less than wall time. Targets: every
-call >= 2x corrosiffpy (open and get_histogram >= 1.5x); streaming calls within 2x the floor;
-10 masks within 1.5x of one mask.
+the cost of reading the whole count image, the memory-bandwidth bound of any mask sum).
+The same ratios are printed for the process's CPU time, which a loaded machine disturbs
+much less than wall time. Targets: every call >= 2x corrosiffpy (open and get_histogram
+>= 1.5x); streaming calls within 2x the floor; 10 masks within 1.5x of one mask.
 
 Usage: python benchmarks/bench_read.py [--quick] [--mb 100] [--repeats 3] [--cells PATTERN]
 """
