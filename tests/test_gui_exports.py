@@ -253,8 +253,8 @@ def acquisitions(tmp_path_factory):
     return folder
 
 
-def batch_window(qtbot, tmp_path, acquisitions):
-    w = make_window(qtbot, tmp_path, acquisitions / "fly0.siff")
+def batch_window(qtbot, tmp_path, acquisition):
+    w = make_window(qtbot, tmp_path, acquisition)
     masks = np.zeros((2, *SHAPE), bool)
     masks[0, :, 4:14, 6:18] = True
     masks[1, 0, 15:22, 3:30] = True
@@ -264,7 +264,7 @@ def batch_window(qtbot, tmp_path, acquisitions):
 
 
 def test_batch_from_the_app_equals_siff_batch(qtbot, tmp_path, acquisitions, capsys):
-    w = batch_window(qtbot, tmp_path, acquisitions)
+    w = batch_window(qtbot, tmp_path, acquisitions / "fly0.siff")
     dialog = BatchDialog(w.session_document(), SHAPE, w.session.path, sync=True, parent=w)
     qtbot.addWidget(dialog)
     dialog.add_paths([str(acquisitions)])
@@ -288,8 +288,44 @@ def test_batch_from_the_app_equals_siff_batch(qtbot, tmp_path, acquisitions, cap
     w.close()
 
 
+def test_batch_from_the_app_registers_each_file_like_the_session(qtbot, tmp_path):
+    """With "Register each file first", every file gets the open session's registration
+    settings (set here by the user before opening it), on threads of this process."""
+    from libsiff.registration import RegistrationInfo, default_registration_path
+
+    folder = tmp_path / "moving"
+    folder.mkdir()
+    spec = dict(height=SHAPE[1], width=SHAPE[2], slices=SHAPE[0], colors=1, flyback_planes=1,
+                timepoints=12, taus_ns=(2.5,), motion="jitter", max_shift_px=2,
+                photons_per_pixel=2.0)
+    template = simulate(tmp_path / "template.siff", SimulationSpec(**spec, seed=40)).path
+    for i in range(2):
+        simulate(folder / f"m{i}.siff", SimulationSpec(**spec, seed=41 + i))
+    with SiffReader(template) as reader:
+        reader.register(num_cycles=2, max_shift=3, reference_sigma=0.5, workers=1)
+    w = batch_window(qtbot, tmp_path, template)
+    dialog = BatchDialog(w.session_document(), SHAPE, template, sync=True, parent=w)
+    qtbot.addWidget(dialog)
+    dialog.add_paths([str(folder)])
+    dialog.out.edit.setText(str(tmp_path / "out"))
+    dialog.workers.setValue(0)
+    dialog.threads.setValue(2)
+    dialog.register.setChecked(True)
+    dialog.start()
+    assert dialog.result is not None, dialog.message
+    assert [o.status for o in dialog.result.outcomes] == ["done"] * 2
+    for i in range(2):
+        info = RegistrationInfo.load(default_registration_path(folder / f"m{i}.siff"))
+        assert info.registration_type.value == "siffpy"
+        assert info.options["num_cycles"] == 2 and info.options["max_shift"] == [3, 3]
+        assert info.options["reference_sigma"] == 0.5
+        assert "# registration: siffpy" in (tmp_path / "out" / f"m{i}.csv").read_text()
+    dialog.close()
+    w.close()
+
+
 def test_batch_from_the_app_cancels(qtbot, tmp_path, acquisitions):
-    w = batch_window(qtbot, tmp_path, acquisitions)
+    w = batch_window(qtbot, tmp_path, acquisitions / "fly0.siff")
     dialog = BatchDialog(w.session_document(), SHAPE, w.session.path, sync=False, parent=w)
     qtbot.addWidget(dialog)
     dialog.add_paths([str(acquisitions / f"fly{i}.siff") for i in range(3)])

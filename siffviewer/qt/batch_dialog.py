@@ -26,7 +26,7 @@ class BatchDialog(QtWidgets.QDialog):
                  parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Apply session to files")
-        self.doc, self.shape, self.sync = doc, tuple(shape), sync
+        self.doc, self.shape, self.source, self.sync = doc, tuple(shape), Path(source), sync
         self.job: Job | None = None
         self.result = None
         self.message = ""
@@ -50,7 +50,17 @@ class BatchDialog(QtWidgets.QDialog):
         self.workers = QtWidgets.QSpinBox()
         self.workers.setRange(0, 256)
         self.workers.setValue(os.cpu_count() or 1)
-        self.workers.setToolTip("Dask worker processes (0: one file after the other here)")
+        self.workers.setToolTip("Dask worker processes (0: no Dask, the files run in this "
+                                "process)")
+        self.threads = QtWidgets.QSpinBox()
+        self.threads.setRange(1, 64)
+        self.threads.setValue(1)
+        self.threads.setToolTip("Files each worker runs at once, on threads (with 0 workers: "
+                                "files this process runs at once)")
+        self.register = QtWidgets.QCheckBox(
+            "Register each file first (this session's registration method and channel)")
+        self.register.setToolTip("Without it, files registered before use their saved "
+                                 "registration and the others are read unregistered")
         self.nwb = QtWidgets.QCheckBox("Also write an NWB file per acquisition")
         self.wide = QtWidgets.QCheckBox("Wide CSV (one column per ROI)")
         self.force = QtWidgets.QCheckBox("Redo files whose outputs are up to date")
@@ -66,6 +76,8 @@ class BatchDialog(QtWidgets.QDialog):
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Output folder:", self.out)
         form.addRow("Workers:", self.workers)
+        form.addRow("Threads per worker:", self.threads)
+        form.addRow(self.register)
         form.addRow(self.nwb)
         form.addRow(self.wide)
         form.addRow(self.force)
@@ -127,7 +139,7 @@ class BatchDialog(QtWidgets.QDialog):
     # ------------------------------------------------------------------ running
     def start(self) -> Job | None:
         """Run the batch in the background; returns its Job (None when nothing to do)."""
-        from ..model.batch import run_batch, session_options
+        from ..model.batch import registration_settings, run_batch, session_options
 
         paths, out = self.paths(), self.out.path()
         if not paths:
@@ -141,10 +153,18 @@ class BatchDialog(QtWidgets.QDialog):
         except OSError as e:
             self.status.setText(f"Cannot write to {out}: {e.strerror or e}")
             return None
-        workers, nwb, force = self.workers.value(), self.nwb.isChecked(), self.force.isChecked()
+        workers, threads = self.workers.value(), self.threads.value()
+        nwb, force = self.nwb.isChecked(), self.force.isChecked()
+        try:
+            register = (registration_settings(self.source, self.doc.channel)
+                        if self.register.isChecked() else False)
+        except (OSError, ValueError) as e:
+            self.status.setText(f"Cannot read the registration settings of {self.source}: {e}")
+            return None
 
         def work(progress, cancelled):
-            return run_batch(paths, out, options, workers=workers, force=force, nwb=nwb,
+            return run_batch(paths, out, options, register=register, workers=workers,
+                             threads=threads, force=force, nwb=nwb,
                              progress=lambda done, total, _o: progress(done, total),
                              cancel=cancelled)
 
@@ -155,8 +175,10 @@ class BatchDialog(QtWidgets.QDialog):
         job.cancelled.connect(self._cancelled)
         self.table.setRowCount(0)
         self.progress.setRange(0, 0)  # busy until the first file ends
-        self.status.setText(f"Running on {workers or 'no'} Dask worker"
-                            f"{'s' if workers != 1 else ''}…")
+        where = (f"{workers} Dask worker{'s' if workers != 1 else ''}" if workers else
+                 "this process, without Dask")
+        self.status.setText(f"Running on {where}, {threads} file{'s' if threads != 1 else ''}"
+                            f" at a time each…")
         self._running(True)
         job.start()
         return job

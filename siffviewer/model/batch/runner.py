@@ -45,7 +45,7 @@ class BatchResult:
 
 
 def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
-              options: TraceExportOptions | None = None, register: bool = False,
+              options: TraceExportOptions | None = None, register: bool | dict = False,
               force: bool = False, cancel_event: str | None = None, nwb: bool = False,
               subject: dict | None = None) -> list[FileJob]:
     """One FileJob per acquisition found in ``paths`` (files, or folders of ``.siff``);
@@ -64,14 +64,15 @@ def plan_jobs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
         raise ValueError("no acquisitions to process (folders are searched for .siff files)")
     out_dir = Path(out_dir).absolute()  # workers may run in another folder
     out_dir.mkdir(parents=True, exist_ok=True)
-    reg = registration_settings(options.template, options.channel) if register else None
+    reg = (dict(register) if isinstance(register, dict) else
+           registration_settings(options.template, options.channel) if register else None)
     return [FileJob(str(src.absolute()), str(out_dir), name, options, reg, force, cancel_event,
                     nwb, subject)
             for src, name in zip(sources, output_names(sources), strict=True)]
 
 
 def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-              options: TraceExportOptions | None = None, *, register: bool = False,
+              options: TraceExportOptions | None = None, *, register: bool | dict = False,
               force: bool = False, workers: int | None = None, scheduler: str | None = None,
               threads: int = 1, progress: ProgressCallback | None = None,
               cancel: CancelCallback | None = None, nwb: bool = False,
@@ -83,7 +84,9 @@ def run_batch(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     paths : files, or folders whose ``.siff`` files are taken (not recursively)
     out_dir : folder of the outputs (created when missing)
     options : the analysis, as for ``siff export-traces`` (None: the defaults)
-    register : register each file first, with the template's registration settings
+    register : register each file first: True with the template's registration settings
+        (the defaults without a template), or with the settings given (a dict as
+        ``registration_settings`` returns)
     force : redo files whose outputs are current (by default they are skipped)
     workers : processes of a local Dask cluster (default: the number of cores divided by
         ``threads``); 0 runs the files in this process, without Dask: one after the other,
