@@ -304,6 +304,7 @@ def test_batch_from_the_app_registers_each_file_like_the_session(qtbot, tmp_path
     with SiffReader(template) as reader:
         reader.register(num_cycles=2, max_shift=3, reference_sigma=0.5, workers=1)
     w = batch_window(qtbot, tmp_path, template)
+    w.state.update(registered=False)  # registering implies registered traces
     dialog = BatchDialog(w.session_document(), SHAPE, template, sync=True, parent=w)
     qtbot.addWidget(dialog)
     dialog.add_paths([str(folder)])

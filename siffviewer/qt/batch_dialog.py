@@ -4,6 +4,7 @@ background with progress and cancel, ending with the summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -155,12 +156,15 @@ class BatchDialog(QtWidgets.QDialog):
             return None
         workers, threads = self.workers.value(), self.threads.value()
         nwb, force = self.nwb.isChecked(), self.force.isChecked()
-        try:
-            register = (registration_settings(self.source, self.doc.channel)
-                        if self.register.isChecked() else False)
-        except (OSError, ValueError) as e:
-            self.status.setText(f"Cannot read the registration settings of {self.source}: {e}")
-            return None
+        register = False
+        if self.register.isChecked():
+            try:
+                register = registration_settings(self.source, self.doc.channel)
+            except (OSError, ValueError) as e:
+                self.status.setText(f"Cannot read the registration settings of {self.source}: "
+                                    f"{e}")
+                return None
+            options = dataclasses.replace(options, raw=False)  # traces of what it registers
 
         def work(progress, cancelled):
             return run_batch(paths, out, options, register=register, workers=workers,
