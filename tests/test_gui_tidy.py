@@ -269,6 +269,27 @@ def test_image_gets_most_of_the_window(qtbot, tmp_path, sample, size):
     close(w)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_side_panels_fit_their_column_without_scrolling_sideways(qtbot, tmp_path, sample, size):
+    """Every side panel, the Registration one with its results shown, fits the default
+    column's width: none of its scroll areas needs a horizontal scroll bar."""
+    from siffviewer.qt.registration_panel import RegistrationPanel
+
+    w = make_window(qtbot, tmp_path, size=size)
+    assert w.open_path(sample, remember=False)
+    panel = w.findChild(RegistrationPanel)
+    panel.start()  # synchronous here
+    panel.quality.start()
+    for name in SIDE:
+        w.docks[name].raise_()
+        for _ in range(3):
+            QtWidgets.QApplication.processEvents()
+        for area in w.docks[name].findChildren(QtWidgets.QScrollArea):
+            if area.isVisible():
+                assert not area.horizontalScrollBar().isVisible(), (name, size)
+    close(w)
+
+
 def test_closed_traces_dock_opens_at_a_usable_size(qtbot, tmp_path, sample):
     """Where the traces dock starts closed, one call (View menu, or a panel asking for a
     tab) opens it under the image at about a quarter of the window, not at its panels'

@@ -87,13 +87,16 @@ class QualityTrace(QtWidgets.QWidget):
         self.summary.setMinimumWidth(10)
         self.summary.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                                    QtWidgets.QSizePolicy.Policy.Preferred)
-        row = QtWidgets.QHBoxLayout()
-        for w in (self.controls, self.previous, self.next, self.summary):
-            row.addWidget(w)
-        row.setStretch(3, 1)
+        # two rows: in one, the buttons (and a running job's progress) are wider than the
+        # side dock
+        seek = QtWidgets.QHBoxLayout()
+        for w in (self.previous, self.next, self.summary):
+            seek.addWidget(w)
+        seek.setStretch(2, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addWidget(self.controls)
+        layout.addLayout(seek)
         layout.addWidget(self.plot, 1)
         self.controls.start_button.clicked.connect(self.start)
         self.previous.clicked.connect(lambda: self.seek_flagged(-1))
