@@ -352,6 +352,36 @@ def test_fraction_fit_follows_a_step_through_the_csv(tmp_path):
     np.testing.assert_array_equal(df2.photons_plane0, df.photons)
 
 
+def test_fraction_fit_of_an_roi_with_a_background_roi_is_the_signals(tmp_path):
+    """Long fraction 0.3 then 0.6 of the signal photons (0.8 ns and 3.0 ns) on a 0.5 ns
+    background that is 30 % of the ROI's photons; the background alone in the right third.
+    With the background ROI the CSV's fractions follow the signal; the ROI without one (the
+    same pixels) reads the background's short photons as a smaller long fraction."""
+    shape = (20, 40)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    cell = xx < 20
+    bg_region = xx >= 26
+    frames = [[(np.where(cell, 35.0, 0.0), (0.8, 3.0), (0.7, 0.3) if i < 20 else (0.4, 0.6),
+                0.0), (np.full(shape, 15.0), (0.5,), None, 0.0)] for i in range(40)]
+    path = write_scene(tmp_path / "step_bg.siff", frames, shape, seed=12)
+    doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
+                                ("plain", (0, 0, 255), cell[None], False, True),
+                                ("background", (0, 255, 0), bg_region[None], False, True)],
+                          backgrounds={"cell": {"background_roi": "background"}},
+                          fraction_fit={"enabled": True, "n_exps": 2, "bin_timepoints": 1})
+    save_session(path, doc, (1, *shape))
+    out = tmp_path / "t.csv"
+    assert main(["export-traces", str(path), "-o", str(out)]) == 0
+    df = pd.read_csv(out, comment="#")
+    rows, plain = df[df.roi == "cell"], df[df.roi == "plain"]
+    assert (rows.background_photons / rows.photons).mean() == pytest.approx(0.3, abs=0.02)
+    truth = np.where(rows.timepoint < 20, 0.3, 0.6)
+    err = rows.long_fraction.to_numpy() - truth
+    assert np.abs(err).mean() < 0.02 and np.abs(err).max() < 0.06
+    assert 0.45 <= np.mean(np.abs(err) <= rows.long_fraction_se.to_numpy()) <= 0.9
+    assert (plain.long_fraction.to_numpy() - truth).mean() < -0.07
+
+
 def test_renamed_rois_keep_their_background_correction(qtbot, tmp_path, background_scene,
                                                        capsys):
     """Renaming the corrected ROI and its background ROI in the app keeps the correction

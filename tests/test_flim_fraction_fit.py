@@ -80,6 +80,52 @@ def test_fraction_fit_with_full_resolution_histograms_and_three_components():
                       TAU_BINS)
 
 
+def background_step(seed, scale, n_rows=160):
+    """ROI histograms of a long-fraction step (0.3 then 0.6 of 0.8 / 3.0 ns signal photons)
+    on a 0.5 ns background that is 30 % of the ROI's photons, and the histograms of a
+    background ROI with 1 / ``scale`` times the ROI's area (its photons times ``scale`` are
+    the ROI's background)."""
+    rng = np.random.default_rng(seed)
+    truth = np.where(np.arange(n_rows) < n_rows // 2, 0.3, 0.6)
+    signal, background = 7000, 3000
+    roi = np.stack([histogram(rng, rng.poisson(signal), (0.8, 3.0), (1 - f, f), noise=0.005)
+                    + histogram(rng, rng.poisson(background), (0.5,), noise=0.005)
+                    for f in truth])
+    bg = np.stack([histogram(rng, rng.poisson(background / scale), (0.5,), noise=0.005)
+                   for _ in truth])
+    return truth, roi, bg
+
+
+@pytest.mark.parametrize("scale", [0.5, 4.0])
+def test_background_roi_gives_the_signal_fractions_with_honest_errors(scale):
+    """With the background ROI the fractions are the signal's and their errors cover the
+    scatter, also when the background ROI is small (scale 4: its Poisson error is a large
+    part of the error); without it the short background photons pull the long fraction
+    far down."""
+    truth, roi, bg = background_step(40 + int(scale), scale)
+    pooled, ff = fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, n_exps=2,
+                                        backgrounds=[(bg, scale)])
+    np.testing.assert_allclose(pooled[0].taus, (0.8, 3.0), rtol=0.05)
+    z = (ff.long_fraction[0] - truth) / ff.long_fraction_se[0]
+    # the errors hold the pooled lifetimes fixed: the pooled fit's own error shifts every
+    # row alike (by up to ~0.8 standard errors over seeds), the rows scatter by their errors
+    assert abs(np.mean(z)) < 1.0 and 0.8 < np.std(z) < 1.25, (np.mean(z), np.std(z))
+    assert ff.long_fraction[0, :80].mean() == pytest.approx(0.3, abs=0.015)
+    assert ff.long_fraction[0, 80:].mean() == pytest.approx(0.6, abs=0.015)
+    direct = fit_fractions(roi, pooled[0], TAU_BINS, background=bg, background_scale=scale)
+    np.testing.assert_allclose(direct.long_fraction, ff.long_fraction[0])
+    _, uncorrected = fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, n_exps=2)
+    assert np.mean(uncorrected.long_fraction[0] - truth) < -0.07  # ~ 10 standard errors
+    # a row whose background outweighs its photons has no fraction, and says so
+    heavy = bg.copy()
+    heavy[0] *= 10
+    odd = fit_fractions(roi, pooled[0], TAU_BINS, background=heavy, background_scale=scale)
+    assert np.isnan(odd.long_fraction[0]) and np.isfinite(odd.long_fraction[1:]).all()
+    assert any("background ROI accounts for all" in w for w in odd.warnings)
+    with pytest.raises(ValueError, match="shaped as the histograms"):
+        fit_fractions(roi, pooled[0], TAU_BINS, background=bg[:3], background_scale=scale)
+
+
 # ----------------------------------------------------------------------------- guardrails
 def fit(n_photons, taus, fracs, n_exps, seed, noise=0.01):
     hist = histogram(np.random.default_rng(seed), n_photons, taus, fracs, noise)

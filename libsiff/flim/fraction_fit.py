@@ -14,12 +14,20 @@ by Fisher scoring, vectorised over all ROIs and timepoints at once; the standard
 the inverse expected Fisher information ``N * B^T diag(1/p) B`` at the estimate.
 Histograms may be rebinned (``rebin`` arrival bins per entry) to save memory and time; the
 shapes are rebinned alike, so the likelihood and its errors stay exact for those bins.
+
+With a background ROI, its photons are a further component whose share of each row is known:
+``p = (1 - beta) sum_j f_j p_j + beta q``, with ``beta`` the background ROI's photons of
+that row scaled by the area ratio over the row's photons, and ``q`` the background ROI's
+arrival shape pooled over time. The fractions are then those of the signal photons; their
+standard errors add the Poisson error of the background estimate (propagated through
+``beta``). The pooled fit that sets the lifetimes is made on the pooled histogram with the
+scaled pooled background subtracted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -126,29 +134,38 @@ def _ratio_groups(shapes: np.ndarray, start: np.ndarray, n_groups: int) -> np.nd
     return (idx[:, None] == used[None, :]).astype(np.float64)
 
 
-def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray):
+def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray,
+             beta: Optional[np.ndarray] = None, q: Optional[np.ndarray] = None):
     """Maximum-likelihood fractions of every row of ``d`` and their covariance.
 
     ``p = a + x @ b`` with ``a`` the last (longest) shape and ``b`` the others minus it;
-    Newton's method on the log-likelihood (few iterations: it is nearly quadratic), with
-    ``x`` kept where every probability is positive. The covariance is the inverse expected
-    Fisher information at the estimate.
+    with a background (share ``beta`` (M,) of each row, shape ``q`` (K,)),
+    ``p = (1 - beta) (a + x @ b) + beta q``. Newton's method on the log-likelihood (few
+    iterations: it is nearly quadratic), with ``x`` kept where the signal's probabilities
+    are all positive. The covariance is the inverse expected Fisher information at the
+    estimate.
     """
     a = shapes[-1]
     b = np.ascontiguousarray(shapes[:-1] - a)                  # (m, K)
     bt = np.ascontiguousarray(b.T)
     m = b.shape[0]
     bb = np.einsum("jk,lk->kjl", b, b).reshape(b.shape[1], m * m)
-    # where p = a + x @ b stays positive along each direction (exact for m = 1)
+    if beta is None:
+        s, c = 1.0, a
+    else:
+        s = (1.0 - beta)[:, None]                              # (M, 1)
+        c = s * a + beta[:, None] * q                          # (M, K)
+    s2 = s * s if beta is None else (s * s)[:, :, None]
+    # where a + x @ b stays positive along each direction (exact for m = 1)
     with np.errstate(divide="ignore"):
         lo = np.max(np.where(b > 0, -a / b, -np.inf), axis=1) + 1e-9
         hi = np.min(np.where(b < 0, -a / b, np.inf), axis=1) - 1e-9
     x = np.tile(np.asarray(start, dtype=float), (d.shape[0], 1))
     for _ in range(_ITERATIONS):
-        p = a + x @ b
+        p = c + s * (x @ b)
         w = d / p
-        score = w @ bt                                          # (M, m)
-        hess = ((w / p) @ bb).reshape(-1, m, m) + 1e-12 * np.eye(m)
+        score = s * (w @ bt)                                    # (M, m)
+        hess = s2 * ((w / p) @ bb).reshape(-1, m, m) + 1e-12 * np.eye(m)
         step = np.linalg.solve(hess, score[..., None])[..., 0] if m > 1 else score / hess[:, 0]
         x = np.clip(x + step, lo, hi)
         if m > 1:
@@ -156,7 +173,7 @@ def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray
             x[bad] = np.asarray(start)
         if np.max(np.abs(step), initial=0.0) < 1e-8:
             break
-    info = (n[:, None] * ((1.0 / (a + x @ b)) @ bb)).reshape(-1, m, m)
+    info = s2 * (n[:, None] * ((1.0 / (c + s * (x @ b))) @ bb)).reshape(-1, m, m)
     ok = n > 0
     cov = np.full(info.shape, np.nan)
     cov[ok] = np.linalg.inv(info[ok])
@@ -164,8 +181,19 @@ def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray
     return x, cov
 
 
+def _background_share(bg: np.ndarray, n: np.ndarray, scale: float):
+    """Each row's background share ``beta`` (the scaled background photons over the row's
+    photons) and its variance (the background ROI's counts are Poisson)."""
+    counts = bg.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(n > 0, scale * counts / n, np.nan)
+        var = np.where(n > 0, scale * scale * counts / (n * n), np.nan)
+    return beta, var
+
+
 def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int = 1,
-                  bin_timepoints: int = 1) -> FractionFit:
+                  bin_timepoints: int = 1, background=None,
+                  background_scale: float = 1.0) -> FractionFit:
     """Fractions of ``params``' components in every histogram, lifetimes and IRF fixed.
 
     Parameters
@@ -181,6 +209,12 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
         Count bins per histogram entry.
     bin_timepoints : int
         Pool this many consecutive timepoints (second-to-last axis) per fit.
+    background : array_like (..., K), optional
+        The arrival histograms of a background ROI, row by row as ``histograms`` (photon
+        counts). The fractions are then those of the signal photons (see the module).
+    background_scale : float
+        The background ROI's photons times this are the background in ``histograms``' ROI
+        (its area over the background ROI's).
 
     Returns
     -------
@@ -190,41 +224,76 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
     n_comp = params.n_exp
     if n_comp < 2:
         raise SiffArgumentError("a fraction fit needs at least two components")
-    if bin_timepoints > 1:
-        if h.ndim < 2:
-            raise SiffArgumentError("binning timepoints needs histograms (..., T, K)")
-        t = h.shape[-2] // bin_timepoints
-        h = h[..., :t * bin_timepoints, :].reshape(*h.shape[:-2], t, bin_timepoints,
-                                                   h.shape[-1]).sum(axis=-2)
+    bg = None if background is None else np.asarray(background, dtype=np.float64)
+    if bg is not None and bg.shape != h.shape:
+        raise SiffArgumentError(f"background histograms {bg.shape} are not shaped as the "
+                                f"histograms {h.shape}")
+    if bg is not None and not (np.isfinite(background_scale) and background_scale > 0):
+        raise SiffArgumentError(f"background_scale must be positive, not {background_scale}")
+    h, bg = (_bin_timepoints(a, bin_timepoints) if a is not None else None for a in (h, bg))
     lead = h.shape[:-1]
     fit = _fit_groups(h.shape[-1], rebin, period_bins)
     shapes = component_shapes(params, h.shape[-1], period_bins, rebin, fit)
     start = params.fracs[:-1]
-    if n_comp == 2 and shapes.shape[1] > _GROUPS:
-        groups = _ratio_groups(shapes, start, _GROUPS)
-        shapes = shapes @ groups
-        d = h.reshape(-1, h.shape[-1])[:, fit] @ groups
+    d = h.reshape(-1, h.shape[-1])[:, fit]
+    if bg is not None:
+        # the likelihood no longer depends on a bin through one ratio: no merged groups
+        bg = bg.reshape(-1, bg.shape[-1])[:, fit]
+        n = d.sum(axis=1)
+        beta, beta_var = _background_share(bg, n, background_scale)
+        pooled_bg = bg.sum(axis=0)
+        q = pooled_bg / pooled_bg.sum() if pooled_bg.sum() > 0 else shapes[-1]
+        usable = (n > 0) & (beta < 1.0)
+        beta = np.where(usable, beta, 0.0)
+        x, cov = _scoring(d, np.where(usable, n, 0.0), shapes, start, beta, q)
+        # the Poisson error of the background estimate, through d x / d beta
+        delta = 1e-4
+        x2, _ = _scoring(d, np.where(usable, n, 0.0), shapes, start,
+                         np.minimum(beta + delta, 1.0 - 1e-9), q)
+        jac = (x2 - x) / delta                                  # (M, m)
+        cov = cov + jac[:, :, None] * jac[:, None, :] * np.where(usable, beta_var,
+                                                                 0.0)[:, None, None]
+        too_much = int(np.sum((n > 0) & ~usable))
     else:
-        d = h.reshape(-1, h.shape[-1])[:, fit]
-    n = d.sum(axis=1)
-    x, cov = _scoring(d, n, shapes, start)
+        if n_comp == 2 and shapes.shape[1] > _GROUPS:
+            groups = _ratio_groups(shapes, start, _GROUPS)
+            shapes = shapes @ groups
+            d = d @ groups
+        n = d.sum(axis=1)
+        x, cov = _scoring(d, n, shapes, start)
+        usable, too_much = n > 0, 0
     fr = np.concatenate([x, 1.0 - x.sum(axis=1, keepdims=True)], axis=1)
     var_last = cov.sum(axis=(1, 2))
     se = np.sqrt(np.clip(np.concatenate([np.diagonal(cov, axis1=1, axis2=2),
                                          var_last[:, None]], axis=1), 0.0, None))
-    se[n <= 0] = np.nan
+    se[~usable] = np.nan
     warns = []
     if np.any(n <= 0):
         warns.append(f"{int(np.sum(n <= 0))} timepoint(s) without photons have no fractions")
+    if too_much:
+        warns.append(f"{too_much} timepoint(s) have no fractions: the background ROI accounts "
+                     "for all of their photons")
     with params.as_units(FlimUnits.NANOSECONDS):
         taus_ns = params.taus.copy()
     return FractionFit(fr.reshape(*lead, n_comp), se.reshape(*lead, n_comp), n.reshape(lead),
                        taus_ns, int(bin_timepoints), warns)
 
 
+def _bin_timepoints(h: np.ndarray, bin_timepoints: int) -> np.ndarray:
+    """Sums of ``bin_timepoints`` consecutive rows (second-to-last axis); the rest dropped."""
+    if bin_timepoints <= 1:
+        return h
+    if h.ndim < 2:
+        raise SiffArgumentError("binning timepoints needs histograms (..., T, K)")
+    t = h.shape[-2] // bin_timepoints
+    return h[..., :t * bin_timepoints, :].reshape(*h.shape[:-2], t, bin_timepoints,
+                                                  h.shape[-1]).sum(axis=-2)
+
+
 def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
                            n_exps: int = 2, calibration: Optional[Calibration] = None,
-                           rebin: int = 1, bin_timepoints: int = 1
+                           rebin: int = 1, bin_timepoints: int = 1,
+                           backgrounds: Optional[Sequence] = None
                            ) -> tuple[List[FLIMParams], FractionFit]:
     """Fit each ROI's pooled photons, then its component fractions over time.
 
@@ -242,6 +311,9 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
         With an IRF width, the pooled fits hold its IRF (:meth:`Calibration.fit`).
     rebin, bin_timepoints : int
         As :func:`fit_fractions`.
+    backgrounds : sequence, optional
+        Per ROI, None or ``(histograms (T, K), scale)``: its background ROI's histograms and
+        area ratio (:func:`fit_fractions`' ``background`` and ``background_scale``).
 
     Returns
     -------
@@ -257,18 +329,25 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     h = np.asarray(histograms, dtype=np.float64)
     if h.ndim != 3:
         raise SiffArgumentError("histograms must be (R, T, K)")
+    backgrounds = list(backgrounds) if backgrounds is not None else [None] * h.shape[0]
+    if len(backgrounds) != h.shape[0]:
+        raise SiffArgumentError(f"{len(backgrounds)} backgrounds for {h.shape[0]} ROIs")
     k = h.shape[-1]
     centers = np.arange(k) * rebin + 0.5 * (rebin - 1)
     fit_entries = _fit_groups(k, rebin, period_bins)
     pooled = []
-    for roi_hist in h.sum(axis=1):
+    for roi_hist, bg in zip(h.sum(axis=1), backgrounds, strict=True):
+        if bg is not None:  # the signal's shape: the scaled background subtracted
+            roi_hist = np.clip(roi_hist - bg[1] * np.asarray(bg[0], np.float64).sum(axis=0),
+                               0.0, None)
         kw = dict(x_range=centers, fit_bins=fit_entries, period_bins=period_bins)
         if calibration is not None and calibration.irf_sigma_bins is not None:
             pooled.append(calibration.fit(roi_hist, n_exps=n_exps, **kw))
         else:
             pooled.append(fit_params_to_data(roi_hist, n_exps=n_exps, bin_width_ps=bin_width_ps,
                                              **kw))
-    fits = [fit_fractions(h[r], pooled[r], period_bins, rebin, bin_timepoints)
+    fits = [fit_fractions(h[r], pooled[r], period_bins, rebin, bin_timepoints,
+                          *(backgrounds[r] if backgrounds[r] is not None else (None,)))
             for r in range(h.shape[0])]
     merged = FractionFit(np.stack([f.fractions for f in fits]),
                          np.stack([f.fraction_se for f in fits]),

@@ -53,8 +53,9 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
     ``background_photons``, ``signal_photons``, ``corrected_lifetime_ns`` and
     ``corrected_lifetime_se_ns``; with any neuropil ``neuropil_photons`` and
     ``neuropil_corrected_photons``; with the fraction fit ``long_fraction`` and
-    ``long_fraction_se``; with ``per_plane`` ``photons_plane<z>`` for every plane.
-    Timepoints missing a plane's frame (the end of a file) are NaN.
+    ``long_fraction_se`` (of the signal photons where the ROI has a background ROI); with
+    ``per_plane`` ``photons_plane<z>`` for every plane. Timepoints missing a plane's frame
+    (the end of a file) are NaN.
     """
     backgrounds = backgrounds or {}
     fraction = fraction or FractionFitSettings()
@@ -166,10 +167,13 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
             cols.setdefault(f"photons_plane{z}", np.full((R, T), np.nan))
     if fraction.enabled and len(ok) >= fraction.bin_timepoints:
         hist = roi_histograms[:R]
+        # an ROI with a background ROI: the fractions of its signal photons
+        bgs = [(hist[bg_of[r]], float(masks[r].sum()) / float(masks[bg_of[r]].sum()))
+               if r in bg_of else None for r in range(R)]
         pooled, fit = fit_lifetime_over_time(
             hist, calibration.period_bins, calibration.bin_width_ps, fraction.n_exps,
             calibration if calibration.irf_sigma_bins is not None else None, fraction.rebin,
-            fraction.bin_timepoints)
+            fraction.bin_timepoints, backgrounds=bgs)
         b = fraction.bin_timepoints
         n_rows = fit.long_fraction.shape[1] * b
         for key, values in (("long_fraction", fit.long_fraction),
