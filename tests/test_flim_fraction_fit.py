@@ -122,8 +122,38 @@ def test_background_roi_gives_the_signal_fractions_with_honest_errors(scale):
     odd = fit_fractions(roi, pooled[0], TAU_BINS, background=heavy, background_scale=scale)
     assert np.isnan(odd.long_fraction[0]) and np.isfinite(odd.long_fraction[1:]).all()
     assert any("background ROI accounts for all" in w for w in odd.warnings)
+    assert not any("bound" in w for w in ff.warnings)
+    # a background over-subtracted (three times too much) pins fractions at a bound: said
+    over = fit_fractions(roi, pooled[0], TAU_BINS, background=bg, background_scale=3 * scale)
+    assert any("ended at a bound of the fractions" in w for w in over.warnings)
     with pytest.raises(ValueError, match="shaped as the histograms"):
         fit_fractions(roi, pooled[0], TAU_BINS, background=bg[:3], background_scale=scale)
+    with pytest.raises(ValueError, match="ROI 0: a background is"):
+        fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, backgrounds=[(bg[:, :10], scale)])
+    with pytest.raises(ValueError, match="ROI 0: background scale must be positive"):
+        fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, backgrounds=[(bg, 0.0)])
+
+
+@pytest.mark.parametrize("taus, fracs", [((0.8, 3.0), (0.6, 0.4)),
+                                          ((0.5, 1.8, 4.0), (0.35, 0.35, 0.3))])
+def test_errors_stay_honest_when_the_background_is_most_of_the_photons(taus, fracs):
+    """75 % of each row's photons are a 0.5 ns background (background ROI of the same area):
+    with the true lifetimes held, every fraction's z-scores over 1200 rows have a standard
+    deviation of 1 (the errors of both Poisson counts behind the background share count)."""
+    rng = np.random.default_rng(50 + len(taus))
+    rows, signal, background = 1200, 2500, 7500
+    roi = np.stack([histogram(rng, rng.poisson(signal), taus, fracs, noise=0.005)
+                    + histogram(rng, rng.poisson(background), (0.5,), noise=0.005)
+                    for _ in range(rows)])
+    bg = np.stack([histogram(rng, rng.poisson(background), (0.5,), noise=0.005)
+                   for _ in range(rows)])
+    truth = FLIMParams(*(Exp(t, f, "ns") for t, f in zip(taus, fracs, strict=True)),
+                       Irf(1.2 - BIN_PS / 2000, 0.12, "ns"), noise=0.005, bin_width_ps=BIN_PS)
+    ff = fit_fractions(roi, truth, TAU_BINS, background=bg, background_scale=1.0)
+    for j, f in enumerate(fracs):
+        z = (ff.fractions[:, j] - f) / ff.fraction_se[:, j]
+        assert abs(np.mean(z)) < 0.15 and 0.93 < np.std(z) < 1.07, (j, np.mean(z), np.std(z))
+    assert not ff.warnings
 
 
 # ----------------------------------------------------------------------------- guardrails

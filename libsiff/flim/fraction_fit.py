@@ -156,10 +156,7 @@ def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray
         s = (1.0 - beta)[:, None]                              # (M, 1)
         c = s * a + beta[:, None] * q                          # (M, K)
     s2 = s * s if beta is None else (s * s)[:, :, None]
-    # where a + x @ b stays positive along each direction (exact for m = 1)
-    with np.errstate(divide="ignore"):
-        lo = np.max(np.where(b > 0, -a / b, -np.inf), axis=1) + 1e-9
-        hi = np.min(np.where(b < 0, -a / b, np.inf), axis=1) - 1e-9
+    lo, hi = _bounds(shapes)
     x = np.tile(np.asarray(start, dtype=float), (d.shape[0], 1))
     for _ in range(_ITERATIONS):
         p = c + s * (x @ b)
@@ -181,13 +178,25 @@ def _scoring(d: np.ndarray, n: np.ndarray, shapes: np.ndarray, start: np.ndarray
     return x, cov
 
 
+def _bounds(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``a + x @ b`` (see :func:`_scoring`) stays positive along each direction of
+    ``x`` (exact for two components)."""
+    a = shapes[-1]
+    b = shapes[:-1] - a
+    with np.errstate(divide="ignore"):
+        lo = np.max(np.where(b > 0, -a / b, -np.inf), axis=1) + 1e-9
+        hi = np.min(np.where(b < 0, -a / b, np.inf), axis=1) - 1e-9
+    return lo, hi
+
+
 def _background_share(bg: np.ndarray, n: np.ndarray, scale: float):
     """Each row's background share ``beta`` (the scaled background photons over the row's
-    photons) and its variance (the background ROI's counts are Poisson)."""
+    photons) and its variance: from the background ROI's Poisson count, and from the row's
+    own Poisson total ``n`` (the row's score is uncorrelated with ``n``, so the two add)."""
     counts = bg.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = np.where(n > 0, scale * counts / n, np.nan)
-        var = np.where(n > 0, scale * scale * counts / (n * n), np.nan)
+        var = np.where(n > 0, scale * scale * counts / (n * n) + beta * beta / n, np.nan)
     return beta, var
 
 
@@ -246,11 +255,10 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
         usable = (n > 0) & (beta < 1.0)
         beta = np.where(usable, beta, 0.0)
         x, cov = _scoring(d, np.where(usable, n, 0.0), shapes, start, beta, q)
-        # the Poisson error of the background estimate, through d x / d beta
-        delta = 1e-4
-        x2, _ = _scoring(d, np.where(usable, n, 0.0), shapes, start,
-                         np.minimum(beta + delta, 1.0 - 1e-9), q)
-        jac = (x2 - x) / delta                                  # (M, m)
+        # the error of the background share, through d x / d beta (finite difference)
+        beta2 = np.minimum(beta + 1e-4, 1.0 - 1e-9)
+        x2, _ = _scoring(d, np.where(usable, n, 0.0), shapes, start, beta2, q)
+        jac = (x2 - x) / (beta2 - beta)[:, None]                # (M, m)
         cov = cov + jac[:, :, None] * jac[:, None, :] * np.where(usable, beta_var,
                                                                  0.0)[:, None, None]
         too_much = int(np.sum((n > 0) & ~usable))
@@ -273,6 +281,12 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
     if too_much:
         warns.append(f"{too_much} timepoint(s) have no fractions: the background ROI accounts "
                      "for all of their photons")
+    at_bound = int(np.sum(usable & np.any(np.isclose(x, _bounds(shapes)[0]) |
+                                          np.isclose(x, _bounds(shapes)[1]), axis=1)))
+    if at_bound:
+        warns.append(f"{at_bound} timepoint(s) ended at a bound of the fractions (where the "
+                     "signal's model would turn negative): their errors mean little; too few "
+                     "photons, or a background over-subtracted?")
     with params.as_units(FlimUnits.NANOSECONDS):
         taus_ns = params.taus.copy()
     return FractionFit(fr.reshape(*lead, n_comp), se.reshape(*lead, n_comp), n.reshape(lead),
@@ -332,6 +346,14 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     backgrounds = list(backgrounds) if backgrounds is not None else [None] * h.shape[0]
     if len(backgrounds) != h.shape[0]:
         raise SiffArgumentError(f"{len(backgrounds)} backgrounds for {h.shape[0]} ROIs")
+    for r, bg in enumerate(backgrounds):
+        if bg is None:
+            continue
+        if len(bg) != 2 or np.shape(bg[0]) != h.shape[1:]:
+            raise SiffArgumentError(f"ROI {r}: a background is (histograms {h.shape[1:]}, "
+                                    "scale)")
+        if not (np.isfinite(bg[1]) and bg[1] > 0):
+            raise SiffArgumentError(f"ROI {r}: background scale must be positive, not {bg[1]}")
     k = h.shape[-1]
     centers = np.arange(k) * rebin + 0.5 * (rebin - 1)
     fit_entries = _fit_groups(k, rebin, period_bins)
