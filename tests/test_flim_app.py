@@ -6,6 +6,7 @@ photons and file frames match the frames themselves; the fraction fit finds a si
 """
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -364,9 +365,12 @@ def test_fraction_fit_of_an_roi_with_a_background_roi_is_the_signals(tmp_path):
     frames = [[(np.where(cell, 35.0, 0.0), (0.8, 3.0), (0.7, 0.3) if i < 20 else (0.4, 0.6),
                 0.0), (np.full(shape, 15.0), (0.5,), None, 0.0)] for i in range(40)]
     path = write_scene(tmp_path / "step_bg.siff", frames, shape, seed=12)
+    speck = np.zeros(shape, bool)
+    speck[10, 10] = True  # ~50 photons per timepoint: too few for two components
     doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
                                 ("plain", (0, 0, 255), cell[None], False, True),
-                                ("background", (0, 255, 0), bg_region[None], False, True)],
+                                ("background", (0, 255, 0), bg_region[None], False, True),
+                                ("speck", (0, 255, 255), speck[None], False, True)],
                           backgrounds={"cell": {"background_roi": "background"}},
                           fraction_fit={"enabled": True, "n_exps": 2, "bin_timepoints": 1})
     save_session(path, doc, (1, *shape))
@@ -380,6 +384,10 @@ def test_fraction_fit_of_an_roi_with_a_background_roi_is_the_signals(tmp_path):
     assert np.abs(err).mean() < 0.02 and np.abs(err).max() < 0.06
     assert 0.45 <= np.mean(np.abs(err) <= rows.long_fraction_se.to_numpy()) <= 0.9
     assert (plain.long_fraction.to_numpy() - truth).mean() < -0.07
+    # the fraction fit's warnings name their ROI
+    warnings = [line for line in out.read_text().splitlines() if line.startswith("# warning")]
+    assert any("ROI 'speck' fraction fit:" in line for line in warnings), warnings
+    assert not any(re.search(r"ROI \d+:", line) for line in warnings), warnings
 
 
 def test_renamed_rois_keep_their_background_correction(qtbot, tmp_path, background_scene,

@@ -290,6 +290,33 @@ def test_side_panels_fit_their_column_without_scrolling_sideways(qtbot, tmp_path
     close(w)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_analysis_plots_fit_beside_each_other_under_the_image(qtbot, tmp_path, sample, size):
+    """Every analysis tab's plots fit the dock's width with an ROI and the fraction fit on:
+    none is cut at the right edge (titles set a plot's minimum width)."""
+    import pyqtgraph as pg
+
+    from siffviewer.model.flim_settings import FractionFitSettings
+    from siffviewer.model.masks import PALETTE
+
+    w = make_window(qtbot, tmp_path, size=size)
+    assert w.open_path(sample, remember=False)
+    g = w.session.geometry
+    mask = np.zeros((g.n_planes, g.height, g.width), bool)
+    mask[:, 20:60, 30:90] = True
+    w.masks.set_records([("cell", PALETTE[0], mask, False, True)])
+    w.flim.set_fraction(FractionFitSettings(True, 2, 1, 4))
+    tabs = w.analysis_tabs
+    for i in range(tabs.count()):
+        w.show_analysis(tabs.tabText(i))
+        for _ in range(3):
+            QtWidgets.QApplication.processEvents()
+        for view in tabs.widget(i).findChildren(pg.GraphicsLayoutWidget):
+            if view.isVisible():
+                assert view.ci.geometry().width() <= view.width() + 1, (tabs.tabText(i), size)
+    close(w)
+
+
 def test_closed_traces_dock_opens_at_a_usable_size(qtbot, tmp_path, sample):
     """Where the traces dock starts closed, one call (View menu, or a panel asking for a
     tab) opens it under the image at about a quarter of the window, not at its panels'

@@ -184,9 +184,19 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
                 put(key, r, per_t[r])
         out.pooled = pooled
         out.warnings += [f"ROI {names[r]!r} pooled fit: {w}" for r, p in enumerate(pooled)
-                         for w in getattr(p, "warnings", [])] + list(fit.warnings)
+                         for w in getattr(p, "warnings", [])]
+        out.warnings += [_named(w, names) for w in fit.warnings]
     out.columns = cols
     return out
+
+
+def _named(warning: str, names: list[str]) -> str:
+    """A fraction-fit warning ("ROI <index>: ...") with the ROI's name instead."""
+    head, sep, rest = warning.partition(": ")
+    index = head.removeprefix("ROI ")
+    if sep and head.startswith("ROI ") and index.isdigit() and int(index) < len(names):
+        return f"ROI {names[int(index)]!r} fraction fit: {rest}"
+    return warning
 
 
 def _concat(parts, n_masks, period_bins, keep, rebin, length):

@@ -68,11 +68,19 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         for p in (self.life_plot, self.photon_plot, self.fraction_plot):
             p.getAxis("left").enableAutoSIPrefix(False)
             p.showGrid(x=True, y=True, alpha=0.2)
-        for p, title in ((self.life_plot, "lifetime, band ± 1 SE (white: background-corrected)"),
-                         (self.photon_plot, "photons (thick: minus neuropil or background; "
-                                            "dotted: neuropil)"),
-                         (self.fraction_plot, "long-component fraction, band ± 1 SE")):
+        # short titles: a title's width is its plot's minimum width, and the three plots
+        # must fit beside each other under the image at 1280 x 800
+        for p, title, tip in (
+                (self.life_plot, "lifetime ± 1 SE (white: corrected)",
+                 "band: ± 1 standard error; white: background-corrected"),
+                (self.photon_plot, "photons (thick: corrected)",
+                 "thin: the ROI's photons; thick: minus neuropil or background; dotted: the "
+                 "neuropil's"),
+                (self.fraction_plot, "long fraction ± 1 SE",
+                 "the long-lifetime component's fraction of the fraction fit; band: ± 1 "
+                 "standard error")):
             p.setTitle(title, size="8pt")
+            p.titleLabel.setToolTip(tip)
         self.photon_plot.setXLink(self.life_plot)
         self.fraction_plot.setXLink(self.life_plot)
         self.graphics.setMinimumHeight(plot_style.minimum_height(self.graphics))
@@ -216,9 +224,14 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
                     p.convert_units("nanoseconds")
                     taus = ", ".join(f"{e.tau:.2f}" for e in p.exps)
                     notes.append(f"{roi.name} fraction fit: τ = {taus} ns fixed")
+        # the plotted ROIs' warnings (and general ones) in the label; every one on hover
+        mine = tuple(f"ROI {r.name!r}" for r in chosen)
         warnings = [f"⚠ {w}" for w in cols.warnings]
-        shown = warnings[:2] + ([f"(+{len(warnings) - 2} more warnings: hover)"]
-                                if len(warnings) > 2 else [])
+        here = [f"⚠ {w}" for w in cols.warnings if w.startswith(mine) or not w.startswith("ROI ")]
+        others = len(warnings) - len(here)
+        shown = here[:2] + ([f"(+{len(here) - 2} more warnings: hover)"] if len(here) > 2 else [])
+        if others:
+            shown.append(f"({others} warning{'s' if others > 1 else ''} of other ROIs: hover)")
         self.notes.setText(" · ".join(notes + shown) or "No corrections set (Corrections of "
                                                         "the selected ROI…).")
         self.notes.setToolTip("\n".join(warnings))
