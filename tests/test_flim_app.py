@@ -160,6 +160,30 @@ def test_polygon_cursor_dragged_selects_the_long_population(qtbot, tmp_path, two
     w.close()
 
 
+def test_uncalibrated_phasors_outside_the_semicircle_are_plotted(qtbot, tmp_path,
+                                                                 background_scene):
+    """Without a calibration the IRF delay rotates the phasors off the semicircle's view: the
+    plot grows to hold them and every pixel counted in "pixels shown" is in the density."""
+    src, _, _ = background_scene
+    path = tmp_path / "bg.siff"
+    shutil.copy(src, path)
+    w = make_window(qtbot, tmp_path, path)
+    w.show_analysis("Phasor")
+    panel = w.phasor_panel
+    w.flim.set_phasor(PhasorSettings("projection", 50.0, 1, 0))
+    ph = panel.phasor
+    n = int(np.isfinite(ph.real).sum())
+    assert n > 0 and np.nanmax(ph.imag) > 0.65  # beyond the semicircle's default view
+    shown = panel.density.image
+    assert np.nansum(10.0 ** shown - 1.0) == pytest.approx(n, rel=1e-9)
+    (g0, g1), (s0, s1) = panel.plot.getViewBox().viewRange()
+    assert g0 <= np.nanmin(ph.real) and np.nanmax(ph.real) <= g1
+    assert s0 <= np.nanmin(ph.imag) and np.nanmax(ph.imag) <= s1
+    assert f"{n:,} pixels shown" in panel.info.text()
+    assert "uncalibrated" in panel.plot.getAxis("bottom").labelText
+    w.close()
+
+
 def copy_with_background_session(background_scene, folder):
     """A copy of the scene in ``folder`` with a saved session: ROI "cell" (calibrated) whose
     background is ROI "background"."""

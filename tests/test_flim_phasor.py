@@ -100,3 +100,15 @@ def test_roi_mask_density_and_polygon_rule(two_populations):
     np.testing.assert_array_equal(polygon_cursor_mask(g, s, ell), [True, True, False, True, False])
     with pytest.raises(ValueError):
         polygon_cursor_mask(g, s, ell[:2])
+
+
+def test_phasor_extent_holds_every_point_within_the_unit_disc():
+    from libsiff.flim.pixel_phasor import G_RANGE, S_RANGE, phasor_extent
+
+    inside = np.array([0.2, 0.8]), np.array([0.1, 0.4])
+    assert phasor_extent(*inside) == (G_RANGE, S_RANGE)
+    assert phasor_extent(np.full(3, np.nan), np.full(3, np.nan)) == (G_RANGE, S_RANGE)
+    g, s = phasor_extent(np.array([0.3, -0.4, np.nan]), np.array([0.74, -0.2, 5.0]))
+    assert g == pytest.approx((-0.45, G_RANGE[1])) and s == pytest.approx((-0.25, 0.79))
+    g, s = phasor_extent(np.array([-3.0]), np.array([2.0]))  # beyond any phasor: the disc
+    assert g == pytest.approx((-1.05, G_RANGE[1])) and s == pytest.approx((S_RANGE[0], 1.05))

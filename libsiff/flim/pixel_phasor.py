@@ -23,7 +23,7 @@ from ..errors import SiffArgumentError
 from .calibration import Calibration
 
 __all__ = ["PixelPhasor", "circular_cursor_mask", "filter_phasor", "phasor_density",
-           "pixel_phasor", "polygon_cursor_mask", "threshold_phasor"]
+           "phasor_extent", "pixel_phasor", "polygon_cursor_mask", "threshold_phasor"]
 
 #: Default extent of the phasor plot: the universal semicircle with a margin.
 G_RANGE = (-0.05, 1.05)
@@ -144,6 +144,27 @@ def polygon_cursor_mask(real, imag, vertices: Sequence[Tuple[float, float]]) -> 
             g_cross = g1 + (s - s1) * (g2 - g1) / (s2 - s1)
         inside ^= crosses & (g < g_cross)
     return inside & np.isfinite(g) & np.isfinite(s)
+
+
+def phasor_extent(real, imag, margin: float = 0.05
+                  ) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+    """The phasor plot's ``(g_range, s_range)``: the universal semicircle's
+    (``G_RANGE``, ``S_RANGE``), grown to hold every finite point with ``margin`` (phasors
+    of an uncalibrated or wrongly calibrated recording can lie anywhere in the unit disc),
+    at most the unit disc's square plus ``margin``."""
+    g = np.asarray(real, dtype=np.float64)
+    s = np.asarray(imag, dtype=np.float64)
+    ok = np.isfinite(g) & np.isfinite(s)
+    if not ok.any():
+        return G_RANGE, S_RANGE
+    edge = 1.0 + margin
+
+    def grown(values, default):
+        lo = max(min(default[0], float(values.min()) - margin), -edge)
+        hi = min(max(default[1], float(values.max()) + margin), edge)
+        return (lo, hi)
+
+    return grown(g[ok], G_RANGE), grown(s[ok], S_RANGE)
 
 
 def phasor_density(real, imag, bins: int = 256, weights=None,

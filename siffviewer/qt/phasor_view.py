@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
-from libsiff.flim.pixel_phasor import G_RANGE, S_RANGE, phasor_density
+from libsiff.flim.pixel_phasor import G_RANGE, S_RANGE, phasor_density, phasor_extent
 
 from ..model.flim_settings import FlimSettings, PhasorCursor, PhasorSettings
 from ..model.masks import MaskSet
@@ -54,7 +54,8 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.filter_size.setSuffix(" px")
         self.filter_repeat = QtWidgets.QSpinBox()
         self.filter_repeat.setRange(0, 10)
-        self.filter_repeat.setPrefix("× ")
+        self.filter_repeat.setPrefix("median repeats: ")
+        self.filter_repeat.setToolTip("How many times the median filter is applied (0: none)")
         self.add_circle = QtWidgets.QPushButton("Add circle cursor")
         self.add_polygon = QtWidgets.QPushButton("Add polygon cursor")
         self.clear_cursors = QtWidgets.QPushButton("Clear cursors")
@@ -81,6 +82,7 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.ticks = pg.ScatterPlotItem(size=5, brush=pg.mkBrush(230, 230, 230), pen=None)
         self.plot.addItem(self.ticks)
         self.tick_labels: list = []
+        self._extent = (G_RANGE, S_RANGE)
         self.plot.setXRange(*G_RANGE, padding=0)
         self.plot.setYRange(*S_RANGE, padding=0)
         # two columns of controls: the panel fits the short bottom dock
@@ -242,25 +244,34 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
 
     def _compute(self, key, calibration, settings, mask):  # worker: inputs as arguments
         ph = phasor_image(self.session, key[0], calibration, settings, mask)
-        density, _, _ = phasor_density(ph.real, ph.imag, DENSITY_BINS)
-        return ph, density
+        extent = phasor_extent(ph.real, ph.imag)
+        density, _, _ = phasor_density(ph.real, ph.imag, DENSITY_BINS, g_range=extent[0],
+                                       s_range=extent[1])
+        return ph, density, extent
 
     def _show(self, key, result) -> None:
         if self._shut:
             return
-        self.phasor, density = result
+        self.phasor, density, (g_range, s_range) = result
         self._shown_key = key
         shown = np.log10(1.0 + density)
         top = float(shown.max()) if shown.size and shown.max() > 0 else 1.0
         shown[density == 0] = np.nan  # empty bins transparent
         self.density.setImage(shown, autoLevels=False, levels=(0, top))
         # after setImage: the rectangle scales by the image's size
-        self.density.setRect(QtCore.QRectF(G_RANGE[0], S_RANGE[0], G_RANGE[1] - G_RANGE[0],
-                                           S_RANGE[1] - S_RANGE[0]))
+        self.density.setRect(QtCore.QRectF(g_range[0], s_range[0], g_range[1] - g_range[0],
+                                           s_range[1] - s_range[0]))
+        if (g_range, s_range) != self._extent:  # the points outside the semicircle's view
+            self._extent = (g_range, s_range)
+            # both at once: with the aspect locked the box then holds both ranges
+            self.plot.getViewBox().setRange(xRange=g_range, yRange=s_range, padding=0)
         self.colorbar.setLevels((0, top))
         self._draw_ticks(key[-1])
         n = int(np.isfinite(self.phasor.real).sum())
         cal = self.calibration()
+        calibrated = cal is not None and cal.source != "none"
+        self.plot.setLabel("bottom", f"g ({'calibrated' if calibrated else 'uncalibrated'} "
+                                     "phasor, laser harmonic)")
         text = (f"{n:,} pixels shown · calibration: {cal.source} · "
                 f"{cal.frequency_mhz:.2f} MHz" if cal is not None else "")
         if n == 0:
