@@ -317,6 +317,34 @@ def test_analysis_plots_fit_beside_each_other_under_the_image(qtbot, tmp_path, s
     close(w)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_roi_phasor_points_are_in_view(qtbot, tmp_path, sample, size):
+    """The Lifetime tab's ROI phasors are inside the plot's view whatever the pane's shape
+    (a fixed s range with the aspect locked cut them off in a wide pane)."""
+    from siffviewer.model.masks import PALETTE
+
+    w = make_window(qtbot, tmp_path, size=size)
+    assert w.open_path(sample, remember=False)
+    g = w.session.geometry
+    masks = np.zeros((2, g.n_planes, g.height, g.width), bool)
+    masks[0, :, 20:60, 30:90] = True
+    masks[1, :, 70:110, 10:60] = True
+    w.masks.set_records([(n, PALETTE[i], m, False, True)
+                         for i, (n, m) in enumerate(zip(("a", "b"), masks, strict=True))])
+    w.show_analysis("Lifetime")
+    plot = w.lifetime_panel.phasor_plot
+    plot.parentWidget().setSizes([100, 100, 10_000])  # a wide phasor pane
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
+    assert plot.width() > 2 * plot.height()
+    points = w.lifetime_panel.phasor_points
+    x, y = points.data["x"], points.data["y"]
+    assert len(x) == 2
+    (x0, x1), (y0, y1) = plot.getViewBox().viewRange()
+    assert np.all((x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)), (x, y, (x0, x1), (y0, y1))
+    close(w)
+
+
 def test_closed_traces_dock_opens_at_a_usable_size(qtbot, tmp_path, sample):
     """Where the traces dock starts closed, one call (View menu, or a panel asking for a
     tab) opens it under the image at about a quarter of the window, not at its panels'

@@ -10,6 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from libsiff.flim.pixel_phasor import phasor_extent
+
 from ..model import lifetime as analysis
 from ..model.masks import MaskSet
 from ..model.session import Session
@@ -145,8 +147,7 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.phasor_plot.setAspectLocked(True)
         plot_style.axis_label(self.phasor_plot.getPlotItem(), "bottom", "g")
         plot_style.axis_label(self.phasor_plot.getPlotItem(), "left", "s")
-        self.phasor_plot.setXRange(0, 1, padding=0.05)
-        self.phasor_plot.setYRange(0, 0.55, padding=0.05)
+        self._show_phasor_extent(np.array([]), np.array([]))
         theta = np.linspace(0, np.pi, 181)
         self.phasor_plot.plot(0.5 + 0.5 * np.cos(theta), 0.5 * np.sin(theta),
                               pen=pg.mkPen((160, 160, 160), width=1))
@@ -422,9 +423,19 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
     def _show_phasors(self, key, points) -> None:
         if self._shut:
             return
+        shown = [(roi, p) for roi, p in zip(self.masks.rois, points, strict=False)
+                 if np.isfinite(p)]
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
-            for roi, p in zip(self.masks.rois, points, strict=False) if np.isfinite(p)])
+            for roi, p in shown])
+        values = np.array([p for _, p in shown], complex)
+        self._show_phasor_extent(values.real, values.imag)
+
+    def _show_phasor_extent(self, g: np.ndarray, s: np.ndarray) -> None:
+        """The semicircle, grown to hold every ROI's point (both ranges at once: with the
+        aspect locked the view then holds both, whatever the pane's shape)."""
+        g_range, s_range = phasor_extent(g, s)
+        self.phasor_plot.getViewBox().setRange(xRange=g_range, yRange=s_range, padding=0)
 
     def roi_phasors(self, stack: np.ndarray | None = None) -> np.ndarray:
         """Pooled phasor g + i s of every ROI over the session (current colour), computed
