@@ -184,6 +184,45 @@ def test_uncalibrated_phasors_outside_the_semicircle_are_plotted(qtbot, tmp_path
     w.close()
 
 
+def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
+    """A fraction band stays inside the fraction plot even for errors of 10^7 (a degenerate
+    fit, e.g. two components of a single-lifetime background); the fits' warnings are counted
+    in one line, their text on hover."""
+    import pyqtgraph as pg
+
+    from siffviewer.model.flim_settings import FractionFitSettings
+    from siffviewer.qt.flim_traces_view import FRACTION_RANGE, _band
+
+    widget = pg.PlotWidget()  # a PlotItem outside a scene crashes when collected
+    qtbot.addWidget(widget)
+    plot = widget.getPlotItem()
+    x = np.arange(5.0)
+    _band(plot, x, np.full(5, 0.5), np.array([0.1, 1e7, np.nan, 2.0, 0.0]), (0, 255, 0),
+          limits=FRACTION_RANGE)
+    (band,) = [i for i in plot.items if isinstance(i, pg.FillBetweenItem)]
+    lo, hi = (c.getData()[1] for c in band.curves)
+    np.testing.assert_allclose(lo, [0.4, -0.05, -0.05, 0.5])
+    np.testing.assert_allclose(hi, [0.6, 1.05, 1.05, 0.5])
+
+    path, cell, bg_region = step_on_background(tmp_path)
+    doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
+                                ("background", (0, 255, 0), bg_region[None], False, True)],
+                          backgrounds={"cell": {"background_roi": "background"}})
+    save_session(path, doc, (1, *cell.shape))
+    w = make_window(qtbot, tmp_path, path)
+    view = w.flim_traces_view
+    w.show_analysis("Lifetime traces")
+    w.flim.set_fraction(FractionFitSettings(True, 2, 1, 4))
+    view.set_selected([r.roi_id for r in w.masks.rois])
+    warnings = view.result[1].warnings
+    assert warnings  # the background ROI's two-component fit of one lifetime
+    assert len([i for i in view.fraction_plot.items if isinstance(i, pg.FillBetweenItem)]) == 2
+    text, tip = view.notes.text(), view.notes.toolTip()
+    assert f"⚠ {len(warnings)} warning" in text and "hover to read" in text
+    assert all(w not in text and w in tip for w in warnings)
+    w.close()
+
+
 def copy_with_background_session(background_scene, folder):
     """A copy of the scene in ``folder`` with a saved session: ROI "cell" (calibrated) whose
     background is ROI "background"."""
@@ -377,18 +416,26 @@ def test_fraction_fit_follows_a_step_through_the_csv(tmp_path):
     np.testing.assert_array_equal(df2.photons_plane0, df.photons)
 
 
-def test_fraction_fit_of_an_roi_with_a_background_roi_is_the_signals(tmp_path):
-    """Long fraction 0.3 then 0.6 of the signal photons (0.8 ns and 3.0 ns) on a 0.5 ns
-    background that is 30 % of the ROI's photons; the background alone in the right third.
-    With the background ROI the CSV's fractions follow the signal; the ROI without one (the
-    same pixels) reads the background's short photons as a smaller long fraction."""
+def step_on_background(folder):
+    """Long fraction 0.3 then 0.6 (40 timepoints) of 0.8 / 3.0 ns signal photons in the left
+    half, on a 0.5 ns background everywhere (30 % of the left half's photons); the background
+    alone in the right part."""
     shape = (20, 40)
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     cell = xx < 20
     bg_region = xx >= 26
     frames = [[(np.where(cell, 35.0, 0.0), (0.8, 3.0), (0.7, 0.3) if i < 20 else (0.4, 0.6),
                 0.0), (np.full(shape, 15.0), (0.5,), None, 0.0)] for i in range(40)]
-    path = write_scene(tmp_path / "step_bg.siff", frames, shape, seed=12)
+    return write_scene(folder / "step_bg.siff", frames, shape, seed=12), cell, bg_region
+
+
+def test_fraction_fit_of_an_roi_with_a_background_roi_is_the_signals(tmp_path):
+    """Long fraction 0.3 then 0.6 of the signal photons (0.8 ns and 3.0 ns) on a 0.5 ns
+    background that is 30 % of the ROI's photons; the background alone in the right third.
+    With the background ROI the CSV's fractions follow the signal; the ROI without one (the
+    same pixels) reads the background's short photons as a smaller long fraction."""
+    path, cell, bg_region = step_on_background(tmp_path)
+    shape = cell.shape
     speck = np.zeros(shape, bool)
     speck[10, 10] = True  # ~50 photons per timepoint: too few for two components
     doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),

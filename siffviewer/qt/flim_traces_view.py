@@ -20,13 +20,17 @@ from . import FlimRefreshWhenShown, plot_style
 from .background_dialog import BackgroundDialog
 
 
-def _band(plot, x, y, se, color, alpha=60):
-    """A curve with a shaded +- one standard error band."""
+def _band(plot, x, y, se, color, alpha=60, limits=(-np.inf, np.inf)):
+    """A curve with a shaded +- one standard error band, the band cut at ``limits`` (an
+    error of 10^7 would otherwise paint over everything)."""
     ok = np.isfinite(y) & np.isfinite(se)
-    lo = pg.PlotDataItem(x[ok], (y - se)[ok], pen=None)
-    hi = pg.PlotDataItem(x[ok], (y + se)[ok], pen=None)
+    lo = pg.PlotDataItem(x[ok], np.clip(y - se, *limits)[ok], pen=None)
+    hi = pg.PlotDataItem(x[ok], np.clip(y + se, *limits)[ok], pen=None)
     plot.addItem(pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*color, alpha)))
     plot.plot(x, y, pen=pg.mkPen(color, width=1.5), connect="finite")
+
+
+FRACTION_RANGE = (-0.05, 1.05)  # the fraction plot's y range
 
 
 class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
@@ -207,7 +211,7 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
                                       name=f"{roi.name} − background")
             if "long_fraction" in c:
                 _band(self.fraction_plot, t, c["long_fraction"][i], c["long_fraction_se"][i],
-                      color)
+                      color, limits=FRACTION_RANGE)
             s = self.flim.backgrounds.get(roi.name)
             if s is not None:
                 parts = []
@@ -224,14 +228,14 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
                     p.convert_units("nanoseconds")
                     taus = ", ".join(f"{e.tau:.2f}" for e in p.exps)
                     notes.append(f"{roi.name} fraction fit: τ = {taus} ns fixed")
-        # the plotted ROIs' warnings (and general ones) in the label; every one on hover
+        # how many warnings the plotted ROIs' fits have (one line: the plots keep their
+        # height); the warnings themselves on hover
         mine = tuple(f"ROI {r.name!r}" for r in chosen)
         warnings = [f"⚠ {w}" for w in cols.warnings]
-        here = [f"⚠ {w}" for w in cols.warnings if w.startswith(mine) or not w.startswith("ROI ")]
-        others = len(warnings) - len(here)
-        shown = here[:2] + ([f"(+{len(here) - 2} more warnings: hover)"] if len(here) > 2 else [])
-        if others:
-            shown.append(f"({others} warning{'s' if others > 1 else ''} of other ROIs: hover)")
+        here = sum(w.startswith(mine) or not w.startswith("ROI ") for w in cols.warnings)
+        others = len(warnings) - here
+        shown = [f"⚠ {n} warning{'s' if n > 1 else ''}{what}: hover to read"
+                 for n, what in ((here, ""), (others, " of other ROIs")) if n]
         self.notes.setText(" · ".join(notes + shown) or "No corrections set (Corrections of "
                                                         "the selected ROI…).")
         self.notes.setToolTip("\n".join(warnings))
@@ -241,7 +245,7 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
                                       if "corrected_lifetime_ns" in c else [])
         if cols.lifetime_ns is not None:
             self._robust_range(self.life_plot, np.concatenate([v[rows] for v in shown], axis=1))
-        self.fraction_plot.setYRange(-0.05, 1.05)
+        self.fraction_plot.setYRange(*FRACTION_RANGE, padding=0)
 
     @staticmethod
     def _robust_range(plot, values) -> None:
