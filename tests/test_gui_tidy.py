@@ -345,6 +345,26 @@ def test_roi_phasor_points_are_in_view(qtbot, tmp_path, sample, size):
     close(w)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_settings_values_keep_room_in_the_side_column(qtbot, tmp_path, sample, size):
+    """The settings tree's names take at most half of its width (sized to their contents
+    they left the values ~45 px and a sideways scroll bar)."""
+    from siffviewer.qt.metadata import SettingsTree
+
+    w = make_window(qtbot, tmp_path, size=size)
+    assert w.open_path(sample, remember=False)
+    w.docks["Metadata"].raise_()
+    tree = w.findChild(SettingsTree)
+    tree.parentWidget().parentWidget().setCurrentWidget(tree)
+    tree.tree.expandAll()
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
+    view = tree.tree
+    assert view.isVisible() and not view.horizontalScrollBar().isVisible()
+    assert view.columnWidth(1) >= 0.45 * view.viewport().width()
+    close(w)
+
+
 def test_closed_traces_dock_opens_at_a_usable_size(qtbot, tmp_path, sample):
     """Where the traces dock starts closed, one call (View menu, or a panel asking for a
     tab) opens it under the image at about a quarter of the window, not at its panels'

@@ -29,17 +29,31 @@ class SettingsTree(QtWidgets.QWidget):
             modules.setdefault(module, {})[name] = value
         for module, props in modules.items():
             parent_item = QtWidgets.QTreeWidgetItem([module, f"{len(props)} settings"])
+            parent_item.setToolTip(0, module)  # long names are elided
             for name, value in props.items():
                 child = QtWidgets.QTreeWidgetItem([name, value])
+                child.setToolTip(0, f"{module}.{name}")
                 child.setToolTip(1, value)
                 parent_item.addChild(child)
             self.tree.addTopLevelItem(parent_item)
-        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # the names keep at most ~half of the width (the user can drag the divider): sized
+        # to their contents, the long ones left the values a few pixels in a side dock
+        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        self.tree.header().setStretchLastSection(True)
+        self.tree.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
         layout.addWidget(self.tree)
         self.search.textChanged.connect(self.apply_filter)
+        self._names_sized = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if not self._names_sized or self.tree.columnWidth(0) > 0.6 * self.tree.viewport().width():
+            self._names_sized = True
+            self.tree.setColumnWidth(0, min(self.tree.sizeHintForColumn(0) + 12,
+                                            int(0.5 * self.tree.viewport().width())))
 
     def apply_filter(self, text: str) -> int:
         """Show settings whose module, name or value contains ``text``; returns the count."""
