@@ -568,6 +568,14 @@ def test_empty_plots_say_what_to_do_with_units_and_ranges(qtbot, tmp_path, sampl
     n = w.session.geometry.n_timepoints
     assert x0 <= 0 < n - 1 <= x1 and x1 - x0 < 1.1 * n
     assert not shifts.getAxis("left").style["showValues"]  # no made-up 0-1 scale
+    # its quality plot alike, over the same timepoints
+    quality = w.registration_panel.quality.plot.getPlotItem()
+    assert is_empty(quality) and not quality.getAxis("left").style["showValues"]
+    assert not w.registration_panel.quality.controls.start_button.isEnabled()
+    assert quality.vb.viewRange()[0] == pytest.approx(shifts.vb.viewRange()[0])
+    w.registration_panel.start()  # synchronous here
+    w.registration_panel.quality.start()
+    assert not is_empty(quality) and quality.getAxis("left").style["showValues"]
     # lifetime histogram: no ROI -> message, arrival-time axis over the laser period in ns
     w.show_analysis("Lifetime")
     QtWidgets.QApplication.processEvents()

@@ -14,6 +14,7 @@ from ..model.registration_review import flagged_timepoints, registration_quality
 from ..model.session import Session
 from ..model.view_state import ViewState
 from ..workers import Job
+from . import plot_style
 from .frame_view import auto_levels
 from .split_view import linked_image_pair
 
@@ -71,9 +72,8 @@ class QualityTrace(QtWidgets.QWidget):
         self.quality: np.ndarray | None = None
         self.flagged = np.zeros(0, np.int64)
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "quality (r)")
-        self.plot.setLabel("bottom", "timepoint")
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        plot_style.axis_label(self.plot.getPlotItem(), "left", "quality (r)")
+        plot_style.axis_label(self.plot.getPlotItem(), "bottom", "timepoint")
         self.curve = self.plot.plot(pen=pg.mkPen("#2ca02c", width=1.2))
         self.marks = pg.ScatterPlotItem(size=9, brush=pg.mkBrush("#d62728"), pen=None,
                                         symbol="t")
@@ -113,8 +113,13 @@ class QualityTrace(QtWidgets.QWidget):
             self.curve.setData([], [])
             self.marks.setData([], [])
             self.summary.setText("No registration yet.")
+            plot_style.show_empty(self.plot.getPlotItem(), "No registration yet",
+                                  x_range=(0, max(1, self.state.n_timepoints - 1)))
+            self.controls.start_button.setEnabled(False)
             self._enable_seek()
             return
+        running = self.controls.job is not None and self.controls.job.running
+        self.controls.start_button.setEnabled(not running)
         if info.quality is not None:
             self.quality = np.asarray(info.quality, np.float64)
             self._draw()
@@ -157,6 +162,7 @@ class QualityTrace(QtWidgets.QWidget):
         trace = q[:, plane] if q.ndim == 2 else q
         t = np.arange(len(trace))
         ok = np.isfinite(trace)
+        plot_style.clear_empty(self.plot.getPlotItem())
         self.curve.setData(t[ok], trace[ok])
         self.plot.setXRange(0, max(1, len(trace) - 1), padding=0.01)
         self.plot.enableAutoRange(axis="y")
