@@ -161,7 +161,7 @@ def test_ome_tiff_through_the_dialog(window, tmp_path):
     s = window.session
     dialog = ex.ImageExportDialog(s.path, window.state.n_timepoints, 2, 1, s.has_flim, window)
     dialog.kind.setCurrentIndex([k for _, k in ex.REDUCE_CHOICES].index("max"))
-    dialog.end.setValue(10)
+    dialog.end.setValue(9)  # timepoints 2 to 9
     dialog.intensity_path.edit.setText(str(tmp_path / "max.ome.tif"))
     dialog.lifetime_path.edit.setText(str(tmp_path / "tau.ome.tif"))
     ex.export_image(window, **dialog.values())
@@ -189,7 +189,7 @@ def test_movie_through_the_dialog_and_cancel(window, tmp_path):
                             window.state, s.has_flim, 10.0, window)
     dialog.path.edit.setText(str(tmp_path / "m.mp4"))
     dialog.plane.setValue(1)
-    dialog.end.setValue(13)
+    dialog.end.setValue(12)  # timepoints 0 to 12
     dialog.average.setValue(3)
     dialog.lifetime.setChecked(True)
     values = dialog.values()

@@ -67,6 +67,18 @@ def _buttons(dialog: QtWidgets.QDialog, ok_text: str) -> QtWidgets.QDialogButton
     return box
 
 
+def _timepoint_range(first: QtWidgets.QSpinBox, last: QtWidgets.QSpinBox
+                     ) -> QtWidgets.QHBoxLayout:
+    """``first`` to ``last`` timepoint, both included (0-based, as the viewer counts)."""
+    row = QtWidgets.QHBoxLayout()
+    row.addWidget(first)
+    row.addWidget(QtWidgets.QLabel("to"))
+    row.addWidget(last)
+    row.addWidget(QtWidgets.QLabel("(both included)"))
+    row.addStretch(1)
+    return row
+
+
 def _spin(lo: int, hi: int, value: int) -> QtWidgets.QSpinBox:
     s = QtWidgets.QSpinBox()
     s.setRange(lo, hi)
@@ -153,11 +165,13 @@ class NwbDialog(QtWidgets.QDialog):
         for text, code in SEXES:
             self.sex.addItem(text, code)
         self.age = QtWidgets.QLineEdit(DEFAULT_SUBJECT["age"])
-        self.age.setToolTip("ISO 8601 duration, e.g. P5D (5 days); P0D/ when not known")
+        self.age.setToolTip("ISO 8601 duration, e.g. P5D (5 days), P8W (8 weeks); P0D/ "
+                            "(the NWB way to say: not known) when not known")
+        self.age.setPlaceholderText("e.g. P5D for 5 days")
         self.description = QtWidgets.QLineEdit()
         form.addRow(QtWidgets.QLabel(
-            "The ROIs and traces the CSV export writes (photons, dF/F when set, lifetime "
-            "with its standard error),\nwith the acquisition's metadata, in one NWB file."))
+            "One NWB file with the acquisition's metadata, the ROIs and their traces:\n"
+            "photons, dF/F when set, and lifetime with its standard error (as in the CSV)."))
         form.addRow("File:", self.path)
         form.addRow("Subject id:", self.subject_id)
         form.addRow("Species:", self.species)
@@ -214,11 +228,8 @@ class ImageExportDialog(QtWidgets.QDialog):
             self.kind.addItem(text, key)
         self.kind.setCurrentIndex(0 if average <= 1 else 1)
         self.start = _spin(0, n_timepoints - 1, timepoint)
-        self.end = _spin(1, n_timepoints, timepoint + max(1, average))
-        rng = QtWidgets.QHBoxLayout()
-        rng.addWidget(self.start)
-        rng.addWidget(QtWidgets.QLabel("to (excluded)"))
-        rng.addWidget(self.end)
+        self.end = _spin(0, n_timepoints - 1, min(n_timepoints - 1, timepoint + max(1, average) - 1))
+        rng = _timepoint_range(self.start, self.end)
         self.intensity = QtWidgets.QCheckBox("Photons")
         self.intensity.setChecked(True)
         self.intensity_path = PathField(acquisition.with_name(acquisition.stem
@@ -248,7 +259,7 @@ class ImageExportDialog(QtWidgets.QDialog):
         """Arguments of :func:`export_image`."""
         kind = self.kind.currentData()
         start = self.start.value()
-        end = start + 1 if kind == "frame" else max(self.end.value(), start + 1)
+        end = start + 1 if kind == "frame" else max(self.end.value(), start) + 1
         return {"reduce": "none" if kind == "frame" else kind, "start": start, "end": end,
                 "intensity_path": self.intensity_path.path() if self.intensity.isChecked()
                 else None,
@@ -304,11 +315,8 @@ class MovieDialog(QtWidgets.QDialog):
         self.path = PathField(acquisition.with_suffix(".mp4"), "MP4 movie (*.mp4)")
         self.plane = _spin(0, n_planes - 1, state.plane)
         self.start = _spin(0, n_timepoints - 1, 0)
-        self.end = _spin(1, n_timepoints, n_timepoints)
-        rng = QtWidgets.QHBoxLayout()
-        rng.addWidget(self.start)
-        rng.addWidget(QtWidgets.QLabel("to (excluded)"))
-        rng.addWidget(self.end)
+        self.end = _spin(0, n_timepoints - 1, n_timepoints - 1)
+        rng = _timepoint_range(self.start, self.end)
         self.average = _spin(1, n_timepoints, state.average)
         self.lifetime = QtWidgets.QCheckBox("Colour by lifetime (brightness = photons)")
         self.lifetime.setEnabled(has_flim)
@@ -326,7 +334,7 @@ class MovieDialog(QtWidgets.QDialog):
         lv.addWidget(self.level_lo)
         lv.addWidget(QtWidgets.QLabel("to"))
         lv.addWidget(self.level_hi)
-        lv.addWidget(QtWidgets.QLabel("photons (0 to 0: automatic)"))
+        lv.addWidget(QtWidgets.QLabel("photons (both 0: set from the frames)"))
         self.fps = _dspin(0.5, 240.0, max(0.5, round(fps, 2)), 1.0)
         self.upscale = _spin(1, 8, 2)
         form.addRow("File:", self.path)
@@ -350,7 +358,7 @@ class MovieDialog(QtWidgets.QDialog):
         """Arguments of :func:`export_movie`."""
         lo, hi = self.level_lo.value(), self.level_hi.value()
         return {"path": self.path.path(), "plane": self.plane.value(),
-                "start": self.start.value(), "end": max(self.end.value(), self.start.value() + 1),
+                "start": self.start.value(), "end": max(self.end.value(), self.start.value()) + 1,
                 "average": self.average.value(), "lifetime": self.lifetime.isChecked(),
                 "tau_range": (self.tau_lo.value(), self.tau_hi.value()),
                 "intensity_range": (lo, hi) if hi > lo else None, "fps": self.fps.value(),
