@@ -193,16 +193,6 @@ def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
     from siffviewer.model.flim_settings import FractionFitSettings
     from siffviewer.qt.flim_traces_view import FRACTION_RANGE, _band
 
-    widget = pg.PlotWidget()  # a PlotItem outside a scene crashes when collected
-    qtbot.addWidget(widget)
-    plot = widget.getPlotItem()
-    x = np.arange(5.0)
-    _band(plot, x, np.full(5, 0.5), np.array([0.1, 1e7, np.nan, 2.0, 0.0]), (0, 255, 0),
-          limits=FRACTION_RANGE)
-    (band,) = [i for i in plot.items if isinstance(i, pg.FillBetweenItem)]
-    lo, hi = (c.getData()[1] for c in band.curves)
-    np.testing.assert_allclose(lo, [0.4, -0.05, -0.05, 0.5])
-    np.testing.assert_allclose(hi, [0.6, 1.05, 1.05, 0.5])
 
     path, cell, bg_region = step_on_background(tmp_path)
     doc = SessionDocument(rois=[("cell", (255, 0, 0), cell[None], False, True),
@@ -211,6 +201,14 @@ def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
     save_session(path, doc, (1, *cell.shape))
     w = make_window(qtbot, tmp_path, path)
     view = w.flim_traces_view
+    plot = view.fraction_plot  # (a PlotItem outside a window crashes when collected)
+    x = np.arange(5.0)
+    _band(plot, x, np.full(5, 0.5), np.array([0.1, 1e7, np.nan, 2.0, 0.0]), (0, 255, 0),
+          limits=FRACTION_RANGE)
+    (band,) = [i for i in plot.items if isinstance(i, pg.FillBetweenItem)]
+    lo, hi = (c.getData()[1] for c in band.curves)
+    np.testing.assert_allclose(lo, [0.4, -0.05, -0.05, 0.5])
+    np.testing.assert_allclose(hi, [0.6, 1.05, 1.05, 0.5])
     w.show_analysis("Lifetime traces")
     w.flim.set_fraction(FractionFitSettings(True, 2, 1, 4))
     view.set_selected([r.roi_id for r in w.masks.rois])
@@ -218,6 +216,9 @@ def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
     assert warnings  # the background ROI's two-component fit of one lifetime
     assert len([i for i in view.fraction_plot.items if isinstance(i, pg.FillBetweenItem)]) == 2
     text, tip = view.notes.text(), view.notes.toolTip()
+    for roi in w.masks.rois:  # the key to the lines' colours
+        r, g, b = roi.color
+        assert f"color:rgb({r},{g},{b})'>■</span>&nbsp;{roi.name}" in text
     assert f"⚠ {len(warnings)} warning" in text and "hover to read" in text
     assert all(w not in text and w in tip for w in warnings)
     w.close()

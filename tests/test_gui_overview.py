@@ -141,6 +141,9 @@ def test_peri_event_means_equal_numpy_and_export(window, tmp_path):
     np.testing.assert_allclose(res.mean, seg.mean(axis=1), rtol=1e-12)
     assert len(pe.mean_curves) == 2
     np.testing.assert_allclose(pe.mean_curves[0].yData, seg.mean(axis=1)[0])
+    for roi, curve in zip(window.masks.rois, pe.mean_curves, strict=True):  # the key
+        r, g, b = curve.opts["pen"].color().getRgb()[:3]
+        assert f"color:rgb({r},{g},{b})'>■</span>&nbsp;{roi.name}" in pe.status.text()
     out = pe.export_csv(tmp_path / "pe.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 * (nb + na + 1)

@@ -6,6 +6,8 @@ thread by :func:`~siffviewer.model.flim_traces.compute_flim_columns`."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
@@ -58,7 +60,9 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.bin.setPrefix("per ")
         self.bin.setSuffix(" timepoints")
         self.notes = QtWidgets.QLabel("")
-        self.notes.setWordWrap(True)
+        # one line, whatever its length (the plots keep their height); all of it on hover
+        self.notes.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                 QtWidgets.QSizePolicy.Policy.Fixed)
         self.graphics = pg.GraphicsLayoutWidget()
         self.life_plot = self.graphics.addPlot(row=0, col=0)
         self.photon_plot = self.graphics.addPlot(row=0, col=1)
@@ -236,9 +240,13 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         others = len(warnings) - here
         shown = [f"⚠ {n} warning{'s' if n > 1 else ''}{what}: hover to read"
                  for n, what in ((here, ""), (others, " of other ROIs")) if n]
-        self.notes.setText(" · ".join(notes + shown) or "No corrections set (Corrections of "
-                                                        "the selected ROI…).")
-        self.notes.setToolTip("\n".join(warnings))
+        key = plot_style.colour_key((r.name, tuple(r.color)) for r in chosen
+                                    if r.name in names)
+        # the warnings' count before the notes: a long line is cut at the right
+        self.notes.setText(" · ".join([key] + [html.escape(n) for n in shown + notes])
+                           if notes or shown else key + " · No corrections set (Corrections "
+                           "of the selected ROI…).")
+        self.notes.setToolTip("\n".join(notes + warnings))
         self.fraction_plot.setVisible("long_fraction" in c)
         rows = [names.index(r.name) for r in chosen if r.name in names]
         shown = [cols.lifetime_ns] + ([c["corrected_lifetime_ns"]]

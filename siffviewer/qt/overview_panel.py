@@ -4,6 +4,7 @@ moves the session to that time (through the view state)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -289,8 +290,9 @@ class PeriEventView(QtWidgets.QWidget):
         used = len(res.event_times_s)
         note = f" ({res.left_out} left out: their window runs past the recording)" \
             if res.left_out else ""
-        self.status.setText(f"'{event}': {used} occurrence(s) averaged{note} · lines: each "
-                            "ROI's mean, bands: ± SE")
+        self.status.setText(f"'{html.escape(event)}': {used} occurrence(s) averaged"
+                            f"{html.escape(note)} · {plot_style.colour_key(zip(names, colors))}"
+                            " · lines: each ROI's mean, bands: ± SE")
 
     def export_dialog(self) -> None:
         """Ask for a CSV file and export the averages to it."""

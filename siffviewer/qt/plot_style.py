@@ -48,6 +48,15 @@ def legend_above(plot: pg.PlotItem, columns: int = 6) -> pg.LegendItem:
     return legend
 
 
+def colour_key(entries) -> str:
+    """Rich text naming coloured lines: a square in each ``(name, (r, g, b))``'s colour
+    before its name (a legend for a QLabel, where the plot has no room for one)."""
+    import html
+
+    return " ".join(f"<span style='color:rgb({c[0]},{c[1]},{c[2]})'>■</span>&nbsp;"
+                    f"{html.escape(name)}" for name, c in entries)
+
+
 class DecadeLogAxis(pg.AxisItem):
     """A log-scale axis labelled at powers of ten only (1, 10, 100 ...), with unlabelled
     minor ticks at 2-9 times each power; 2 and 5 times are labelled when the range spans
