@@ -287,6 +287,8 @@ def test_side_panels_fit_their_column_without_scrolling_sideways(qtbot, tmp_path
         for area in w.docks[name].findChildren(QtWidgets.QScrollArea):
             if area.isVisible():
                 assert not area.horizontalScrollBar().isVisible(), (name, size)
+    bar = panel.tabs.tabBar()  # every Registration tab in view, none behind scroll arrows
+    assert all(bar.tabRect(i).right() <= bar.width() for i in range(bar.count()))
     close(w)
 
 

@@ -95,9 +95,15 @@ class RegistrationPanel(QtWidgets.QWidget):
         shifts_scroll.setWidgetResizable(True)
         shifts_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         shifts_scroll.setWidget(shifts_page)
-        self.tabs.addTab(shifts_scroll, "Shifts and quality")
-        self.tabs.addTab(self.means, "Mean images")
+        self.tabs.addTab(shifts_scroll, "Shifts")
+        self.tabs.addTab(self.means, "Means")
         self.tabs.addTab(self.split, "Raw | registered")
+        # short titles fit the side column; a narrower one elides them (no hidden tab)
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        for i, tip in enumerate(("Shifts and quality of every frame", "Mean images before and "
+                                 "after registration", "Raw and registered frames side by side")):
+            self.tabs.setTabToolTip(i, tip)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
