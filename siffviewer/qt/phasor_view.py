@@ -73,6 +73,8 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
                                         interactive=False, width=14)
         self.colorbar.setImageItem(self.density, insert_in=self.plot.getPlotItem())
+        # room above the plot for the colour bar's top tick label (else cut in half)
+        self.plot.getPlotItem().layout.setContentsMargins(1, 8, 1, 1)
         axis = self.colorbar.axis  # the small label font of the other plots: it fits a short dock
         axis.setLabel("log10(1 + pixels per bin)", **{"font-size": plot_style.LABEL_SIZE,
                                                       "color": axis.textPen().color().name()})
@@ -83,8 +85,7 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.plot.addItem(self.ticks)
         self.tick_labels: list = []
         self._extent = (G_RANGE, S_RANGE)
-        self.plot.setXRange(*G_RANGE, padding=0)
-        self.plot.setYRange(*S_RANGE, padding=0)
+        self._show_range(G_RANGE, S_RANGE)
         # two columns of controls: the panel fits the short bottom dock
         controls = QtWidgets.QGridLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -263,8 +264,7 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
                                            s_range[1] - s_range[0]))
         if (g_range, s_range) != self._extent:  # the points outside the semicircle's view
             self._extent = (g_range, s_range)
-            # both at once: with the aspect locked the box then holds both ranges
-            self.plot.getViewBox().setRange(xRange=g_range, yRange=s_range, padding=0)
+            self._show_range(g_range, s_range)
         self.colorbar.setLevels((0, top))
         self._draw_ticks(key[-1])
         n = int(np.isfinite(self.phasor.real).sum())
@@ -280,6 +280,12 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.info.setText(text)
         self._update_selection()
 
+    def _show_range(self, g_range, s_range) -> None:
+        """View the phasor extent and room around it for the lifetime labels (both ranges at
+        once: with the aspect locked the box then holds both)."""
+        self.plot.getViewBox().setRange(xRange=(g_range[0] - 0.18, g_range[1] + 0.25),
+                                        yRange=(s_range[0], s_range[1] + 0.06), padding=0)
+
     def _draw_ticks(self, _cal_key) -> None:
         cal = self.calibration()
         if cal is None:
@@ -291,7 +297,11 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
             self.plot.removeItem(item)
         self.tick_labels = []
         for t, gx, sy in zip(taus, np.atleast_1d(g), np.atleast_1d(s), strict=True):
-            label = pg.TextItem(f"{t:g} ns", color=(230, 230, 230), anchor=(0.5, 1.2))
+            # outside the semicircle, away from its centre: never on the line itself
+            ux, uy = float(gx) - 0.5, float(sy)
+            norm = max(np.hypot(ux, uy), 1e-9)
+            anchor = (0.5 - 0.7 * ux / norm, 0.5 + 0.7 * uy / norm)
+            label = pg.TextItem(f"{t:g} ns", color=(230, 230, 230), anchor=anchor)
             label.setPos(float(gx), float(sy))
             self.plot.addItem(label)
             self.tick_labels.append(label)
