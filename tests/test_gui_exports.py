@@ -5,6 +5,7 @@ tifffile, imageio and ElementTree reading the outputs back; ``siff batch`` itsel
 
 import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -344,3 +345,27 @@ def test_batch_from_the_app_cancels(qtbot, tmp_path, acquisitions):
         assert (tmp_path / "out" / f"{stem}.csv").exists() == (row["status"] == "done")
     dialog.close()
     w.close()
+
+
+def test_suggested_paths_leave_a_read_only_folder_for_home(qtbot, tmp_path, monkeypatch):
+    """The bundled sample sits inside the installed app: the dialogs then suggest the home
+    folder (a writable folder keeps the suggestion beside the acquisition)."""
+    import os
+
+    locked, home = tmp_path / "app" / "resources", tmp_path / "home"
+    locked.mkdir(parents=True)
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    real_access = os.access  # this may run as root, whom no folder mode stops
+    monkeypatch.setattr(ex.os, "access", lambda p, mode: False if Path(p) == locked
+                        else real_access(p, mode))
+    sample = locked / "sample.siff"
+    dialog = ex.NwbDialog(sample)
+    qtbot.addWidget(dialog)
+    assert dialog.path.path() == home / "sample.nwb"
+    batch = ex.PathField(locked / "batch", folder=True)
+    qtbot.addWidget(batch)
+    assert batch.path() == home / "batch"
+    free = ex.PathField(tmp_path / "data" / "new" / "x.nwb")  # its folder is still to be made
+    qtbot.addWidget(free)
+    assert free.path() == tmp_path / "data" / "new" / "x.nwb"

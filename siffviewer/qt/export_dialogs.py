@@ -8,6 +8,7 @@ session and a snapshot of the settings as arguments, never the live view."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -27,13 +28,24 @@ SEXES = (("Unknown", "U"), ("Female", "F"), ("Male", "M"), ("Other", "O"))
 
 # ------------------------------------------------------------------ small widgets
 
+def writable_default(path: str | Path) -> Path:
+    """``path`` when its folder can be written, else the same name in the user's home
+    folder (the bundled sample lives inside the installed app, often read-only)."""
+    path = Path(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # a folder still to be created
+        folder = folder.parent
+    return path if os.access(folder, os.W_OK) else Path.home() / path.name
+
+
 class PathField(QtWidgets.QWidget):
-    """A line edit with a Browse button that asks for a file to write (or a folder)."""
+    """A line edit with a Browse button that asks for a file to write (or a folder). The
+    suggested ``path`` moves to the home folder when its own folder is read-only."""
 
     def __init__(self, path: str | Path, file_filter: str = "", folder: bool = False,
                  parent=None) -> None:
         super().__init__(parent)
-        self.edit = QtWidgets.QLineEdit(str(path))
+        self.edit = QtWidgets.QLineEdit(str(writable_default(path)))
         self.edit.setMinimumWidth(380)
         browse = QtWidgets.QPushButton("Browse…")
         browse.clicked.connect(self._browse)
