@@ -5,6 +5,7 @@ the CLI equals the app with the new columns; version-1 session files migrate; pe
 photons and file frames match the frames themselves; the fraction fit finds a simulated step.
 """
 
+import html
 import json
 import re
 import shutil
@@ -181,6 +182,19 @@ def test_uncalibrated_phasors_outside_the_semicircle_are_plotted(qtbot, tmp_path
     assert s0 <= np.nanmin(ph.imag) and np.nanmax(ph.imag) <= s1
     assert f"{n:,} pixels shown" in panel.info.text()
     assert "uncalibrated" in panel.plot.getAxis("bottom").labelText
+    # frame by frame (fewer photons: more scattered points) the view only grows
+    w.flim.set_phasor(PhasorSettings("frames", 5.0, 1, 0))
+    views = []
+    for t in range(4):
+        w.state.update(timepoint=t)
+        ph = panel.phasor
+        (g0, g1), (s0, s1) = views[-1] if views else ((0, 0), (0, 0))
+        views.append(panel.plot.getViewBox().viewRange())
+        (v0, v1), (u0, u1) = views[-1]
+        assert v0 <= np.nanmin(ph.real) and np.nanmax(ph.real) <= v1
+        assert u0 <= np.nanmin(ph.imag) and np.nanmax(ph.imag) <= u1
+        if t:
+            assert v0 <= g0 and g1 <= v1 and u0 <= s0 and s1 <= u1
     w.close()
 
 
@@ -220,7 +234,7 @@ def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
         r, g, b = roi.color
         assert f"color:rgb({r},{g},{b})'>■</span>&nbsp;{roi.name}" in text
     assert f"⚠ {len(warnings)} warning" in text and "hover to read" in text
-    assert all(w not in text and w in tip for w in warnings)
+    assert all(w not in text and html.escape(w) in tip for w in warnings)
     w.close()
 
 

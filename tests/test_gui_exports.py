@@ -184,6 +184,20 @@ def test_ome_tiff_through_the_dialog(window, tmp_path):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "frame.ome.tif"), frames[0])
 
 
+def test_image_dialog_suggests_the_timepoints_the_view_averages(window):
+    """Averaging 5 timepoints around timepoint 10 shows 8 to 12: the dialog suggests them
+    (it suggested 10 to 14); near the end the window is cut as the view cuts it."""
+    s = window.session
+    n = window.state.n_timepoints
+    dialog = ex.ImageExportDialog(s.path, n, 10, 5, s.has_flim, window)
+    assert (dialog.start.value(), dialog.end.value()) == (8, 12)
+    assert dialog.values()["start"] == 8 and dialog.values()["end"] == 13
+    dialog.close()
+    dialog = ex.ImageExportDialog(s.path, n, n - 1, 4, s.has_flim, window)
+    assert (dialog.start.value(), dialog.end.value()) == (n - 3, n - 1)
+    dialog.close()
+
+
 def test_movie_through_the_dialog_and_cancel(window, tmp_path):
     s = window.session
     dialog = ex.MovieDialog(s.path, window.state.n_timepoints, window.state.n_planes,
@@ -306,7 +320,8 @@ def test_batch_from_the_app_registers_each_file_like_the_session(qtbot, tmp_path
         reader.register(num_cycles=2, max_shift=3, reference_sigma=0.5, workers=1)
     w = batch_window(qtbot, tmp_path, template)
     w.state.update(registered=False)  # registering implies registered traces
-    dialog = BatchDialog(w.session_document(), SHAPE, template, sync=True, parent=w)
+    dialog = BatchDialog(w.session_document(), SHAPE, template, w.session.registration,
+                         sync=True, parent=w)
     qtbot.addWidget(dialog)
     dialog.add_paths([str(folder)])
     dialog.out.edit.setText(str(tmp_path / "out"))
@@ -324,6 +339,48 @@ def test_batch_from_the_app_registers_each_file_like_the_session(qtbot, tmp_path
         assert "# registration: siffpy" in (tmp_path / "out" / f"m{i}.csv").read_text()
     dialog.close()
     w.close()
+
+
+def test_batch_registers_with_the_defaults_when_the_session_has_no_registration(
+        qtbot, tmp_path, acquisitions, capsys):
+    """An unregistered session registers each file with siffpy on the analysed channel (it
+    raised before); a registration a batch cannot repeat is refused before anything runs;
+    siff batch --register --template of an unregistered template does the same."""
+    from types import SimpleNamespace
+
+    from libsiff.registration import RegistrationInfo, default_registration_path
+    from libsiff.registration.sidecar import RegistrationType
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for name in ("fly1.siff", "fly2.siff"):
+        shutil.copy(acquisitions / name, folder / name)
+    w = batch_window(qtbot, tmp_path, acquisitions / "fly0.siff")
+    assert w.session.registration is None
+    dialog = BatchDialog(w.session_document(), SHAPE, w.session.path, w.session.registration,
+                         sync=True, parent=w)
+    qtbot.addWidget(dialog)
+    assert "no registration" in dialog.register.text()
+    dialog.add_paths([str(folder)])
+    dialog.out.edit.setText(str(tmp_path / "out"))
+    dialog.workers.setValue(0)
+    dialog.register.setChecked(True)
+    assert "each file registered first" in dialog.what.text()
+    dialog.start()
+    assert dialog.result is not None, dialog.message
+    assert [o.status for o in dialog.result.outcomes] == ["done"] * 2
+    for name in ("fly1.siff", "fly2.siff"):
+        info = RegistrationInfo.load(default_registration_path(folder / name))
+        assert info.registration_type.value == "siffpy"
+        assert info.registration_color_channel == 0
+    dialog.registration = SimpleNamespace(registration_type=RegistrationType.Average)
+    assert dialog.start() is None and "cannot be repeated" in dialog.status.text()
+    dialog.close()
+    w.close()
+    code = main(["-q", "batch", str(folder), "--out", str(tmp_path / "cli"), "--workers", "0",
+                 "--masks", str(tmp_path / "out" / "applied-session.npz"), "--register",
+                 "--template", str(acquisitions / "fly0.siff"), "--force"])
+    assert code == 0, capsys.readouterr().err
 
 
 def test_batch_from_the_app_cancels(qtbot, tmp_path, acquisitions):

@@ -574,7 +574,6 @@ def test_empty_plots_say_what_to_do_with_units_and_ranges(qtbot, tmp_path, sampl
     quality = w.registration_panel.quality.plot.getPlotItem()
     assert is_empty(quality) and not quality.getAxis("left").style["showValues"]
     assert not w.registration_panel.quality.controls.start_button.isEnabled()
-    assert quality.vb.viewRange()[0] == pytest.approx(shifts.vb.viewRange()[0])
     w.registration_panel.start()  # synchronous here
     w.registration_panel.quality.start()
     assert not is_empty(quality) and quality.getAxis("left").style["showValues"]

@@ -19,15 +19,17 @@ SUMMARY_COLUMNS = ("File", "Status", "ROIs", "Timepoints", "Seconds", "Output / 
 class BatchDialog(QtWidgets.QDialog):
     """Pick files and folders and an output folder, run the batch, show the summary.
 
-    ``doc`` is the SessionDocument to apply (a snapshot taken when the dialog opens) and
-    ``shape`` its acquisition's (planes, rows, columns). ``sync`` runs the batch on the
-    calling thread (tests)."""
+    ``doc`` is the SessionDocument to apply (a snapshot taken when the dialog opens),
+    ``shape`` its acquisition's (planes, rows, columns) and ``registration`` the session's
+    RegistrationInfo (None: not registered), whose settings "Register each file first"
+    repeats. ``sync`` runs the batch on the calling thread (tests)."""
 
-    def __init__(self, doc, shape: tuple[int, int, int], source: Path, sync: bool = False,
-                 parent=None) -> None:
+    def __init__(self, doc, shape: tuple[int, int, int], source: Path, registration=None,
+                 sync: bool = False, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Apply session to files")
-        self.doc, self.shape, self.source, self.sync = doc, tuple(shape), Path(source), sync
+        self.doc, self.shape, self.sync = doc, tuple(shape), sync
+        self.registration = registration
         self.job: Job | None = None
         self.result = None
         self.message = ""
@@ -47,10 +49,10 @@ class BatchDialog(QtWidgets.QDialog):
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.files, 1)
         top.addLayout(picks)
-        self.out = PathField(source.parent / "batch", folder=True)
+        self.out = PathField(Path(source).parent / "batch", folder=True)
         self.workers = QtWidgets.QSpinBox()
         self.workers.setRange(0, 256)
-        self.workers.setValue(os.cpu_count() or 1)
+        self.workers.setValue(os.cpu_count() or 1)  # divided by the threads per worker
         self.workers.setToolTip("Dask worker processes (0: no Dask, the files run in this "
                                 "process)")
         self.threads = QtWidgets.QSpinBox()
@@ -59,20 +61,20 @@ class BatchDialog(QtWidgets.QDialog):
         self.threads.setToolTip("Files each worker runs at once, on threads (with 0 workers: "
                                 "files this process runs at once)")
         self.register = QtWidgets.QCheckBox(
-            "Register each file first (this session's registration method and channel)")
+            "Register each file first (this session's registration method and channel)"
+            if registration is not None else
+            "Register each file first (siffpy on the analysed channel: this session has no "
+            "registration)")
         self.register.setToolTip("Without it, files registered before use their saved "
                                  "registration and the others are read unregistered")
         self.nwb = QtWidgets.QCheckBox("Also write an NWB file per acquisition")
         self.wide = QtWidgets.QCheckBox("Wide CSV (one column per ROI)")
         self.force = QtWidgets.QCheckBox("Redo files whose outputs are up to date")
-        rois = len(doc.rois)
-        what = QtWidgets.QLabel(
-            f"Applies this session: {rois} ROI{'s' if rois != 1 else ''}, channel "
-            f"{doc.channel}, {'registered' if doc.registered else 'raw'} frames, "
-            f"{'a fitted' if doc.flim_params.get(doc.channel) else 'no'} FLIM model, "
-            f"{'dF/F' if doc.dff else 'no dF/F'}. One CSV per file and summary.csv go to "
-            "the output folder.")
+        self.what = what = QtWidgets.QLabel()
         what.setWordWrap(True)
+        self._describe()
+        self.register.toggled.connect(lambda _: self._describe())
+        self.threads.valueChanged.connect(self._threads_changed)
         form = QtWidgets.QFormLayout()
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Output folder:", self.out)
@@ -113,6 +115,22 @@ class BatchDialog(QtWidgets.QDialog):
         lay.addLayout(buttons)
         self.resize(820, 640)
 
+    def _describe(self) -> None:
+        doc, rois = self.doc, len(self.doc.rois)
+        frames = ("each file registered first" if self.register.isChecked() else
+                  "registered" if doc.registered else "raw") + " frames"
+        self.what.setText(
+            f"Applies this session: {rois} ROI{'s' if rois != 1 else ''}, channel "
+            f"{doc.channel}, {frames}, "
+            f"{'a fitted' if doc.flim_params.get(doc.channel) else 'no'} FLIM model, "
+            f"{'dF/F' if doc.dff else 'no dF/F'}. One CSV per file and summary.csv go to "
+            "the output folder.")
+
+    def _threads_changed(self, threads: int) -> None:
+        """Keep workers x threads at the cores (the default), as ``siff batch`` does."""
+        if self.workers.value() > 0:
+            self.workers.setValue(max(1, (os.cpu_count() or 1) // max(1, threads)))
+
     # ------------------------------------------------------------------ inputs
     def add_paths(self, paths) -> None:
         """Add files or folders to the list (each once)."""
@@ -140,7 +158,7 @@ class BatchDialog(QtWidgets.QDialog):
     # ------------------------------------------------------------------ running
     def start(self) -> Job | None:
         """Run the batch in the background; returns its Job (None when nothing to do)."""
-        from ..model.batch import registration_settings, run_batch, session_options
+        from ..model.batch import run_batch, session_options, settings_from_info
 
         paths, out = self.paths(), self.out.path()
         if not paths:
@@ -159,10 +177,9 @@ class BatchDialog(QtWidgets.QDialog):
         register = False
         if self.register.isChecked():
             try:
-                register = registration_settings(self.source, self.doc.channel)
-            except (OSError, ValueError) as e:
-                self.status.setText(f"Cannot read the registration settings of {self.source}: "
-                                    f"{e}")
+                register = settings_from_info(self.registration, self.doc.channel)
+            except ValueError as e:
+                self.status.setText(f"Cannot register the files: {e}")
                 return None
             options = dataclasses.replace(options, raw=False)  # traces of what it registers
 
@@ -260,7 +277,7 @@ def open_batch_dialog(window) -> BatchDialog | None:
         return None
     g = window.session.geometry
     dialog = BatchDialog(window.session_document(), (g.n_planes, g.height, g.width),
-                         window.session.path,
+                         window.session.path, window.session.registration,
                          sync=window.sync, parent=window)
     dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()

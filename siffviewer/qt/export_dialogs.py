@@ -16,6 +16,8 @@ from PyQt6 import QtCore, QtGui, QtSvg, QtWidgets
 
 from libsiff.atomic import atomic_path
 
+from ..model.view_state import average_window
+
 MASK_FILTERS = ("ImageJ RoiSet (*.zip);;ImageJ ROI (*.roi);;Label TIFF (*.tif *.tiff);;"
                 "suite2p stat.npy (*.npy);;siffviewer masks (*.npz)")
 LOAD_MASK_FILTER = ("Masks (*.npz *.zip *.roi *.tif *.tiff *.npy);;" + MASK_FILTERS
@@ -239,8 +241,9 @@ class ImageExportDialog(QtWidgets.QDialog):
         for text, key in REDUCE_CHOICES:
             self.kind.addItem(text, key)
         self.kind.setCurrentIndex(0 if average <= 1 else 1)
-        self.start = _spin(0, n_timepoints - 1, timepoint)
-        self.end = _spin(0, n_timepoints - 1, min(n_timepoints - 1, timepoint + max(1, average) - 1))
+        lo, hi = average_window(timepoint, average, n_timepoints)  # what the view shows
+        self.start = _spin(0, n_timepoints - 1, lo)
+        self.end = _spin(0, n_timepoints - 1, hi - 1)
         rng = _timepoint_range(self.start, self.end)
         self.intensity = QtWidgets.QCheckBox("Photons")
         self.intensity.setChecked(True)

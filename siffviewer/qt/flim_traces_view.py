@@ -60,6 +60,7 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.bin.setPrefix("per ")
         self.bin.setSuffix(" timepoints")
         self.notes = QtWidgets.QLabel("")
+        self.notes.setTextFormat(QtCore.Qt.TextFormat.RichText)  # ROI names are escaped
         # one line, whatever its length (the plots keep their height); all of it on hover
         self.notes.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                                  QtWidgets.QSizePolicy.Policy.Fixed)
@@ -243,10 +244,11 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
         key = plot_style.colour_key((r.name, tuple(r.color)) for r in chosen
                                     if r.name in names)
         # the warnings' count before the notes: a long line is cut at the right
-        self.notes.setText(" · ".join([key] + [html.escape(n) for n in shown + notes])
-                           if notes or shown else key + " · No corrections set (Corrections "
-                           "of the selected ROI…).")
-        self.notes.setToolTip("\n".join(notes + warnings))
+        parts = [html.escape(n) for n in shown + notes] or [
+            "No corrections set (Corrections of the selected ROI…)."]
+        self.notes.setText(" · ".join([key] * bool(key) + parts))
+        self.notes.setToolTip("<p style='white-space:pre'>"  # rich: the names are escaped
+                              + "<br>".join(html.escape(t) for t in notes + warnings) + "</p>")
         self.fraction_plot.setVisible("long_fraction" in c)
         rows = [names.index(r.name) for r in chosen if r.name in names]
         shown = [cols.lifetime_ns] + ([c["corrected_lifetime_ns"]]

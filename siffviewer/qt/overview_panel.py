@@ -240,6 +240,7 @@ class PeriEventView(QtWidgets.QWidget):
         self.plot.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(
             "#9467bd", style=QtCore.Qt.PenStyle.DashLine)), ignoreBounds=True)
         self.status = QtWidgets.QLabel("")
+        self.status.setTextFormat(QtCore.Qt.TextFormat.RichText)  # names and texts escaped
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -312,7 +313,7 @@ class PeriEventView(QtWidgets.QWidget):
         except OSError as e:
             self.error.emit(f"{path}: {e.strerror or e}")
             return None
-        self.status.setText(f"Written to {written}")
+        self.status.setText(f"Written to {html.escape(str(written))}")
         return written
 
 

@@ -262,9 +262,14 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         # after setImage: the rectangle scales by the image's size
         self.density.setRect(QtCore.QRectF(g_range[0], s_range[0], g_range[1] - g_range[0],
                                            s_range[1] - s_range[0]))
-        if (g_range, s_range) != self._extent:  # the points outside the semicircle's view
-            self._extent = (g_range, s_range)
-            self._show_range(g_range, s_range)
+        # the view grows (in steps of 0.1) to hold points outside it, and never shrinks:
+        # it does not jump from frame to frame, nor undo the user's zoom for nothing
+        (g0, g1), (s0, s1) = self._extent
+        grown = ((min(g0, np.floor(g_range[0] * 10) / 10), max(g1, np.ceil(g_range[1] * 10) / 10)),
+                 (min(s0, np.floor(s_range[0] * 10) / 10), max(s1, np.ceil(s_range[1] * 10) / 10)))
+        if grown != self._extent:
+            self._extent = grown
+            self._show_range(*grown)
         self.colorbar.setLevels((0, top))
         self._draw_ticks(key[-1])
         n = int(np.isfinite(self.phasor.real).sum())

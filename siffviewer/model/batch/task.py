@@ -70,23 +70,35 @@ class FileOutcome:
         return self.status in ("done", "skipped")
 
 
-def registration_settings(template: str | Path | None, channel: int | None) -> dict:
-    """How ``--register`` registers each file: the template's saved registration method,
-    alignment colour and parameters, else the defaults (siffpy, the analysed channel)."""
-    from libsiff import SiffReader
+#: Registration methods a batch can repeat on other files.
+BATCH_METHODS = ("siffpy", "suite2p")
 
-    settings = {"method": "siffpy", "alignment_color": int(channel or 0), "parameters": {}}
-    if template is None:
-        return settings
-    with SiffReader(template) as reader:
-        info = reader.registration_info
+
+def settings_from_info(info, channel: int | None) -> dict:
+    """How ``--register`` registers each file like ``info`` (a RegistrationInfo: its
+    method, alignment colour and parameters), or with the defaults (siffpy, the analysed
+    channel) when ``info`` is None. ValueError for a method a batch cannot repeat."""
     if info is None:
-        return settings
+        return {"method": "siffpy", "alignment_color": int(channel or 0), "parameters": {}}
     method = info.registration_type.value
+    if method not in BATCH_METHODS:
+        raise ValueError(f"a {method!r} registration cannot be repeated on other files: "
+                         f"register the template with {' or '.join(BATCH_METHODS)}")
     params = ({k: v for k, v in info.options.items() if k in REGISTRATION_PARAMETERS}
               if method == "siffpy" else {})
     return {"method": method, "alignment_color": int(info.registration_color_channel),
             "parameters": params}
+
+
+def registration_settings(template: str | Path | None, channel: int | None) -> dict:
+    """:func:`settings_from_info` of the template's saved registration (the defaults
+    without a template, or when it has none)."""
+    from libsiff import SiffReader
+
+    if template is None:
+        return settings_from_info(None, channel)
+    with SiffReader(template) as reader:
+        return settings_from_info(reader.registration_or_none, channel)
 
 
 class _EventCheck:
