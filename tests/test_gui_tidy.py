@@ -335,7 +335,7 @@ def test_roi_phasor_points_are_in_view(qtbot, tmp_path, sample, size):
                          for i, (n, m) in enumerate(zip(("a", "b"), masks, strict=True))])
     w.show_analysis("Lifetime")
     plot = w.lifetime_panel.phasor_plot
-    plot.parentWidget().setSizes([100, 100, 10_000])  # a wide phasor pane
+    plot.parentWidget().parentWidget().setSizes([100, 100, 10_000])  # a wide phasor pane
     for _ in range(3):
         QtWidgets.QApplication.processEvents()
     assert plot.width() > 2 * plot.height()
@@ -344,6 +344,10 @@ def test_roi_phasor_points_are_in_view(qtbot, tmp_path, sample, size):
     assert len(x) == 2
     (x0, x1), (y0, y1) = plot.getViewBox().viewRange()
     assert np.all((x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)), (x, y, (x0, x1), (y0, y1))
+    for roi in w.masks.rois:  # a key names the dots
+        r, g_, b_ = roi.color
+        assert (f"color:rgb({r},{g_},{b_})'>■</span>&nbsp;{roi.name}"
+                in w.lifetime_panel.phasor_key.text())
     close(w)
 
 

@@ -154,7 +154,18 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.phasor_points = pg.ScatterPlotItem(size=10)
         self.phasor_plot.addItem(self.phasor_points)
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        for w in (self.graphics, self.image_widget, self.phasor_plot):
+        # the ROI phasors with a colour key naming their dots above them
+        self.phasor_key = QtWidgets.QLabel()
+        self.phasor_key.setTextFormat(QtCore.Qt.TextFormat.RichText)  # names escaped
+        self.phasor_key.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                      QtWidgets.QSizePolicy.Policy.Fixed)
+        phasor_pane = QtWidgets.QWidget()
+        pane = QtWidgets.QVBoxLayout(phasor_pane)
+        pane.setContentsMargins(0, 0, 0, 0)
+        pane.setSpacing(0)
+        pane.addWidget(self.phasor_key)
+        pane.addWidget(self.phasor_plot, 1)
+        for w in (self.graphics, self.image_widget, phasor_pane):
             splitter.addWidget(w)
         splitter.setSizes([600, 320, 320])
         # the fit's and the lifetime image's controls in a column left of the plots: the
@@ -413,6 +424,7 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         """Request the phasor of every ROI (background load); clear it without ROIs."""
         if not self.masks.rois:
             self.phasor_points.setData([])
+            self.phasor_key.setText("")
             return
         if self._active():
             s = self.state
@@ -428,6 +440,8 @@ class LifetimePanel(FlimRefreshWhenShown, QtWidgets.QWidget):
         self.phasor_points.setData([
             {"pos": (p.real, p.imag), "brush": pg.mkBrush(*roi.color), "pen": pg.mkPen("w")}
             for roi, p in shown])
+        self.phasor_key.setText(plot_style.colour_key((roi.name, tuple(roi.color))
+                                                      for roi, _ in shown))
         values = np.array([p for _, p in shown], complex)
         self._show_phasor_extent(values.real, values.imag)
 
