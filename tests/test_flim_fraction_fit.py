@@ -130,7 +130,7 @@ def test_background_roi_gives_the_signal_fractions_with_honest_errors(scale):
         fit_fractions(roi, pooled[0], TAU_BINS, background=bg[:3], background_scale=scale)
     with pytest.raises(ValueError, match="ROI 0: a background is"):
         fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, backgrounds=[(bg[:, :10], scale)])
-    with pytest.raises(ValueError, match="ROI 0: background scale must be positive"):
+    with pytest.raises(ValueError, match="ROI 0: .*background scale must be positive"):
         fit_lifetime_over_time(roi[None], TAU_BINS, BIN_PS, backgrounds=[(bg, 0.0)])
 
 

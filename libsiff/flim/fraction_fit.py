@@ -189,6 +189,17 @@ def _bounds(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def _checked_background(background, scale, shape) -> np.ndarray:
+    """``background`` as float64 histograms shaped ``shape``, with a positive ``scale``."""
+    bg = np.asarray(background, dtype=np.float64)
+    if bg.shape != tuple(shape):
+        raise SiffArgumentError(f"background histograms {bg.shape} are not shaped as the "
+                                f"histograms {tuple(shape)}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise SiffArgumentError(f"background scale must be positive, not {scale}")
+    return bg
+
+
 def _background_share(bg: np.ndarray, n: np.ndarray, scale: float):
     """Each row's background share ``beta`` (the scaled background photons over the row's
     photons) and its variance: from the background ROI's Poisson count, and from the row's
@@ -233,12 +244,8 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
     n_comp = params.n_exp
     if n_comp < 2:
         raise SiffArgumentError("a fraction fit needs at least two components")
-    bg = None if background is None else np.asarray(background, dtype=np.float64)
-    if bg is not None and bg.shape != h.shape:
-        raise SiffArgumentError(f"background histograms {bg.shape} are not shaped as the "
-                                f"histograms {h.shape}")
-    if bg is not None and not (np.isfinite(background_scale) and background_scale > 0):
-        raise SiffArgumentError(f"background_scale must be positive, not {background_scale}")
+    bg = (None if background is None else
+          _checked_background(background, background_scale, h.shape))
     h, bg = (_bin_timepoints(a, bin_timepoints) if a is not None else None for a in (h, bg))
     lead = h.shape[:-1]
     fit = _fit_groups(h.shape[-1], rebin, period_bins)
@@ -254,10 +261,11 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
         q = pooled_bg / pooled_bg.sum() if pooled_bg.sum() > 0 else shapes[-1]
         usable = (n > 0) & (beta < 1.0)
         beta = np.where(usable, beta, 0.0)
-        x, cov = _scoring(d, np.where(usable, n, 0.0), shapes, start, beta, q)
+        n_fit = np.where(usable, n, 0.0)
+        x, cov = _scoring(d, n_fit, shapes, start, beta, q)
         # the error of the background share, through d x / d beta (finite difference)
         beta2 = np.minimum(beta + 1e-4, 1.0 - 1e-9)
-        x2, _ = _scoring(d, np.where(usable, n, 0.0), shapes, start, beta2, q)
+        x2, _ = _scoring(d, n_fit, shapes, start, beta2, q)
         jac = (x2 - x) / (beta2 - beta)[:, None]                # (M, m)
         cov = cov + jac[:, :, None] * jac[:, None, :] * np.where(usable, beta_var,
                                                                  0.0)[:, None, None]
@@ -281,8 +289,8 @@ def fit_fractions(histograms, params: FLIMParams, period_bins: float, rebin: int
     if too_much:
         warns.append(f"{too_much} timepoint(s) have no fractions: the background ROI accounts "
                      "for all of their photons")
-    at_bound = int(np.sum(usable & np.any(np.isclose(x, _bounds(shapes)[0]) |
-                                          np.isclose(x, _bounds(shapes)[1]), axis=1)))
+    lo, hi = _bounds(shapes)
+    at_bound = int(np.sum(usable & np.any(np.isclose(x, lo) | np.isclose(x, hi), axis=1)))
     if at_bound:
         warns.append(f"{at_bound} timepoint(s) ended at a bound of the fractions (where the "
                      "signal's model would turn negative): their errors mean little; too few "
@@ -307,7 +315,8 @@ def _bin_timepoints(h: np.ndarray, bin_timepoints: int) -> np.ndarray:
 def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
                            n_exps: int = 2, calibration: Optional[Calibration] = None,
                            rebin: int = 1, bin_timepoints: int = 1,
-                           backgrounds: Optional[Sequence] = None
+                           backgrounds: Optional[Sequence] = None,
+                           names: Optional[Sequence[str]] = None
                            ) -> tuple[List[FLIMParams], FractionFit]:
     """Fit each ROI's pooled photons, then its component fractions over time.
 
@@ -328,6 +337,9 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     backgrounds : sequence, optional
         Per ROI, None or ``(histograms (T, K), scale)``: its background ROI's histograms and
         area ratio (:func:`fit_fractions`' ``background`` and ``background_scale``).
+    names : sequence of str, optional
+        The ROIs' names, for the warnings (``ROI 'name' fraction fit: ...``; default: their
+        indices).
 
     Returns
     -------
@@ -346,22 +358,25 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
     backgrounds = list(backgrounds) if backgrounds is not None else [None] * h.shape[0]
     if len(backgrounds) != h.shape[0]:
         raise SiffArgumentError(f"{len(backgrounds)} backgrounds for {h.shape[0]} ROIs")
-    for r, bg in enumerate(backgrounds):
+    labels = [repr(str(n)) for n in names] if names is not None else list(range(h.shape[0]))
+    if len(labels) != h.shape[0]:
+        raise SiffArgumentError(f"{len(labels)} names for {h.shape[0]} ROIs")
+    for r, bg in enumerate(backgrounds):  # checked before the pooled fits subtract them
         if bg is None:
             continue
-        if len(bg) != 2 or np.shape(bg[0]) != h.shape[1:]:
-            raise SiffArgumentError(f"ROI {r}: a background is (histograms {h.shape[1:]}, "
-                                    "scale)")
-        if not (np.isfinite(bg[1]) and bg[1] > 0):
-            raise SiffArgumentError(f"ROI {r}: background scale must be positive, not {bg[1]}")
+        try:
+            histograms_r, scale = bg
+            backgrounds[r] = (_checked_background(histograms_r, scale, h.shape[1:]), scale)
+        except (TypeError, ValueError) as e:
+            raise SiffArgumentError(f"ROI {labels[r]}: a background is (histograms "
+                                    f"{h.shape[1:]}, scale): {e}") from None
     k = h.shape[-1]
     centers = np.arange(k) * rebin + 0.5 * (rebin - 1)
     fit_entries = _fit_groups(k, rebin, period_bins)
     pooled = []
     for roi_hist, bg in zip(h.sum(axis=1), backgrounds, strict=True):
         if bg is not None:  # the signal's shape: the scaled background subtracted
-            roi_hist = np.clip(roi_hist - bg[1] * np.asarray(bg[0], np.float64).sum(axis=0),
-                               0.0, None)
+            roi_hist = np.clip(roi_hist - bg[1] * bg[0].sum(axis=0), 0.0, None)
         kw = dict(x_range=centers, fit_bins=fit_entries, period_bins=period_bins)
         if calibration is not None and calibration.irf_sigma_bins is not None:
             pooled.append(calibration.fit(roi_hist, n_exps=n_exps, **kw))
@@ -375,5 +390,6 @@ def fit_lifetime_over_time(histograms, period_bins: float, bin_width_ps: float,
                          np.stack([f.fraction_se for f in fits]),
                          np.stack([f.photons for f in fits]),
                          np.stack([f.taus_ns for f in fits]), int(bin_timepoints),
-                         [f"ROI {r}: {w}" for r, f in enumerate(fits) for w in f.warnings])
+                         [f"ROI {labels[r]} fraction fit: {w}" for r, f in enumerate(fits)
+                          for w in f.warnings])
     return pooled, merged
