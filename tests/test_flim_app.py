@@ -198,6 +198,17 @@ def test_uncalibrated_phasors_outside_the_semicircle_are_plotted(qtbot, tmp_path
     w.close()
 
 
+def test_warnings_about_chosen_rois_and_none():
+    from siffviewer.model.flim_traces import FlimColumns
+
+    cols = FlimColumns(warnings=["ROI 'a': the neuropil annulus has no pixels",
+                                 "ROI 'a b' pooled fit: tau_0 at a bound",
+                                 "ROI 'ab' fraction fit: 3 timepoint(s) ended at a bound",
+                                 "the calibration has no IRF"])
+    assert cols.warnings_about(n for n in ("a",)) == [cols.warnings[0], cols.warnings[3]]
+    assert cols.warnings_about(["a b", "ab"]) == cols.warnings[1:]
+
+
 def test_lifetime_traces_keep_bands_and_warnings_in_bounds(qtbot, tmp_path):
     """A fraction band stays inside the fraction plot even for errors of 10^7 (a degenerate
     fit, e.g. two components of a single-lifetime background); the fits' warnings are counted

@@ -32,7 +32,12 @@ class FlimColumns:
     lifetime_ns: np.ndarray | None = None
     photons: np.ndarray | None = None
     pooled: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # "ROI 'name' ...", or about no one ROI
+
+    def warnings_about(self, names) -> list[str]:
+        """The warnings about the ROIs ``names``, and those about no one ROI."""
+        mine = tuple(f"ROI {n!r}{end}" for n in names for end in (" ", ":"))
+        return [w for w in self.warnings if w.startswith(mine) or not w.startswith("ROI ")]
 
 
 def _complete_rows(grid: np.ndarray) -> np.ndarray:
@@ -85,7 +90,8 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
             if s.background_roi not in index or s.background_roi == name:
                 raise ValueError(f"ROI {name!r}: background ROI {s.background_roi!r} does not "
                                  "exist (or is the ROI itself)")
-            bg_of[r] = index[s.background_roi]
+            b = index[s.background_roi]
+            bg_of[r] = (b, float(masks[r].sum()) / float(masks[b].sum()))  # and area ratio
     if per_plane:
         for r in range(R):
             for z in range(P):
@@ -139,8 +145,7 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
         corr = plain
         if bg_of:
             if r in bg_of:
-                b = bg_of[r]
-                scale = float(masks[r].sum()) / float(masks[b].sum())
+                b, scale = bg_of[r]
                 with np.errstate(invalid="ignore"):
                     corr = lifetime_columns(moments[r], calibration, moments[b], scale)
                 put("background_photons", r, corr["background_photons"][0])
@@ -168,12 +173,11 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
     if fraction.enabled and len(ok) >= fraction.bin_timepoints:
         hist = roi_histograms[:R]
         # an ROI with a background ROI: the fractions of its signal photons
-        bgs = [(hist[bg_of[r]], float(masks[r].sum()) / float(masks[bg_of[r]].sum()))
-               if r in bg_of else None for r in range(R)]
+        bgs = [(hist[bg_of[r][0]], bg_of[r][1]) if r in bg_of else None for r in range(R)]
         pooled, fit = fit_lifetime_over_time(
             hist, calibration.period_bins, calibration.bin_width_ps, fraction.n_exps,
             calibration if calibration.irf_sigma_bins is not None else None, fraction.rebin,
-            fraction.bin_timepoints, backgrounds=bgs)
+            fraction.bin_timepoints, backgrounds=bgs, names=names)
         b = fraction.bin_timepoints
         n_rows = fit.long_fraction.shape[1] * b
         for key, values in (("long_fraction", fit.long_fraction),
@@ -184,19 +188,9 @@ def compute_flim_columns(session, masks: np.ndarray, names: list[str], color: in
                 put(key, r, per_t[r])
         out.pooled = pooled
         out.warnings += [f"ROI {names[r]!r} pooled fit: {w}" for r, p in enumerate(pooled)
-                         for w in getattr(p, "warnings", [])]
-        out.warnings += [_named(w, names) for w in fit.warnings]
+                         for w in getattr(p, "warnings", [])] + list(fit.warnings)
     out.columns = cols
     return out
-
-
-def _named(warning: str, names: list[str]) -> str:
-    """A fraction-fit warning ("ROI <index>: ...") with the ROI's name instead."""
-    head, sep, rest = warning.partition(": ")
-    index = head.removeprefix("ROI ")
-    if sep and head.startswith("ROI ") and index.isdigit() and int(index) < len(names):
-        return f"ROI {names[int(index)]!r} fraction fit: {rest}"
-    return warning
 
 
 def _concat(parts, n_masks, period_bins, keep, rebin, length):

@@ -235,9 +235,8 @@ class FlimTracesView(FlimRefreshWhenShown, QtWidgets.QWidget):
                     notes.append(f"{roi.name} fraction fit: τ = {taus} ns fixed")
         # how many warnings the plotted ROIs' fits have (one line: the plots keep their
         # height); the warnings themselves on hover
-        mine = tuple(f"ROI {r.name!r}" for r in chosen)
         warnings = [f"⚠ {w}" for w in cols.warnings]
-        here = sum(w.startswith(mine) or not w.startswith("ROI ") for w in cols.warnings)
+        here = len(cols.warnings_about(r.name for r in chosen))
         others = len(warnings) - here
         shown = [f"⚠ {n} warning{'s' if n > 1 else ''}{what}: hover to read"
                  for n, what in ((here, ""), (others, " of other ROIs")) if n]
