@@ -5,6 +5,8 @@ through :class:`~siffviewer.model.flim_settings.FlimSettings`), and "cursor -> n
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
@@ -22,6 +24,11 @@ from . import FlimRefreshWhenShown, plot_style
 SOURCES = [("frames", "Current frame(s)"), ("projection", "Plane projection"),
            ("roi", "Selected ROI (plane projection)")]
 CURSOR_PENS = [(255, 220, 0), (0, 230, 255), (255, 80, 200), (120, 255, 120)]
+
+
+def _widened(old: tuple[float, float], new: tuple[float, float]) -> tuple[float, float]:
+    """``old`` widened to hold ``new``, whose ends are rounded outward to 0.1."""
+    return (min(old[0], math.floor(new[0] * 10) / 10), max(old[1], math.ceil(new[1] * 10) / 10))
 
 
 class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
@@ -264,9 +271,8 @@ class PhasorPanel(FlimRefreshWhenShown, QtWidgets.QWidget):
                                            s_range[1] - s_range[0]))
         # the view grows (in steps of 0.1) to hold points outside it, and never shrinks:
         # it does not jump from frame to frame, nor undo the user's zoom for nothing
-        (g0, g1), (s0, s1) = self._extent
-        grown = ((min(g0, np.floor(g_range[0] * 10) / 10), max(g1, np.ceil(g_range[1] * 10) / 10)),
-                 (min(s0, np.floor(s_range[0] * 10) / 10), max(s1, np.ceil(s_range[1] * 10) / 10)))
+        grown = tuple(_widened(old, new) for old, new in zip(self._extent, (g_range, s_range),
+                                                            strict=True))
         if grown != self._extent:
             self._extent = grown
             self._show_range(*grown)
